@@ -1,0 +1,48 @@
+"""User-facing errors.
+
+Every problem a user can fix (bad config, missing data, impossible split, occupied output folder)
+raises a subclass of :class:`SafeCompressError`. The CLI turns these into a readable message and
+exit code 2; programming errors keep their tracebacks.
+"""
+
+from __future__ import annotations
+
+
+class SafeCompressError(Exception):
+    """Base class of errors caused by user input; the message says what is wrong and how to fix it."""
+
+
+class ConfigError(SafeCompressError):
+    """The configuration (YAML file, preset or --set override) is invalid."""
+
+    def __init__(self, problems: list[str] | str):
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            msg = f"invalid configuration: {self.problems[0]}"
+        else:
+            msg = f"invalid configuration ({len(self.problems)} problems):\n" + "\n".join(
+                f"  - {p}" for p in self.problems
+            )
+        super().__init__(msg)
+
+
+class UnknownNameError(ConfigError):
+    """A registry lookup failed (unknown dataset, model, method, ...)."""
+
+
+class DataError(SafeCompressError):
+    """A dataset could not be found, read or validated."""
+
+
+class DatasetNotFoundError(DataError):
+    """The files of a dataset are not on this machine."""
+
+
+class SplitError(SafeCompressError):
+    """The membership split is impossible or a saved split is inconsistent."""
+
+
+class RunFolderError(SafeCompressError):
+    """The output folder cannot be used as asked (exists, or belongs to another config)."""
