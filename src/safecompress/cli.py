@@ -1,0 +1,139 @@
+"""Command-line interface. The only module that reads argv and sets up logging.
+
+Errors the user can fix exit with code 2 and a one-paragraph message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.table import Table
+
+from . import __version__
+from .errors import SafeCompressError
+
+out_console = Console()
+err_console = Console(stderr=True)
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = RichHandler(console=err_console, show_path=False, show_time=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    pkg = logging.getLogger("safecompress")
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    pkg.handlers[:] = [handler]
+    pkg.setLevel(logging.INFO)
+    pkg.propagate = False
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="safecompress")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+def cli(verbose: bool) -> None:
+    """safecompress: compress neural networks into sparse models that stay accurate and resist
+    privacy attacks (test-driven sparse training)."""
+    _setup_logging(verbose)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("-c", "--config", "config_file", type=click.Path(path_type=Path), help="YAML config file.")
+@click.option("-p", "--preset", help="Preset: ci (seconds), cpu (minutes on 2 cores), full (paper scale, GPU).")
+@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Dotted override, e.g. --set model.width=0.5 (repeatable).")
+@click.option("-o", "--out", type=click.Path(path_type=Path),
+              help="Run folder (default runs/<method>-<dataset>-seed<seed>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (or just report it if it is complete).")
+@click.option("--overwrite", is_flag=True, help="Replace the run in --out once the new run has succeeded.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding dataset files (= data.data_dir).")
+@click.option("--download", is_flag=True, help="Allow downloading the dataset from its canonical location.")
+def run(config_file, preset, overrides, out, resume, overwrite, data_dir, download) -> None:
+    """Train (and compress) a model as configured, and write its run folder."""
+    from .config import load_config
+    from .progress import RichProgress
+    from .runner import run_experiment
+
+    if resume and overwrite:
+        raise SafeCompressError("--resume and --overwrite exclude each other; pick one")
+    extra = list(overrides)
+    if data_dir is not None:
+        extra.append(f"data.data_dir={data_dir}")
+    if download:
+        extra.append("data.download=true")
+    cfg = load_config(config_file, preset, extra)
+    if out is None:
+        out = Path("runs") / f"{cfg.method.name}-{cfg.data.name}-seed{cfg.seed}"
+    mode = "resume" if resume else "overwrite" if overwrite else "new"
+    bar = RichProgress(err_console, f"{cfg.method.name} on {cfg.data.name}")
+    result = run_experiment(cfg, out, mode, callbacks=[bar])
+    task = result.report["task"]
+    state = "already complete" if result.resumed_complete else "done"
+    out_console.print(
+        f"{state}: test accuracy {task['accuracy']:.4f} (train {task['train_accuracy']:.4f}); "
+        f"report: {result.run_dir / 'report.json'}",
+        highlight=False, soft_wrap=True,
+    )
+
+
+@cli.group("list", context_settings=CONTEXT)
+def list_group() -> None:
+    """List what is available: datasets, models."""
+
+
+@list_group.command("datasets", context_settings=CONTEXT)
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Also look in this folder.")
+def list_datasets(data_dir) -> None:
+    """Datasets: name, kind, shape, classes, and whether (and where) they are on this machine."""
+    from .data import DATASETS, DataContext
+
+    ctx = DataContext(data_dir=data_dir)
+    table = Table(title="datasets")
+    for col in ("name", "kind", "shape", "classes", "present", "where", "description"):
+        table.add_column(col, overflow="fold")
+    for name, cls in DATASETS.items():
+        present, where = cls().availability(ctx)
+        shape = "x".join(str(s) for s in cls.shape) if cls.shape else "from files"
+        classes = str(cls.n_classes) if cls.n_classes else "from files"
+        table.add_row(name, cls.kind, shape, classes, "yes" if present else "no", where, cls.description)
+    out_console.print(table)
+
+
+@list_group.command("models", context_settings=CONTEXT)
+def list_models() -> None:
+    """Models: name, which data they take, description."""
+    from .models import MODELS
+
+    table = Table(title="models")
+    for col in ("name", "data", "description"):
+        table.add_column(col)
+    for name, entry in MODELS.items():
+        table.add_row(name, ", ".join(entry.kinds), entry.description)
+    out_console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for user errors, with a message and no traceback)."""
+    try:
+        cli.main(args=argv, prog_name="safecompress", standalone_mode=False)
+    except SafeCompressError as exc:
+        err_console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False, soft_wrap=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err_console.print("interrupted; run again with --resume to continue")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Typed run configuration: YAML + presets + dotted overrides, validated all at once.
+
+Resolution order (later wins): built-in defaults < preset (``--preset``) < config file (``--config``)
+< dotted overrides (``--set data.name=digits``). Unknown keys are errors that name the closest valid
+key; every problem is reported in one message.
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+
+from .errors import ConfigError
+from .registry import closest
+
+# A split size: an int is a count of samples, a float is a fraction.
+Size = Union[StrictInt, float]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(_Section):
+    """Sizes of the membership split (DESIGN.md §2).
+
+    The disjoint parts (train, val, test, population, probe_nonmembers, audit_nonmembers) are counts
+    (int) or fractions of the dataset (float). probe_members and audit_members are drawn from train:
+    counts, fractions of train, or null = as many as their non-member counterpart (balanced).
+    """
+
+    train: Size = 0.25
+    val: Size = 0.1
+    test: Size = 0.15
+    population: Size = 0.3
+    probe_nonmembers: Size = 0.1
+    audit_nonmembers: Size = 0.1
+    probe_members: Size | None = None
+    audit_members: Size | None = None
+    seed: int | None = Field(None, description="seed of the split; null = the run seed")
+
+
+class DataConfig(_Section):
+    name: str = "purchase100-synth"
+    data_dir: Path | None = None
+    download: bool = False
+    path: Path | None = None
+    label_column: str = "label"
+    synth_samples: int | None = Field(None, gt=0)
+    synth_seed: int = 0
+    image_size: int = Field(32, gt=0)
+    max_samples: int | None = Field(None, gt=0, description="use at most this many samples (random, seeded)")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        from .data import DATASETS
+
+        DATASETS.get(v)  # raises UnknownNameError with a hint
+        return v
+
+
+class ModelConfig(_Section):
+    name: str = "auto"
+    auto_image: str = "cnn"
+    auto_tabular: str = "mlp"
+    width: float = Field(1.0, gt=0)
+    norm: Literal["auto", "batch", "group", "none"] = "auto"
+
+    @field_validator("name", "auto_image", "auto_tabular")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v == "auto":
+            return v
+        from .models import MODELS
+
+        MODELS.get(v)
+        return v
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(128, ge=1)
+    eval_batch_size: int = Field(1024, ge=1)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(5e-4, ge=0)
+    schedule: Literal["constant", "step", "cosine"] = "cosine"
+    milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])
+    gamma: float = Field(0.1, gt=0)
+    augment: Literal["auto", "on", "off"] = "auto"
+    device: str = "auto"
+    num_threads: int | None = Field(None, ge=1)
+
+    @field_validator("milestones")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if any(not 0 < m < 1 for m in v) or v != sorted(v):
+            raise ValueError("milestones are increasing fractions of the epochs, each in (0, 1), e.g. [0.5, 0.75]")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        base = v.split(":")[0]
+        if base not in ("auto", "cpu", "cuda", "mps"):
+            raise ValueError("device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        return v
+
+
+class MethodConfig(_Section):
+    name: str = "dense"
+
+    @field_validator("name")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        from .methods import METHODS
+
+        METHODS.get(v)
+        return v
+
+
+class RunConfig(_Section):
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    method: MethodConfig = Field(default_factory=MethodConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+PRESETS = ("ci", "cpu", "full")
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    """The overrides a preset applies (packaged YAML files)."""
+    if name not in PRESETS:
+        hint = closest(name, list(PRESETS))
+        raise ConfigError(
+            f"unknown preset {name!r}" + (f"; did you mean {hint!r}?" if hint else "") + f" Presets: {', '.join(PRESETS)}"
+        )
+    text = resources.files("safecompress.presets").joinpath(f"{name}.yaml").read_text()
+    return yaml.safe_load(text) or {}
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``"model.width=0.5"`` -> ``{"model": {"width": 0.5}}`` (the value is parsed as YAML)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {item!r} must look like section.key=value, e.g. --set model.width=0.5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc.problem})") from None
+    nested: dict[str, Any] = value
+    for part in reversed(key.split(".")):
+        nested = {part: nested}
+    return nested
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (data:, model:, train:, ...), got {type(data).__name__}")
+    return data
+
+
+def _section_class(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    cls: type[BaseModel] = RunConfig
+    for part in loc:
+        field = cls.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        cls = field.annotation
+    return cls
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        parent = _section_class(loc[:-1])
+        valid = list(parent.model_fields) if parent else []
+        hint = closest(str(loc[-1]), valid)
+        prefix = ".".join(str(p) for p in loc[:-1])
+        full = f"{prefix}.{hint}" if prefix and hint else hint
+        suggestion = f"; did you mean {full!r}?" if hint else ""
+        return f"{dotted}: unknown key{suggestion} Valid keys here: {', '.join(valid)}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    shown = "" if err["type"] in ("value_error", "missing") else f" (got {err.get('input')!r})"
+    return f"{dotted}: {msg}{shown}"
+
+
+def build_config(raw: dict[str, Any]) -> RunConfig:
+    """Validate a merged dict; every problem is collected into one ConfigError."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+
+
+def load_config(
+    config_file: str | Path | None = None,
+    preset: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
+    raw: dict[str, Any] = {}
+    if preset:
+        raw = deep_merge(raw, preset_dict(preset))
+    if config_file:
+        raw = deep_merge(raw, read_yaml(config_file))
+    for item in overrides:
+        raw = deep_merge(raw, parse_override(item))
+    return build_config(raw)
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

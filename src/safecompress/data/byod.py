@@ -1,0 +1,153 @@
+"""Bring-your-own-data: ``npz`` (arrays ``X`` and ``y``) and ``csv`` (header row + label column).
+
+Both read ``data.path``. Labels that are not already ``0..K-1`` integers (gaps, other integers,
+strings) are mapped to ``0..K-1`` in sorted order, and the original values become the class names.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .base import ArrayDataset, DataContext, DatasetSource, register_dataset
+
+log = logging.getLogger(__name__)
+
+
+def encode_labels(y: np.ndarray, source: str) -> tuple[np.ndarray, list[str] | None]:
+    """(labels as int64 in 0..K-1, class names or None when the labels already were 0..K-1)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{source}: labels must be one value per sample, got shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all() or not (y == np.round(y)).all():
+            raise DataError(f"{source}: labels must be integers or strings, found non-integral numbers")
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iubUS":
+        raise DataError(f"{source}: unsupported label type {y.dtype}; use integers or strings")
+    classes, codes = np.unique(y, return_inverse=True)
+    if y.dtype.kind in "iub" and np.array_equal(classes, np.arange(len(classes))):
+        return y.astype(np.int64), None
+    names = [c.decode() if isinstance(c, bytes) else str(c) for c in classes.tolist()]
+    return codes.reshape(-1).astype(np.int64), names
+
+
+def _require_path(ctx: DataContext, what: str) -> Path:
+    if ctx.path is None:
+        raise DataError(f"dataset {what!r} reads your own file: set `data.path` to the {what} file to use")
+    path = Path(ctx.path).expanduser()
+    if not path.is_file():
+        raise DataError(f"dataset {what!r}: data.path {path} does not exist or is not a file")
+    return path
+
+
+def _dataset(name: str, X: np.ndarray, y: np.ndarray, source: Path) -> ArrayDataset:
+    y_codes, names = encode_labels(y, str(source))
+    if len(y_codes) != len(X):
+        raise DataError(f"{source}: {len(X)} samples but {len(y_codes)} labels")
+    return ArrayDataset(
+        name=name,
+        X=X,
+        y=y_codes,
+        n_classes=int(y_codes.max()) + 1 if len(y_codes) else 0,
+        kind="image" if X.ndim == 4 else "tabular",
+        synthetic=False,
+        source=str(source),
+        class_names=names,
+    )
+
+
+@register_dataset("npz")
+class NpzDataset(DatasetSource):
+    kind = "tabular"  # or "image", depending on the arrays
+    synthetic = False
+    description = "your own .npz with X (N x F table, N x C x H x W or N x H x W images) and y (data.path)"
+
+    def locate(self, ctx: DataContext) -> Path | None:
+        return Path(ctx.path) if ctx.path is not None and Path(ctx.path).is_file() else None
+
+    def load(self, ctx: DataContext) -> ArrayDataset:
+        path = _require_path(ctx, "npz")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [k for k in ("X", "y") if k not in z.files]
+                if missing:
+                    raise DataError(f"{path}: missing array(s) {missing}; the file holds {z.files}, expected X and y")
+                X, y = z["X"], z["y"]
+        except DataError:
+            raise
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(f"{path}: cannot read it as an .npz of plain arrays ({exc}); object arrays are not allowed") from None
+        if X.dtype.kind not in "iubf":
+            raise DataError(f"{path}: X must be numeric, got dtype {X.dtype}")
+        if X.ndim == 3:
+            X = X[:, None]  # N x H x W -> one channel
+        if X.ndim == 4 and X.shape[1] not in (1, 3, 4) and X.shape[3] in (1, 3, 4):
+            raise DataError(f"{path}: X of shape {X.shape} looks channels-last; store it as N x C x H x W")
+        if X.ndim not in (2, 4):
+            raise DataError(f"{path}: X must be 2-D (table), 3-D (N x H x W) or 4-D (N x C x H x W), got {X.shape}")
+        if X.ndim == 4 and X.dtype == np.uint8:
+            X = X.astype(np.float32) / np.float32(255.0)
+        X = X.astype(np.float32)
+        if X.ndim == 4 and X.size and (X.min() < 0.0 or X.max() > 1.0):
+            raise DataError(f"{path}: image values span [{X.min()}, {X.max()}]; scale them to [0, 1] (or store uint8)")
+        return _dataset(self.name, X, y, path)
+
+
+@register_dataset("csv")
+class CsvDataset(DatasetSource):
+    kind = "tabular"
+    synthetic = False
+    description = "your own .csv: a header row, numeric feature columns and a label column (data.path, data.label_column)"
+
+    def locate(self, ctx: DataContext) -> Path | None:
+        return Path(ctx.path) if ctx.path is not None and Path(ctx.path).is_file() else None
+
+    def load(self, ctx: DataContext) -> ArrayDataset:
+        path = _require_path(ctx, "csv")
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            if ctx.label_column not in header:
+                raise DataError(
+                    f"{path}: no label column {ctx.label_column!r} in the header {header}; "
+                    "set data.label_column to the column holding the class"
+                )
+            label_at = header.index(ctx.label_column)
+            feature_cols = [i for i in range(len(header)) if i != label_at]
+            rows: list[list[float]] = []
+            labels: list[str] = []
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                line = reader.line_num
+                if len(row) != len(header):
+                    raise DataError(f"{path}: row on line {line} has {len(row)} values, the header has {len(header)}")
+                values = []
+                for i in feature_cols:
+                    try:
+                        value = float(row[i])
+                    except ValueError:
+                        value = math.nan
+                    if not math.isfinite(value):
+                        raise DataError(
+                            f"{path}: column {header[i]!r}, line {line}: {row[i]!r} is not a number; "
+                            "features must be numeric (encode categories and impute missing values first)"
+                        )
+                    values.append(value)
+                rows.append(values)
+                labels.append(row[label_at].strip())
+        if not rows:
+            raise DataError(f"{path}: no data rows after the header")
+        try:
+            y: np.ndarray = np.array([int(v) for v in labels], dtype=np.int64)
+        except ValueError:
+            y = np.array(labels)
+        return _dataset(self.name, np.array(rows, dtype=np.float32).reshape(len(rows), -1), y, path)

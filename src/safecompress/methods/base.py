@@ -1,0 +1,72 @@
+"""What a compression method receives and returns; the METHODS registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..config import RunConfig
+from ..data.split import MembershipSplit
+from ..models import ModelSpec, build_model
+from ..registry import Registry
+from ..train import Callback, Trainer
+
+
+@dataclass
+class MethodContext:
+    """Everything a method may use. Data tensors are CPU float32 (X) and int64 (y)."""
+
+    cfg: RunConfig
+    spec: ModelSpec
+    X: torch.Tensor
+    y: torch.Tensor
+    split: MembershipSplit
+    device: torch.device
+    augment: bool
+    run_dir: Path
+    callbacks: list[Callback] = field(default_factory=list)
+    # Restores a trainer from the run's checkpoint when resuming (no-op otherwise).
+    restore: Callable[[Trainer], None] = lambda trainer: None
+
+    def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(self.split[name])
+        return self.X[idx], self.y[idx]
+
+    def new_model(self) -> nn.Module:
+        return build_model(self.spec, self.cfg.seed)
+
+    def new_trainer(self, model: nn.Module, epochs: int | None = None) -> Trainer:
+        return Trainer(
+            model, self.cfg.train, seed=self.cfg.seed, device=self.device, augment=self.augment,
+            callbacks=self.callbacks, epochs=epochs,
+        )
+
+
+@dataclass
+class MethodResult:
+    model: nn.Module
+    report: dict[str, Any] = field(default_factory=dict)  # merged into report.json under "method_details"
+
+
+class Method:
+    """A compression method: ``train`` turns the context into a trained (compressed) model."""
+
+    name = ""
+
+    def train(self, ctx: MethodContext) -> MethodResult:
+        raise NotImplementedError
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def register_method(name: str):
+    def decorator(cls: type[Method]) -> type[Method]:
+        cls.name = name
+        return METHODS.register(name)(cls)
+
+    return decorator

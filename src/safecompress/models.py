@@ -1,0 +1,204 @@
+"""Model zoo: the paper's target architectures, each with a width multiplier and a norm option.
+
+``norm``: ``batch`` (BatchNorm), ``group`` (GroupNorm; DP-SGD cannot use BatchNorm), ``none``, or
+``auto`` (BatchNorm for convolutional nets, none for the MLP). Every model returns raw logits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a model (saved in checkpoints' metadata)."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    n_classes: int
+    width: float = 1.0
+    norm: str = "auto"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSpec":
+        return cls(d["name"], tuple(int(s) for s in d["input_shape"]), int(d["n_classes"]), float(d["width"]), d["norm"])
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    builder: Callable[[ModelSpec], nn.Module]
+    kinds: tuple[str, ...]  # which dataset kinds it accepts: "image", "tabular"
+    description: str
+
+
+MODELS: Registry[ModelEntry] = Registry("model")
+
+
+def register_model(name: str, kinds: tuple[str, ...], description: str):
+    def decorator(fn: Callable[[ModelSpec], nn.Module]):
+        MODELS.register(name)(ModelEntry(fn, kinds, description))
+        return fn
+
+    return decorator
+
+
+def _ch(base: int, width: float) -> int:
+    return max(1, int(round(base * width)))
+
+
+def _norm2d(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(32, channels), channels)
+    return nn.Identity()
+
+
+def _norm1d(kind: str, features: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm1d(features)
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(32, features), features)
+    return nn.Identity()
+
+
+def _need_image(spec: ModelSpec) -> tuple[int, int, int]:
+    if len(spec.input_shape) != 3:
+        raise ConfigError(
+            f"model {spec.name!r} needs image inputs (C x H x W) but the data has per-sample shape {spec.input_shape}; "
+            "use model.name=mlp for tables"
+        )
+    return spec.input_shape  # type: ignore[return-value]
+
+
+@register_model("mlp", ("tabular", "image"), "Purchase/Texas MLP: hidden 1024-512-256-128, Tanh")
+def _mlp(spec: ModelSpec) -> nn.Module:
+    norm = "none" if spec.norm == "auto" else spec.norm
+    layers: list[nn.Module] = [nn.Flatten()]
+    fan_in = math.prod(spec.input_shape)
+    for base in (1024, 512, 256, 128):
+        h = _ch(base, spec.width)
+        layers += [nn.Linear(fan_in, h), _norm1d(norm, h), nn.Tanh()]
+        fan_in = h
+    layers.append(nn.Linear(fan_in, spec.n_classes))
+    return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+
+
+@register_model("cnn", ("image",), "small CNN: 3 conv blocks (32-64-128) + linear; fast on CPU")
+def _cnn(spec: ModelSpec) -> nn.Module:
+    c, _, _ = _need_image(spec)
+    norm = "batch" if spec.norm == "auto" else spec.norm
+    widths = [_ch(b, spec.width) for b in (32, 64, 128)]
+    layers: list[nn.Module] = []
+    for i, w in enumerate(widths):
+        layers += [nn.Conv2d(c, w, 3, padding=1, bias=norm == "none"), _norm2d(norm, w), nn.ReLU(inplace=True)]
+        layers.append(nn.MaxPool2d(2) if i < len(widths) - 1 else nn.AdaptiveAvgPool2d(1))
+        c = w
+    layers += [nn.Flatten(), nn.Linear(c, spec.n_classes)]
+    return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+
+
+# VGG-C (the SNIP paper's VGG16 variant used by SafeCompress): "M" = max-pool, (w, 1) = 1x1 conv with padding 1.
+_VGG_C = [64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M", 512, 512, (512, 1), "M", 512, 512, (512, 1), "M"]
+
+
+class _VGG(nn.Module):
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        c, h, w = _need_image(spec)
+        norm = "batch" if spec.norm == "auto" else spec.norm
+        layers: list[nn.Module] = []
+        for item in _VGG_C:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+                continue
+            base, k = item if isinstance(item, tuple) else (item, 3)
+            out = _ch(base, spec.width)
+            layers += [nn.Conv2d(c, out, k, padding=1), _norm2d(norm, out), nn.ReLU(inplace=True)]
+            c = out
+        self.features = nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, *spec.input_shape)).numel()
+        hidden = _ch(512, spec.width)
+        head: list[nn.Module] = [
+            nn.Linear(flat, hidden), nn.ReLU(inplace=True), _norm1d(norm, hidden),
+            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), _norm1d(norm, hidden),
+            nn.Linear(hidden, spec.n_classes),
+        ]
+        self.classifier = nn.Sequential(*[m for m in head if not isinstance(m, nn.Identity)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+@register_model("vgg-c", ("image",), "VGG16-C (SNIP/SafeCompress): 13 conv incl. three 1x1, BN, 2 FC")
+def _vgg_c(spec: ModelSpec) -> nn.Module:
+    return _VGG(spec)
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, norm: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.n1 = _norm2d(norm, cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.n2 = _norm2d(norm, cout)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), _norm2d(norm, cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.n1(self.conv1(x)))
+        out = self.n2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class _ResNet18(nn.Module):
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        c, _, _ = _need_image(spec)
+        norm = "batch" if spec.norm == "auto" else spec.norm
+        w = [_ch(b, spec.width) for b in (64, 128, 256, 512)]
+        self.stem = nn.Sequential(nn.Conv2d(c, w[0], 3, 1, 1, bias=False), _norm2d(norm, w[0]), nn.ReLU(inplace=True))
+        blocks: list[nn.Module] = []
+        cin = w[0]
+        for i, cout in enumerate(w):
+            for j in range(2):
+                blocks.append(_BasicBlock(cin, cout, 2 if (i > 0 and j == 0) else 1, norm))
+                cin = cout
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, spec.n_classes, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
+@register_model("resnet18", ("image",), "ResNet-18 with the CIFAR stem (3x3 conv, no max-pool)")
+def _resnet18(spec: ModelSpec) -> nn.Module:
+    return _ResNet18(spec)
+
+
+def build_model(spec: ModelSpec, seed: int) -> nn.Module:
+    """Build a registered model with a seeded initialisation (the global RNG is left untouched)."""
+    entry = MODELS.get(spec.name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return entry.builder(spec)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

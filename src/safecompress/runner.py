@@ -1,0 +1,201 @@
+"""``safecompress run``: data → split → method → evaluation → run folder (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+import yaml
+
+from . import __version__
+from .checkpoint import load_tensors, save_model, save_tensors
+from .config import RunConfig, build_config, dump_yaml
+from .data import ArrayDataset, DataContext, load_dataset
+from .data.split import MembershipSplit, make_split
+from .errors import ConfigError, RunFolderError
+from .fileio import atomic_write_json, atomic_write_text
+from .methods import METHODS, MethodContext
+from .models import MODELS, ModelSpec, count_parameters
+from .runfolder import RunFolder
+from .train import Callback, Trainer, evaluate, resolve_device
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    report: dict[str, Any]
+    resumed_complete: bool = False  # the folder already held a finished run
+
+
+def data_context(cfg: RunConfig) -> DataContext:
+    d = cfg.data
+    ctx = DataContext(
+        data_dir=d.data_dir, download=d.download, path=d.path, label_column=d.label_column,
+        synth_samples=d.synth_samples, synth_seed=d.synth_seed, image_size=d.image_size,
+    )
+    return ctx
+
+
+def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
+    """Fill the choices that depend on the data (``model.name: auto``) and check model/data fit."""
+    raw = cfg.to_dict()
+    if cfg.model.name == "auto":
+        raw["model"]["name"] = cfg.model.auto_image if ds.kind == "image" else cfg.model.auto_tabular
+    resolved = build_config(raw)
+    entry = MODELS.get(resolved.model.name)
+    if ds.kind not in entry.kinds:
+        raise ConfigError(
+            f"model.name={resolved.model.name!r} cannot take {ds.kind} data ({ds.name}); "
+            f"choose one of: {', '.join(n for n, e in MODELS.items() if ds.kind in e.kinds)}"
+        )
+    return resolved
+
+
+@contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    pkg = logging.getLogger("safecompress")
+    old_level = pkg.level
+    pkg.addHandler(handler)
+    if pkg.getEffectiveLevel() > logging.INFO:
+        pkg.setLevel(logging.INFO)  # console handlers keep their own level
+    try:
+        yield
+    finally:
+        pkg.removeHandler(handler)
+        pkg.setLevel(old_level)
+        handler.close()
+
+
+class _Checkpointer(Callback):
+    """Saves the full training state after every epoch, so ``--resume`` continues a killed run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        tensors, meta = trainer.state_tensors()
+        save_tensors(self.path, tensors, meta)
+
+
+def _config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diffs += _config_differences(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            diffs.append(f"{prefix}{key}: {va!r} -> {vb!r}")
+    return diffs
+
+
+def run_experiment(
+    cfg: RunConfig, out: str | Path, mode: str = "new", callbacks: Sequence[Callback] = ()
+) -> RunResult:
+    """Run one configured job into the folder ``out`` and return its report."""
+    t_start = time.perf_counter()
+    folder = RunFolder(out, mode)
+    try:
+        with _log_to(folder.path("log.txt")):
+            result = _run_in(folder, cfg, callbacks, t_start)
+        folder.commit()
+        result.run_dir = folder.final
+        return result
+    except BaseException:
+        folder.abandon(keep=CHECKPOINT)
+        raise
+
+
+def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_start: float) -> RunResult:
+    log.info("safecompress %s: run in %s (mode %s)", __version__, folder.final, folder.mode)
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    ds = load_dataset(cfg.data.name, data_context(cfg))
+    log.info("dataset %s: %d samples, shape %s, %d classes (%s)", ds.name, len(ds), ds.input_shape, ds.n_classes, ds.source)
+    cfg = resolve_config(cfg, ds)
+
+    config_path, report_path = folder.path("config.yaml"), folder.path("report.json")
+    if folder.resuming and config_path.exists():
+        saved = yaml.safe_load(config_path.read_text()) or {}
+        diffs = _config_differences(saved, cfg.to_dict())
+        if diffs:
+            raise RunFolderError(
+                f"cannot resume {folder.final}: its run used a different configuration ({'; '.join(diffs)}). "
+                "Use --overwrite to replace it or choose another --out"
+            )
+        if report_path.exists():
+            log.info("run in %s is already complete", folder.final)
+            return RunResult(folder.final, json.loads(report_path.read_text()), resumed_complete=True)
+    atomic_write_text(config_path, dump_yaml(cfg))
+
+    split_path = folder.path("split.npz")
+    if folder.resuming and split_path.exists():
+        split = MembershipSplit.load(split_path, n_total=len(ds))
+    else:
+        seed = cfg.data.split.seed if cfg.data.split.seed is not None else cfg.seed
+        split = make_split(len(ds), cfg.data.split, seed, cfg.data.max_samples)
+        split.save(split_path)
+    log.info("split sizes: %s", split.sizes())
+
+    device = resolve_device(cfg.train.device)
+    augment = cfg.train.augment == "on" or (cfg.train.augment == "auto" and ds.kind == "image")
+    if augment and ds.kind != "image":
+        raise ConfigError("train.augment=on needs image data (crop+flip); use train.augment=auto or off for tables")
+    spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
+    ckpt_path = folder.path(CHECKPOINT)
+
+    def restore(trainer: Trainer) -> None:
+        if folder.resuming and ckpt_path.exists():
+            tensors, meta = load_tensors(ckpt_path)
+            trainer.load_state_tensors(tensors, meta)
+            log.info("resumed from %s at epoch %d", ckpt_path, trainer.state.epoch)
+
+    ctx = MethodContext(
+        cfg=cfg, spec=spec, X=torch.from_numpy(ds.X), y=torch.from_numpy(ds.y), split=split, device=device,
+        augment=augment, run_dir=folder.work, callbacks=[_Checkpointer(ckpt_path), *callbacks], restore=restore,
+    )
+    t_train = time.perf_counter()
+    result = METHODS.get(cfg.method.name)().train(ctx)
+    train_s = time.perf_counter() - t_train
+
+    bs = cfg.train.eval_batch_size
+    scores = {part: evaluate(result.model, *ctx.part(part), device, bs) for part in ("train", "val", "test")}
+    save_model(result.model, spec, folder.path("model.safetensors"), {"method": cfg.method.name})
+    report = {
+        "method": cfg.method.name,
+        "dataset": ds.name,
+        "seed": cfg.seed,
+        "version": __version__,
+        "task": {
+            "accuracy": scores["test"]["accuracy"],
+            "train_accuracy": scores["train"]["accuracy"],
+            "val_accuracy": scores["val"]["accuracy"],
+            "test_loss": scores["test"]["loss"],
+            "train_loss": scores["train"]["loss"],
+        },
+        "model": {"name": spec.name, "parameters": count_parameters(result.model), "width": spec.width,
+                  "norm": spec.norm},
+        "data": {"name": ds.name, "kind": ds.kind, "synthetic": ds.synthetic, "source": ds.source,
+                 "n_samples": len(ds), "input_shape": list(ds.input_shape), "n_classes": ds.n_classes,
+                 "split": split.sizes()},
+        "method_details": result.report,
+        "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
+                        "threads": torch.get_num_threads()},
+        "timing": {"train_s": round(train_s, 3), "total_s": round(time.perf_counter() - t_start, 3)},
+    }
+    atomic_write_json(report_path, report)
+    ckpt_path.unlink(missing_ok=True)
+    log.info("test accuracy %.4f; report at %s", report["task"]["accuracy"], folder.final / "report.json")
+    return RunResult(folder.final, report)

@@ -1,0 +1,224 @@
+"""One training loop with callbacks, and evaluation.
+
+Randomness is explicit: a ``torch.Generator`` seeded from the run seed drives shuffling and
+augmentation; model initialisation is seeded in :func:`safecompress.models.build_model`. On CPU the
+same seed gives the same numbers.
+
+Callbacks see the trainer after every optimizer step and epoch; the sparse engine, adversarial
+terms, checkpoints and progress bars are all callbacks, so there is one loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import TrainConfig
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` = cuda if available, then mps, then cpu. An unavailable explicit device is an error."""
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={spec!r} but CUDA is not available here; use train.device=auto or cpu")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"train.device={spec!r} but MPS is not available here; use train.device=auto or cpu")
+    return dev
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+        )
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning-rate multiplier at ``step`` (0-based) of ``total_steps``: constant, step or cosine."""
+    if cfg.schedule == "constant" or total_steps <= 0:
+        return 1.0
+    progress = min(step / total_steps, 1.0)
+    if cfg.schedule == "step":
+        return cfg.gamma ** sum(progress >= m for m in cfg.milestones)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def augment_images(x: torch.Tensor, gen: torch.Generator, pad: int | None = None) -> torch.Tensor:
+    """Random crop (zero padding ``pad``, default 1/8 of the side: 4 px at 32x32) and horizontal flip,
+    per sample, driven by ``gen``."""
+    n, _, h, w = x.shape
+    if pad is None:
+        pad = max(1, min(h, w) // 8)
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    flip = torch.rand(n, generator=gen) < 0.5
+    rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)  # n x h
+    cols = (dx[:, None] + torch.arange(w)[None, :])  # n x w
+    cols = torch.where(flip[:, None], cols.flip(1), cols).to(x.device)
+    idx_n = torch.arange(n, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # n x h x w x c
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+class Callback:
+    """Hooks into :class:`Trainer`. Override what you need; every hook receives the trainer."""
+
+    def on_fit_start(self, trainer: "Trainer") -> None: ...
+
+    def on_step_end(self, trainer: "Trainer") -> None:
+        """After each optimizer step (masks are re-applied here)."""
+
+    def on_epoch_end(self, trainer: "Trainer", metrics: dict[str, float]) -> None: ...
+
+    def on_fit_end(self, trainer: "Trainer") -> None: ...
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Train ``model`` on in-memory tensors with the config's optimizer, schedule and augmentation."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        *,
+        seed: int,
+        device: torch.device,
+        augment: bool = False,
+        callbacks: Sequence[Callback] = (),
+        epochs: int | None = None,
+    ):
+        self.model = model.to(device)
+        self.cfg = cfg
+        self.device = device
+        self.augment = augment
+        self.callbacks = list(callbacks)
+        self.epochs = cfg.epochs if epochs is None else epochs
+        self.optimizer = make_optimizer(self.model.parameters(), cfg)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.state = TrainState()
+        self.total_steps = 0
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def _set_lr(self) -> float:
+        factor = lr_factor(self.cfg, self.state.step, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.cfg.lr * factor
+        return self.cfg.lr * factor
+
+    def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[float, int]:
+        """One optimizer step; returns (summed loss, correct predictions) of the batch."""
+        self._set_lr()
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.model(xb)
+        loss = self.loss_fn(logits, yb)
+        loss.backward()
+        self.optimizer.step()
+        self.state.step += 1
+        for cb in self.callbacks:
+            cb.on_step_end(self)
+        return float(loss.detach()) * len(yb), int((logits.argmax(1) == yb).sum())
+
+    def fit(self, X: torch.Tensor, y: torch.Tensor) -> TrainState:
+        """Train until ``epochs`` are done, continuing from ``self.state`` (so a restored state resumes)."""
+        n = len(y)
+        if n == 0:
+            raise ConfigError("the training set is empty; enlarge split.train")
+        bs = min(self.cfg.batch_size, n)
+        steps_per_epoch = math.ceil(n / bs)
+        self.total_steps = steps_per_epoch * self.epochs
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        while self.state.epoch < self.epochs:
+            self.model.train()
+            order = torch.randperm(n, generator=self.generator)
+            loss_sum, correct = 0.0, 0
+            for start in range(0, n, bs):
+                idx = order[start:start + bs]
+                xb = X[idx]
+                if self.augment:
+                    xb = augment_images(xb, self.generator)
+                batch_loss, batch_correct = self.train_step(xb.to(self.device), y[idx].to(self.device))
+                loss_sum += batch_loss
+                correct += batch_correct
+            self.state.epoch += 1
+            metrics = {"epoch": self.state.epoch, "loss": loss_sum / n, "train_accuracy_running": correct / n}
+            if not math.isfinite(metrics["loss"]):
+                raise FloatingPointError(
+                    f"training diverged at epoch {self.state.epoch} (loss is {metrics['loss']}); lower train.lr"
+                )
+            self.state.history.append(metrics)
+            log.info("epoch %d/%d loss %.4f acc %.4f", self.state.epoch, self.epochs, metrics["loss"],
+                     metrics["train_accuracy_running"])
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, metrics)
+        for cb in self.callbacks:
+            cb.on_fit_end(self)
+        return self.state
+
+    # -- checkpointing -------------------------------------------------------------------------
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(tensors, json metadata) fully describing the training state, for safetensors files."""
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        opt = self.optimizer.state_dict()
+        for pid, slots in opt["state"].items():
+            for key, value in slots.items():
+                tensors[f"optim.{pid}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        tensors["rng.generator"] = self.generator.get_state()
+        meta = {"epoch": self.state.epoch, "step": self.state.step, "history": self.state.history,
+                "param_groups": opt["param_groups"]}
+        return tensors, meta
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, pid, slot = key.split(".", 2)
+                state.setdefault(int(pid), {})[slot] = value.to(self.device)
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        self.generator.set_state(tensors["rng.generator"])
+        self.state = TrainState(int(meta["epoch"]), int(meta["step"]), list(meta["history"]))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, X: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
+    """Logits for every row of ``X`` (eval mode, never augmented), on the CPU."""
+    model.eval()
+    out = [model(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int = 1024) -> dict[str, float]:
+    """Accuracy and mean cross-entropy on (X, y)."""
+    if len(y) == 0:
+        return {"accuracy": float("nan"), "loss": float("nan")}
+    logits = predict_logits(model, X, device, batch_size)
+    return {
+        "accuracy": float((logits.argmax(1) == y).float().mean()),
+        "loss": float(F.cross_entropy(logits, y)),
+    }
