@@ -88,19 +88,24 @@ def list_group() -> None:
 
 @list_group.command("datasets", context_settings=CONTEXT)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Also look in this folder.")
-def list_datasets(data_dir) -> None:
+@click.option("-l", "--long", "long_", is_flag=True, help="Add each dataset's description.")
+def list_datasets(data_dir, long_) -> None:
     """Datasets: name, kind, shape, classes, and whether (and where) they are on this machine."""
     from .data import DATASETS, DataContext
 
     ctx = DataContext(data_dir=data_dir)
     table = Table(title="datasets")
-    for col in ("name", "kind", "shape", "classes", "present", "where", "description"):
-        table.add_column(col, overflow="fold")
+    for col in ("name", "kind", "shape", "classes", "present"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("where", overflow="fold")
+    if long_:
+        table.add_column("description", overflow="fold")
     for name, cls in DATASETS.items():
         present, where = cls().availability(ctx)
         shape = "x".join(str(s) for s in cls.shape) if cls.shape else "from files"
         classes = str(cls.n_classes) if cls.n_classes else "from files"
-        table.add_row(name, cls.kind, shape, classes, "yes" if present else "no", where, cls.description)
+        row = [name, cls.kind, shape, classes, "yes" if present else "no", where]
+        table.add_row(*row, *([cls.description] if long_ else []))
     out_console.print(table)
 
 
@@ -110,8 +115,9 @@ def list_models() -> None:
     from .models import MODELS
 
     table = Table(title="models")
-    for col in ("name", "data", "description"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True)
+    table.add_column("data", no_wrap=True)
+    table.add_column("description")
     for name, entry in MODELS.items():
         table.add_row(name, ", ".join(entry.kinds), entry.description)
     out_console.print(table)

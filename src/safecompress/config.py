@@ -15,11 +15,38 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, UnknownNameError
 from .registry import closest
 
 # A split size: an int is a count of samples, a float is a fraction.
 Size = Union[StrictInt, float]
+
+
+def _check_name(registry_getter, name: str) -> str:
+    """Validate a plugin name inside pydantic (so it is reported with every other problem)."""
+    try:
+        registry_getter().get(name)
+    except UnknownNameError as exc:
+        raise ValueError(exc.problems[0]) from None
+    return name
+
+
+def _datasets():
+    from .data import DATASETS
+
+    return DATASETS
+
+
+def _models():
+    from .models import MODELS
+
+    return MODELS
+
+
+def _methods():
+    from .methods import METHODS
+
+    return METHODS
 
 
 class _Section(BaseModel):
@@ -60,10 +87,7 @@ class DataConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_dataset(cls, v: str) -> str:
-        from .data import DATASETS
-
-        DATASETS.get(v)  # raises UnknownNameError with a hint
-        return v
+        return _check_name(_datasets, v)
 
 
 class ModelConfig(_Section):
@@ -76,12 +100,7 @@ class ModelConfig(_Section):
     @field_validator("name", "auto_image", "auto_tabular")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        if v == "auto":
-            return v
-        from .models import MODELS
-
-        MODELS.get(v)
-        return v
+        return v if v == "auto" else _check_name(_models, v)
 
 
 class TrainConfig(_Section):
@@ -96,7 +115,7 @@ class TrainConfig(_Section):
     schedule: Literal["constant", "step", "cosine"] = "cosine"
     milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])
     gamma: float = Field(0.1, gt=0)
-    augment: Literal["auto", "on", "off"] = "auto"
+    augment: Union[bool, Literal["auto"]] = Field("auto", description="crop+flip on training batches; auto = images only")
     device: str = "auto"
     num_threads: int | None = Field(None, ge=1)
 
@@ -122,10 +141,7 @@ class MethodConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_method(cls, v: str) -> str:
-        from .methods import METHODS
-
-        METHODS.get(v)
-        return v
+        return _check_name(_methods, v)
 
 
 class RunConfig(_Section):

@@ -46,3 +46,7 @@ class SplitError(SafeCompressError):
 
 class RunFolderError(SafeCompressError):
     """The output folder cannot be used as asked (exists, or belongs to another config)."""
+
+
+class TrainingDivergedError(SafeCompressError):
+    """The loss became NaN or infinite."""

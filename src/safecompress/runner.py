@@ -150,9 +150,9 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     log.info("split sizes: %s", split.sizes())
 
     device = resolve_device(cfg.train.device)
-    augment = cfg.train.augment == "on" or (cfg.train.augment == "auto" and ds.kind == "image")
+    augment = cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")
     if augment and ds.kind != "image":
-        raise ConfigError("train.augment=on needs image data (crop+flip); use train.augment=auto or off for tables")
+        raise ConfigError("train.augment=true needs image data (crop+flip); use train.augment=auto or false for tables")
     spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
     ckpt_path = folder.path(CHECKPOINT)
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TrainConfig
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDivergedError
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class Trainer:
             self.state.epoch += 1
             metrics = {"epoch": self.state.epoch, "loss": loss_sum / n, "train_accuracy_running": correct / n}
             if not math.isfinite(metrics["loss"]):
-                raise FloatingPointError(
+                raise TrainingDivergedError(
                     f"training diverged at epoch {self.state.epoch} (loss is {metrics['loss']}); lower train.lr"
                 )
             self.state.history.append(metrics)

@@ -52,6 +52,7 @@ def _dataset(name: str, X: np.ndarray, y: np.ndarray, source: Path) -> ArrayData
     y_codes, names = encode_labels(y, str(source))
     if len(y_codes) != len(X):
         raise DataError(f"{source}: {len(X)} samples but {len(y_codes)} labels")
+    log.info("loaded %s from %s: %d samples, features %s", name, source, len(X), X.shape[1:])
     return ArrayDataset(
         name=name,
         X=X,

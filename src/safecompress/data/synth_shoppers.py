@@ -165,24 +165,24 @@ def _sample_records(
 # --------------------------------------------------------------------------- Purchase-100
 
 PURCHASE_ITEMS = 600
-PURCHASE_TASTES = 60  # latent taste profiles
-PURCHASE_TASTE_ITEMS = 120  # items a taste cares about
-PURCHASE_TASTES_PER_SHOPPER = 3
+PURCHASE_TASTES = 40  # latent taste profiles
+PURCHASE_TASTE_ITEMS = 150  # items a taste cares about
+PURCHASE_TASTES_PER_SHOPPER = 2
 
 
 def generate_purchase(n: int, rng: np.random.Generator, n_classes: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Shoppers mixing a few latent tastes buy from 600 items; labels = k-means clusters."""
     from sklearn.cluster import KMeans
 
-    tastes = _profiles(rng, PURCHASE_TASTES, PURCHASE_ITEMS, PURCHASE_TASTE_ITEMS, 0.6, 2.5)
-    background = np.full((1, PURCHASE_ITEMS), 0.01, dtype=np.float32) + rng.beta(0.5, 20, (1, PURCHASE_ITEMS)).astype(np.float32)
+    tastes = _profiles(rng, PURCHASE_TASTES, PURCHASE_ITEMS, PURCHASE_TASTE_ITEMS, 1.0, 1.5)
+    background = np.full((1, PURCHASE_ITEMS), 0.02, dtype=np.float32)  # impulse buys
     rates = np.vstack([tastes, background])
     mix = np.zeros((n, PURCHASE_TASTES + 1), dtype=np.float32)
     picks = np.argsort(rng.random((n, PURCHASE_TASTES)), axis=1)[:, :PURCHASE_TASTES_PER_SHOPPER]
-    weights = rng.dirichlet(np.full(PURCHASE_TASTES_PER_SHOPPER, 0.7), size=n).astype(np.float32)
+    weights = rng.dirichlet(np.ones(PURCHASE_TASTES_PER_SHOPPER), size=n).astype(np.float32)
     np.put_along_axis(mix, picks, weights, axis=1)
     mix[:, -1] = 1.0
-    activity = rng.lognormal(0.0, 0.35, size=n).astype(np.float32)
+    activity = rng.lognormal(0.0, 0.2, size=n).astype(np.float32)
     X = _sample_records(rng, mix, rates, activity)
     km = KMeans(n_clusters=n_classes, n_init=1, max_iter=100, random_state=int(rng.integers(2**31 - 1)))
     y = km.fit_predict(X.astype(np.float32)).astype(np.int64)
@@ -215,7 +215,7 @@ TEXAS_FEATURES = 6169
 TEXAS_AREAS = 20  # clinical areas; the procedures of one area share a broad profile
 TEXAS_AREA_FEATURES = 300
 TEXAS_PROC_FEATURES = 40
-TEXAS_OWN_WEIGHT = 0.45  # share of a record's procedure evidence that points to its own label
+TEXAS_OWN_WEIGHT = 0.5  # share of a record's procedure evidence that points to its own label
 
 
 def generate_texas(n: int, rng: np.random.Generator, n_classes: int = 100) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,12 @@
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test session shares one private dataset cache (never the user's ~/.cache)."""
+    cache = tmp_path_factory.getbasetemp() / "safecompress-cache"
+    monkeypatch.setenv("SAFECOMPRESS_CACHE", str(cache))
+    monkeypatch.delenv("SAFECOMPRESS_DATA", raising=False)
+    yield

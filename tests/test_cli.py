@@ -1,0 +1,137 @@
+"""End-to-end: the CLI writes a complete run folder, is reproducible, resumable, and fails cleanly."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from safecompress.checkpoint import load_model
+from safecompress.cli import main
+from safecompress.data.split import MembershipSplit
+
+RUN_FILES = {"config.yaml", "split.npz", "model.safetensors", "report.json", "log.txt"}
+FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "train.epochs=2"]
+
+
+def _run(args):
+    return main(["run", *args])
+
+
+def test_run_writes_every_file_and_same_seed_same_accuracy(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _run(FAST + ["--out", str(a)]) == 0
+    assert "report:" in capsys.readouterr().out
+    assert _run(FAST + ["--out", str(b)]) == 0
+    assert RUN_FILES <= {p.name for p in a.iterdir()}
+    ra, rb = (json.loads((d / "report.json").read_text()) for d in (a, b))
+    assert ra["task"]["accuracy"] == rb["task"]["accuracy"]
+    assert ra["task"]["train_accuracy"] == rb["task"]["train_accuracy"]
+    for key in ("method", "dataset", "seed", "version", "timing", "model"):
+        assert key in ra
+    assert ra["model"]["parameters"] > 0 and ra["dataset"] == "digits" and ra["method"] == "dense"
+    cfg = yaml.safe_load((a / "config.yaml").read_text())
+    assert cfg["model"]["name"] == "cnn"  # "auto" resolved and saved
+    split = MembershipSplit.load(a / "split.npz", n_total=ra["data"]["n_samples"])
+    assert split.sizes() == ra["data"]["split"]
+    assert load_model(a / "model.safetensors")  # loads without pickle
+    assert "test accuracy" in (a / "log.txt").read_text()
+    assert not (a / "checkpoint.safetensors").exists()
+
+
+def test_existing_folder_needs_resume_or_overwrite(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert _run(FAST + ["--out", str(out)]) == 0
+    before = (out / "report.json").read_bytes()
+    assert _run(FAST + ["--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (out / "report.json").read_bytes() == before  # nothing destroyed
+    assert _run(FAST + ["--out", str(out), "--resume"]) == 0
+    assert "already complete" in capsys.readouterr().out
+    # resuming with a different config is refused
+    assert _run(FAST + ["--out", str(out), "--resume", "--set", "seed=5"]) == 2
+    assert "different configuration" in capsys.readouterr().err
+    # a failing overwrite leaves the old run untouched
+    assert _run(FAST + ["--out", str(out), "--overwrite", "--set", "data.split.train=0.9"]) == 2
+    assert (out / "report.json").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".r.")]
+    assert _run(FAST + ["--out", str(out), "--overwrite", "--set", "seed=3"]) == 0
+    assert json.loads((out / "report.json").read_text())["seed"] == 3
+
+
+def test_resume_after_kill_continues_to_the_same_result(tmp_path, monkeypatch):
+    from safecompress.train import Trainer
+
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    args = FAST[:-1] + ["train.epochs=4"]
+    assert _run(args + ["--out", str(straight)]) == 0
+    original = Trainer.fit
+
+    def fit_then_die(self, X, y):
+        class Die(Exception):
+            pass
+
+        from safecompress.train import Callback
+
+        class KillAt2(Callback):
+            def on_epoch_end(self, t, m):
+                if t.state.epoch == 2:
+                    raise KeyboardInterrupt
+
+        self.callbacks.append(KillAt2())
+        return original(self, X, y)
+
+    monkeypatch.setattr(Trainer, "fit", fit_then_die)
+    assert _run(args + ["--out", str(killed)]) == 130
+    assert (killed / "checkpoint.safetensors").exists() and not (killed / "report.json").exists()
+    monkeypatch.setattr(Trainer, "fit", original)
+    assert _run(args + ["--out", str(killed), "--resume"]) == 0
+    a, b = (json.loads((d / "report.json").read_text()) for d in (straight, killed))
+    assert a["task"] == b["task"]
+    assert "resumed from" in (killed / "log.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--set", "data.nmae=digits"], "did you mean 'data.name'"),
+        (["--set", "data.name=texas100", "--data-dir", "{tmp}"], "not found"),
+        (["--set", "data.name=digits", "--set", "data.split.train=5000"], "impossible membership split"),
+        (["--set", "data.name=purchase100-synth", "--set", "train.augment=on"], "needs image data"),
+        (["--set", "data.name=npz"], "data.path"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys, args, needle):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert _run(["--preset", "ci", *args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert needle in err.replace("\n", " ")
+    if "--data-dir" in args:
+        assert str(tmp_path) in err  # says where it looked
+    assert "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # a run that never started leaves no folder behind
+
+
+def test_console_script_exit_code_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epochs: 2\n  lr_rate: 0.1\n")
+    proc = subprocess.run([sys.executable, "-m", "safecompress", "run", "--config", str(bad), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "unknown key" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_list_datasets_and_models(capsys):
+    assert main(["list", "datasets", "--long"]) == 0
+    out = capsys.readouterr().out
+    for name in ("fashion-mnist", "digits", "purchase100-synth", "texas100-synth", "cifar10-synth", "cifar100-synth",
+                 "cifar10", "cifar100", "purchase100", "texas100", "imagenet100", "npz", "csv"):
+        assert name in out, name
+    assert main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mlp", "cnn", "vgg-c", "resnet18"):
+        assert name in out
+    assert main(["--help"]) == 0
+    assert main(["run", "--help"]) == 0

@@ -1,0 +1,116 @@
+import math
+
+import pytest
+import torch
+
+from safecompress.config import TrainConfig
+from safecompress.errors import ConfigError, TrainingDivergedError
+from safecompress.models import ModelSpec, build_model
+from safecompress.train import Callback, Trainer, augment_images, evaluate, lr_factor, resolve_device
+
+
+def _blobs(n=400, d=10, k=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(k, d, generator=g) * 3
+    y = torch.randint(0, k, (n,), generator=g)
+    return centers[y] + torch.randn(n, d, generator=g), y
+
+
+def _train(seed, epochs=5, **kw):
+    X, y = _blobs()
+    cfg = TrainConfig(epochs=epochs, batch_size=32, optimizer="sgd", lr=0.05, **kw)
+    model = build_model(ModelSpec("mlp", (10,), 3, width=0.1), seed)
+    trainer = Trainer(model, cfg, seed=seed, device=torch.device("cpu"))
+    trainer.fit(X, y)
+    return model, trainer, X, y
+
+
+def test_training_learns_and_is_deterministic():
+    m1, _, X, y = _train(0)
+    m2, _, _, _ = _train(0)
+    m3, _, _, _ = _train(1)
+    assert evaluate(m1, X, y, torch.device("cpu"))["accuracy"] > 0.9
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(m1.parameters(), m3.parameters()))
+
+
+def test_lr_schedules():
+    step = TrainConfig(schedule="step", milestones=[0.5, 0.75], gamma=0.1)
+    assert [lr_factor(step, s, 100) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    cos = TrainConfig(schedule="cosine")
+    assert lr_factor(cos, 0, 100) == 1.0 and lr_factor(cos, 50, 100) == pytest.approx(0.5)
+    assert lr_factor(cos, 100, 100) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(TrainConfig(schedule="constant"), 70, 100) == 1.0
+
+
+def test_callbacks_see_every_step_and_epoch():
+    seen = {"steps": 0, "epochs": 0, "start": 0, "end": 0}
+
+    class Count(Callback):
+        def on_fit_start(self, t):
+            seen["start"] += 1
+
+        def on_step_end(self, t):
+            seen["steps"] += 1
+
+        def on_epoch_end(self, t, m):
+            seen["epochs"] += 1
+
+        def on_fit_end(self, t):
+            seen["end"] += 1
+
+    X, y = _blobs(n=100)
+    model = build_model(ModelSpec("mlp", (10,), 3, width=0.1), 0)
+    Trainer(model, TrainConfig(epochs=3, batch_size=32), seed=0, device=torch.device("cpu"), callbacks=[Count()]).fit(X, y)
+    assert seen == {"steps": 3 * math.ceil(100 / 32), "epochs": 3, "start": 1, "end": 1}
+
+
+def test_state_roundtrip_resumes_identically():
+    """Train 4 epochs straight vs 2 epochs, save state, restore into a fresh trainer, 2 more."""
+    straight, _, X, y = _train(0, epochs=4)
+    first = build_model(ModelSpec("mlp", (10,), 3, width=0.1), 0)
+    cfg = TrainConfig(epochs=4, batch_size=32, optimizer="sgd", lr=0.05)
+    t1 = Trainer(first, cfg, seed=0, device=torch.device("cpu"), epochs=4)
+
+    class StopAfter2(Callback):
+        def on_epoch_end(self, t, m):
+            if t.state.epoch == 2:
+                raise KeyboardInterrupt
+
+    t1.callbacks.append(StopAfter2())
+    with pytest.raises(KeyboardInterrupt):
+        t1.fit(X, y)
+    tensors, meta = t1.state_tensors()
+    second = build_model(ModelSpec("mlp", (10,), 3, width=0.1), 99)  # different init: must be overwritten
+    t2 = Trainer(second, cfg, seed=0, device=torch.device("cpu"))
+    t2.load_state_tensors(tensors, meta)
+    t2.fit(X, y)
+    assert all(torch.equal(p, q) for p, q in zip(straight.parameters(), second.parameters()))
+
+
+def test_augmentation_crops_and_flips_only():
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    out = augment_images(x, g, pad=0)
+    for i in range(2):  # with no padding only flips remain
+        assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(-1))
+    out = augment_images(x, torch.Generator().manual_seed(1), pad=2)
+    assert out.shape == x.shape
+    again = augment_images(x, torch.Generator().manual_seed(1), pad=2)
+    assert torch.equal(out, again)
+
+
+def test_device_resolution():
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_divergence_is_reported():
+    X, y = _blobs()
+    X[0, 0] = float("nan")
+    model = build_model(ModelSpec("mlp", (10,), 3, width=0.1), 0)
+    with pytest.raises(TrainingDivergedError, match="lower train.lr"):
+        Trainer(model, TrainConfig(epochs=1, batch_size=400), seed=0, device=torch.device("cpu")).fit(X, y)
