@@ -24,9 +24,13 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
+        """Decorator adding ``obj`` under ``name``; a plugin class with a ``name`` attribute gets it set."""
+
         def decorator(obj: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
+            if isinstance(obj, type) and hasattr(obj, "name"):
+                obj.name = name  # type: ignore[attr-defined]
             self._entries[name] = obj
             return obj
 

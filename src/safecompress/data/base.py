@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, DatasetNotFoundError
 from ..registry import Registry
 
 DATA_ENV = "SAFECOMPRESS_DATA"
@@ -145,13 +145,10 @@ class DatasetSource:
 
 
 DATASETS: Registry[type[DatasetSource]] = Registry("dataset")
+register_dataset = DATASETS.register  # class decorator: @register_dataset("name")
 
 
-def register_dataset(name: str):
-    """Class decorator: register a DatasetSource subclass under ``name``."""
-
-    def decorator(cls: type[DatasetSource]) -> type[DatasetSource]:
-        cls.name = name
-        return DATASETS.register(name)(cls)
-
-    return decorator
+def not_found(name: str, wanted: str, looked: list[Path], how: str) -> DatasetNotFoundError:
+    """The error for missing files: what was wanted, every folder searched, and how to get the data."""
+    listing = "\n".join(f"  - {d}" for d in looked)
+    return DatasetNotFoundError(f"dataset {name!r} not found: {wanted} in none of these folders:\n{listing}\n{how}")

@@ -19,8 +19,8 @@ from typing import IO, Any, ClassVar
 
 import numpy as np
 
-from ..errors import DataError, DatasetNotFoundError
-from .base import ArrayDataset, DataContext, DatasetSource, register_dataset
+from ..errors import DataError
+from .base import ArrayDataset, DataContext, DatasetSource, not_found, register_dataset
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +140,10 @@ class _Cifar(DatasetSource):
     def load(self, ctx: DataContext) -> ArrayDataset:
         where = self.locate(ctx)
         if where is None:
-            looked = "\n".join(f"  - {d}" for d in self._dirs(ctx))
-            raise DatasetNotFoundError(
-                f"dataset {self.name!r} not found: no {self.folder_name}/ folder or {self.archive_name} in:\n"
-                f"{looked}\nDownload {self.archive_name} (the CIFAR 'python version') from "
-                "https://www.cs.toronto.edu/~kriz/cifar.html and pass its folder with --data-dir"
+            raise not_found(
+                self.name, f"no {self.folder_name}/ folder or {self.archive_name}", self._dirs(ctx),
+                f"Download {self.archive_name} (the CIFAR 'python version') from "
+                "https://www.cs.toronto.edu/~kriz/cifar.html and pass its folder with --data-dir",
             )
         files = read_members(where, self.folder_name, (*self.batches, self.meta_name))
         images, labels = [], []

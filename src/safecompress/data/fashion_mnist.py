@@ -10,7 +10,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import DataError, DatasetNotFoundError
-from .base import ArrayDataset, DataContext, DatasetSource, register_dataset
+from .base import ArrayDataset, DataContext, DatasetSource, not_found, register_dataset
 from .download import download_file
 from .idx import find_idx, read_idx
 
@@ -73,13 +73,12 @@ class FashionMNIST(DatasetSource):
         return folder
 
     def _not_found(self, ctx: DataContext) -> DatasetNotFoundError:
-        looked = "\n".join(f"  - {d}" for d in self._dirs(ctx))
         files = ", ".join(f"{s}.gz" for s in STEMS)
-        return DatasetNotFoundError(
-            f"dataset 'fashion-mnist' not found: none of these folders holds {files}:\n{looked}\n"
+        return not_found(
+            self.name, files, self._dirs(ctx),
             "Get it with one of: `apt-get install dataset-fashion-mnist` (Debian/Ubuntu); "
             "put the four files in a folder and pass it with --data-dir; "
-            "or allow fetching them with `data.download: true`."
+            "or allow fetching them with --download (data.download: true).",
         )
 
     def load(self, ctx: DataContext) -> ArrayDataset:

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, DatasetNotFoundError
-from .base import ArrayDataset, DataContext, DatasetSource, register_dataset
+from ..errors import DataError
+from .base import ArrayDataset, DataContext, DatasetSource, not_found, register_dataset
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,10 @@ class ImageNet100(DatasetSource):
     def load(self, ctx: DataContext) -> ArrayDataset:
         folder = self.locate(ctx)
         if folder is None:
-            looked = "\n".join(f"  - {d}" for d in self._dirs(ctx))
-            raise DatasetNotFoundError(
-                f"dataset 'imagenet100' not found: no folder with one subfolder of images (.jpg/.png) "
-                f"per class (optionally under train/ and val/) among:\n{looked}\n"
-                "Pass the folder with --data-dir or data.path"
+            raise not_found(
+                self.name,
+                "one subfolder of images (.jpg/.png) per class (optionally under train/ and val/)",
+                self._dirs(ctx), "Pass the folder with --data-dir or data.path",
             )
         Image = _require_pillow()
         roots = image_roots(folder)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DatasetNotFoundError
-from .base import ArrayDataset, DataContext, DatasetSource, register_dataset
+from ..errors import DataError
+from .base import ArrayDataset, DataContext, DatasetSource, not_found, register_dataset
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,10 @@ class Purchase100(DatasetSource):
     def load(self, ctx: DataContext) -> ArrayDataset:
         path = self.locate(ctx)
         if path is None:
-            looked = "\n".join(f"  - {d}" for d in self._dirs(ctx))
-            raise DatasetNotFoundError(
-                f"dataset 'purchase100' not found: no file named dataset_purchase in:\n{looked}\n"
+            raise not_found(
+                self.name, "a file named dataset_purchase", self._dirs(ctx),
                 "Get dataset_purchase (Shokri et al., 'Membership Inference Attacks against Machine "
-                "Learning Models') and pass its folder with --data-dir or the file with data.path"
+                "Learning Models') and pass its folder with --data-dir or the file with data.path",
             )
         table = read_numeric_table(path, N_FEATURES + 1, binary_from=1, first_range=(1, 100))
         log.info("loaded purchase100 from %s: %d records", path, len(table))

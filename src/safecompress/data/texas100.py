@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DatasetNotFoundError
-from .base import ArrayDataset, DataContext, DatasetSource, register_dataset
+from ..errors import DataError
+from .base import ArrayDataset, DataContext, DatasetSource, not_found, register_dataset
 from .purchase100 import read_numeric_table
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,10 @@ class Texas100(DatasetSource):
     def load(self, ctx: DataContext) -> ArrayDataset:
         folder = self.locate(ctx)
         if folder is None:
-            looked = "\n".join(f"  - {d}" for d in self._dirs(ctx))
-            raise DatasetNotFoundError(
-                f"dataset 'texas100' not found: no folder with files 'feats' and 'labels' among:\n{looked}\n"
+            raise not_found(
+                self.name, "files 'feats' and 'labels'", self._dirs(ctx),
                 "Get Texas-100 (Shokri et al., 'Membership Inference Attacks against Machine Learning "
-                "Models') and pass its folder with --data-dir or data.path"
+                "Models') and pass its folder with --data-dir or data.path",
             )
         labels = read_numeric_table(folder / "labels", 1, binary_from=1, first_range=(0, 100))[:, 0].astype(np.int64)
         if (labels == 0).any():

@@ -62,11 +62,4 @@ class Method:
 
 
 METHODS: Registry[type[Method]] = Registry("method")
-
-
-def register_method(name: str):
-    def decorator(cls: type[Method]) -> type[Method]:
-        cls.name = name
-        return METHODS.register(name)(cls)
-
-    return decorator
+register_method = METHODS.register  # class decorator: @register_method("name")
