@@ -1,3 +1,17 @@
 """safecompress: compress neural networks into sparse models that stay accurate and private."""
 
 __version__ = "0.1.0"
+
+
+def load_model(path, device="cpu"):
+    """Rebuild a model saved by safecompress (packed sparse or dense safetensors; never pickle)."""
+    from .checkpoint import load_model as _load
+
+    return _load(path, device)
+
+
+def sparse_inference(model, **kwargs):
+    """A copy of ``model`` whose sparse layers run on compressed (CSR) weights; see sparse.inference."""
+    from .sparse.inference import sparse_inference as _convert
+
+    return _convert(model, **kwargs)

@@ -83,7 +83,7 @@ def run(config_file, preset, overrides, out, resume, overwrite, data_dir, downlo
 
 @cli.group("list", context_settings=CONTEXT)
 def list_group() -> None:
-    """List what is available: datasets, models."""
+    """List what is available: datasets, models, methods."""
 
 
 @list_group.command("datasets", context_settings=CONTEXT)
@@ -121,6 +121,37 @@ def list_models() -> None:
     for name, entry in MODELS.items():
         table.add_row(name, ", ".join(entry.kinds), entry.description)
     out_console.print(table)
+
+
+@list_group.command("methods", context_settings=CONTEXT)
+def list_methods() -> None:
+    """Compression methods selectable as method.name."""
+    from .methods import METHODS
+
+    table = Table(title="methods")
+    table.add_column("name", no_wrap=True)
+    table.add_column("description")
+    for name, cls in METHODS.items():
+        doc = (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]
+        table.add_row(name, " ".join(doc.split()))
+    out_console.print(table)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--values", type=click.Choice(["fp32", "fp16", "int8"]), default="fp16", show_default=True,
+              help="Value type of the stored non-zeros (int8: one fp32 scale per tensor).")
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output file (default RUN_DIR/model-VALUES.safetensors).")
+def export(run_dir, values, out) -> None:
+    """Write another variant of a run's packed model (fp32, fp16 or int8 values)."""
+    from .checkpoint import export_model
+
+    src = run_dir / "model.safetensors"
+    if not src.is_file():
+        raise SafeCompressError(f"{run_dir} holds no model.safetensors; pass the folder of a finished run")
+    out = out or run_dir / f"model-{values}.safetensors"
+    path = export_model(src, out, values)
+    out_console.print(f"wrote {path} ({path.stat().st_size} bytes; source {src.stat().st_size} bytes)", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,6 +135,53 @@ class TrainConfig(_Section):
         return v
 
 
+def _criteria(kind: str):
+    def get():
+        from .sparse import criteria
+
+        return criteria.PRUNE if kind == "prune" else criteria.GROW
+
+    return get
+
+
+def _allocations():
+    from .sparse.allocation import ALLOCATIONS
+
+    return ALLOCATIONS
+
+
+class SparseConfig(_Section):
+    """The sparse engine (ignored by ``dense``). Steps are optimizer steps; fractions are of all steps."""
+
+    density: float = Field(0.1, gt=0, le=1, description="fraction of prunable weights kept")
+    distribution: str = Field("erk", description="layer-wise allocation: erk or uniform")
+    dense_first_last: bool = False
+    update_every: int = Field(100, ge=1, description="ΔT: steps between topology updates")
+    update_fraction: float = Field(0.3, ge=0, le=1, description="initial fraction replaced per update")
+    update_decay: Literal["cosine", "linear", "constant"] = "cosine"
+    update_stop: float = Field(0.75, gt=0, le=1, description="T_end: no updates after this fraction of training")
+    prune: str | None = Field(None, description="prune criterion; null = the method's own")
+    grow: str | None = Field(None, description="grow criterion; null = the method's own")
+    mest_grad_weight: float = Field(0.01, ge=0, description="MEST prune score |w| + this * |grad|")
+    prune_start: float = Field(0.1, ge=0, lt=1, description="gmp: start pruning at this fraction of training")
+    prune_end: float = Field(0.6, gt=0, le=1, description="gmp: reach the density here; oneshot: prune here")
+
+    @field_validator("distribution")
+    @classmethod
+    def _known_distribution(cls, v: str) -> str:
+        return _check_name(_allocations, v)
+
+    @field_validator("prune")
+    @classmethod
+    def _known_prune(cls, v: str | None) -> str | None:
+        return v if v is None else _check_name(_criteria("prune"), v)
+
+    @field_validator("grow")
+    @classmethod
+    def _known_grow(cls, v: str | None) -> str | None:
+        return v if v is None else _check_name(_criteria("grow"), v)
+
+
 class MethodConfig(_Section):
     name: str = "dense"
 
@@ -150,6 +197,7 @@ class RunConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     method: MethodConfig = Field(default_factory=MethodConfig)
+    sparse: SparseConfig = Field(default_factory=SparseConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from . import __version__
-from .checkpoint import load_tensors, save_model, save_tensors
+from .checkpoint import compression_summary, load_tensors, save_model, save_tensors
 from .config import RunConfig, build_config, dump_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
@@ -164,7 +164,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
 
     ctx = MethodContext(
         cfg=cfg, spec=spec, X=torch.from_numpy(ds.X), y=torch.from_numpy(ds.y), split=split, device=device,
-        augment=augment, run_dir=folder.work, callbacks=[_Checkpointer(ckpt_path), *callbacks], restore=restore,
+        augment=augment, flip=ds.hflip, run_dir=folder.work, callbacks=[_Checkpointer(ckpt_path), *callbacks], restore=restore,
     )
     t_train = time.perf_counter()
     result = METHODS.get(cfg.method.name)().train(ctx)
@@ -172,7 +172,9 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
 
     bs = cfg.train.eval_batch_size
     scores = {part: evaluate(result.model, *ctx.part(part), device, bs) for part in ("train", "val", "test")}
-    save_model(result.model, spec, folder.path("model.safetensors"), {"method": cfg.method.name})
+    model_path = save_model(result.model, spec, folder.path("model.safetensors"), masks=result.masks,
+                            extra={"method": cfg.method.name})
+    compression = compression_summary(result.model, result.masks, model_path.stat().st_size, spec)
     report = {
         "method": cfg.method.name,
         "dataset": ds.name,
@@ -185,6 +187,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
             "test_loss": scores["test"]["loss"],
             "train_loss": scores["train"]["loss"],
         },
+        "compression": compression,
         "model": {"name": spec.name, "parameters": count_parameters(result.model), "width": spec.width,
                   "norm": spec.norm},
         "data": {"name": ds.name, "kind": ds.kind, "synthetic": ds.synthetic, "source": ds.source,

@@ -60,7 +60,7 @@ def lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def augment_images(x: torch.Tensor, gen: torch.Generator, pad: int | None = None) -> torch.Tensor:
+def augment_images(x: torch.Tensor, gen: torch.Generator, pad: int | None = None, flip: bool = True) -> torch.Tensor:
     """Random crop (zero padding ``pad``, default 1/8 of the side: 4 px at 32x32) and horizontal flip,
     per sample, driven by ``gen``."""
     n, _, h, w = x.shape
@@ -69,10 +69,10 @@ def augment_images(x: torch.Tensor, gen: torch.Generator, pad: int | None = None
     padded = F.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    flip = torch.rand(n, generator=gen) < 0.5
+    flip_mask = (torch.rand(n, generator=gen) < 0.5) & flip
     rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)  # n x h
     cols = (dx[:, None] + torch.arange(w)[None, :])  # n x w
-    cols = torch.where(flip[:, None], cols.flip(1), cols).to(x.device)
+    cols = torch.where(flip_mask[:, None], cols.flip(1), cols).to(x.device)
     idx_n = torch.arange(n, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # n x h x w x c
     return out.permute(0, 3, 1, 2).contiguous()
@@ -109,6 +109,7 @@ class Trainer:
         seed: int,
         device: torch.device,
         augment: bool = False,
+        flip: bool = True,
         callbacks: Sequence[Callback] = (),
         epochs: int | None = None,
     ):
@@ -116,6 +117,7 @@ class Trainer:
         self.cfg = cfg
         self.device = device
         self.augment = augment
+        self.flip = flip
         self.callbacks = list(callbacks)
         self.epochs = cfg.epochs if epochs is None else epochs
         self.optimizer = make_optimizer(self.model.parameters(), cfg)
@@ -161,7 +163,7 @@ class Trainer:
                 idx = order[start:start + bs]
                 xb = X[idx]
                 if self.augment:
-                    xb = augment_images(xb, self.generator)
+                    xb = augment_images(xb, self.generator, flip=self.flip)
                 batch_loss, batch_correct = self.train_step(xb.to(self.device), y[idx].to(self.device))
                 loss_sum += batch_loss
                 correct += batch_correct
@@ -190,8 +192,18 @@ class Trainer:
                 tensors[f"optim.{pid}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
         tensors["rng.generator"] = self.generator.get_state()
         meta = {"epoch": self.state.epoch, "step": self.state.step, "history": self.state.history,
-                "param_groups": opt["param_groups"]}
+                "param_groups": opt["param_groups"], "callbacks": {}}
+        for key, cb in self._stateful_callbacks():
+            cb_tensors, cb_meta = cb.get_state()
+            tensors.update({f"cb.{key}.{k}": v.detach().cpu().contiguous() for k, v in cb_tensors.items()})
+            meta["callbacks"][key] = cb_meta
         return tensors, meta
+
+    def _stateful_callbacks(self):
+        """Callbacks with get_state/set_state (e.g. the sparse engine), keyed by position and class."""
+        for i, cb in enumerate(self.callbacks):
+            if hasattr(cb, "get_state") and hasattr(cb, "set_state"):
+                yield f"{i}-{type(cb).__name__}", cb
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -203,6 +215,9 @@ class Trainer:
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.generator.set_state(tensors["rng.generator"])
         self.state = TrainState(int(meta["epoch"]), int(meta["step"]), list(meta["history"]))
+        for key, cb in self._stateful_callbacks():
+            prefix = f"cb.{key}."
+            cb.set_state({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, meta["callbacks"][key])
 
 
 @torch.no_grad()

@@ -82,6 +82,7 @@ class ArrayDataset:
     synthetic: bool
     source: str  # where it came from (a path, or "generated: ...")
     class_names: list[str] | None = None
+    hflip: bool = True  # images: is a horizontal flip label-preserving (False for digits and text)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

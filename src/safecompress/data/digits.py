@@ -36,4 +36,5 @@ class Digits(DatasetSource):
             synthetic=False,
             source=str(self.locate(ctx) or "scikit-learn"),
             class_names=[str(c) for c in bunch.target_names],
+            hflip=False,  # a mirrored 2 is not a 2
         )

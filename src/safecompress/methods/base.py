@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +28,7 @@ class MethodContext:
     split: MembershipSplit
     device: torch.device
     augment: bool
+    flip: bool
     run_dir: Path
     callbacks: list[Callback] = field(default_factory=list)
     # Restores a trainer from the run's checkpoint when resuming (no-op otherwise).
@@ -39,17 +41,24 @@ class MethodContext:
     def new_model(self) -> nn.Module:
         return build_model(self.spec, self.cfg.seed)
 
-    def new_trainer(self, model: nn.Module, epochs: int | None = None) -> Trainer:
+    def new_trainer(self, model: nn.Module, extra: list[Callback] | None = None) -> Trainer:
+        """A trainer for the run's recipe; ``extra`` callbacks (e.g. the sparse engine) run first."""
         return Trainer(
-            model, self.cfg.train, seed=self.cfg.seed, device=self.device, augment=self.augment,
-            callbacks=self.callbacks, epochs=epochs,
+            model, self.cfg.train, seed=self.cfg.seed, device=self.device, augment=self.augment, flip=self.flip,
+            callbacks=[*(extra or []), *self.callbacks],
         )
+
+    def total_steps(self) -> int:
+        """Optimizer steps of a full training run on ``train`` with the run's recipe."""
+        n = len(self.split["train"])
+        return math.ceil(n / min(self.cfg.train.batch_size, n)) * self.cfg.train.epochs
 
 
 @dataclass
 class MethodResult:
     model: nn.Module
     report: dict[str, Any] = field(default_factory=dict)  # merged into report.json under "method_details"
+    masks: dict[str, torch.Tensor] | None = None  # sparse methods: the final masks (None = dense)
 
 
 class Method:

@@ -1,0 +1,68 @@
+"""Shared machinery of the sparse methods: initial masks at the target density, engine set-up, training."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..sparse.allocation import layer_counts
+from ..sparse.criteria import GROW, PRUNE
+from ..sparse.engine import DynamicSparse, SparseEngine
+from ..sparse.masks import prunable_parameters, random_masks
+from ..sparse.schedule import UpdateSchedule
+from .base import Method, MethodContext, MethodResult
+
+
+def target_counts(ctx: MethodContext, model: nn.Module) -> dict[str, int]:
+    """Exact active-weight count per prunable layer at ``sparse.density``."""
+    sp = ctx.cfg.sparse
+    params = prunable_parameters(model)
+    shapes = {n: tuple(p.shape) for n, p in params.items()}
+    names = list(shapes)
+    dense = (names[0], names[-1]) if sp.dense_first_last and names else ()
+    return layer_counts(shapes, sp.density, sp.distribution, dense)
+
+
+def initial_masks(ctx: MethodContext, model: nn.Module) -> dict[str, torch.Tensor]:
+    """Random masks with the target counts (seeded from the run seed)."""
+    params = prunable_parameters(model)
+    gen = torch.Generator().manual_seed(ctx.cfg.seed + 7919)
+    return random_masks({n: p.shape for n, p in params.items()}, target_counts(ctx, model), gen)
+
+
+class SparseMethod(Method):
+    """A method = one training run with a sparse engine callback; subclasses build the engine."""
+
+    def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
+        raise NotImplementedError
+
+    def train(self, ctx: MethodContext) -> MethodResult:
+        model = ctx.new_model()
+        engine = self.make_engine(ctx, model)
+        trainer = ctx.new_trainer(model, extra=[engine])
+        ctx.restore(trainer)
+        state = trainer.fit(*ctx.part("train"))
+        return MethodResult(model, {"epochs": state.epoch, "steps": state.step, "sparse": engine.stats()},
+                            masks=engine.masks)
+
+
+class DynamicSparseMethod(SparseMethod):
+    """Prune→grow every ΔT steps with the method's default criteria (overridable in ``sparse``)."""
+
+    prune_default = "magnitude"
+    grow_default = "random"
+    updates = True
+
+    def criteria(self, ctx: MethodContext):
+        sp = ctx.cfg.sparse
+        return PRUNE.get(sp.prune or self.prune_default), GROW.get(sp.grow or self.grow_default)
+
+    def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
+        sp = ctx.cfg.sparse
+        masks = initial_masks(ctx, model)
+        if not self.updates:
+            return SparseEngine(model, masks, seed=ctx.cfg.seed)
+        total = ctx.total_steps()
+        schedule = UpdateSchedule(sp.update_every, sp.update_fraction, int(sp.update_stop * total), sp.update_decay)
+        prune, grow = self.criteria(ctx)
+        return DynamicSparse(model, masks, schedule, prune, grow, seed=ctx.cfg.seed)

@@ -1,0 +1,1 @@
+"""The sparse engine: masks, density allocation, prune/grow criteria, schedules, packing, inference."""

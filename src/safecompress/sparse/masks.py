@@ -1,0 +1,75 @@
+"""Masks as plain data: parameter name -> bool tensor of the parameter's shape.
+
+Only the weights of Linear and Conv layers are sparsified; biases and normalisation parameters stay
+dense (they are a tiny fraction of the parameters). Masks are *not* registered buffers (Opacus
+refuses layers holding buffers); they are re-applied after every optimizer step instead.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+Masks = dict[str, torch.Tensor]
+
+
+def prunable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The weights that can be sparsified: every Linear / Conv weight, by qualified name."""
+    out: dict[str, nn.Parameter] = {}
+    for mod_name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            out[f"{mod_name}.weight" if mod_name else "weight"] = module.weight
+    return out
+
+
+def random_masks(shapes: dict[str, torch.Size], counts: dict[str, int], generator: torch.Generator) -> Masks:
+    """Masks with exactly ``counts[name]`` active entries each, positions drawn uniformly."""
+    masks: Masks = {}
+    for name, shape in shapes.items():
+        numel = int(torch.Size(shape).numel())
+        flat = torch.zeros(numel, dtype=torch.bool)
+        flat[torch.randperm(numel, generator=generator)[: counts[name]]] = True
+        masks[name] = flat.view(shape)
+    return masks
+
+
+def topk_masks(scores: dict[str, torch.Tensor], counts: dict[str, int]) -> Masks:
+    """Masks keeping exactly ``counts[name]`` entries with the highest score per tensor."""
+    masks: Masks = {}
+    for name, score in scores.items():
+        flat = torch.zeros(score.numel(), dtype=torch.bool, device=score.device)
+        k = counts[name]
+        if k > 0:
+            flat[torch.topk(score.flatten(), k, sorted=False).indices] = True
+        masks[name] = flat.view(score.shape)
+    return masks
+
+
+@torch.no_grad()
+def apply_masks(model: nn.Module, masks: Masks) -> None:
+    """Zero every masked-out weight in place."""
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        params[name].mul_(mask.to(params[name].device, params[name].dtype))
+
+
+@torch.no_grad()
+def mask_optimizer_state(optimizer: torch.optim.Optimizer, model: nn.Module, masks: Masks) -> None:
+    """Zero the optimizer state (momentum, Adam moments) at masked-out positions."""
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        state = optimizer.state.get(params[name])
+        if not state:
+            continue
+        for value in state.values():
+            if torch.is_tensor(value) and value.shape == mask.shape:
+                value.mul_(mask.to(value.device, value.dtype))
+
+
+def count_nonzero(masks: Masks) -> int:
+    return int(sum(int(m.sum()) for m in masks.values()))
+
+
+def masks_density(masks: Masks) -> float:
+    total = sum(m.numel() for m in masks.values())
+    return count_nonzero(masks) / total if total else 1.0
