@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import yaml
 
@@ -70,9 +69,6 @@ def test_resume_after_kill_continues_to_the_same_result(tmp_path, monkeypatch):
     original = Trainer.fit
 
     def fit_then_die(self, X, y):
-        class Die(Exception):
-            pass
-
         from safecompress.train import Callback
 
         class KillAt2(Callback):

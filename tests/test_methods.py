@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from safecompress import load_model
 from safecompress.cli import main

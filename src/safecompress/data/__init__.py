@@ -19,11 +19,7 @@ _PLUGINS = (
     "synth_images",
 )
 for _module in _PLUGINS:
-    try:
-        importlib.import_module(f"{__name__}.{_module}")
-    except ModuleNotFoundError as exc:  # pragma: no cover - only while a plugin file is being written
-        if exc.name != f"{__name__}.{_module}":
-            raise
+    importlib.import_module(f"{__name__}.{_module}")
 
 
 def load_dataset(name: str, ctx: DataContext) -> ArrayDataset:

@@ -14,115 +14,14 @@ feature is an independent Bernoulli draw with probability ``1 - exp(-activity * 
   main-procedure labels. Each procedure has its own profile inside a clinical area that shares a
   broad profile; records also carry evidence of sibling procedures, so the label is only partly
   predictable (a standard MLP reaches roughly 50-65% test accuracy while fitting its training set).
-
-This module also holds :class:`SyntheticSource`, the cache logic shared with ``synth_images``.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-import zipfile
-from pathlib import Path
-from typing import ClassVar
-
 import numpy as np
 
-from ..errors import DataError
-from ..fileio import atomic_save_npz, load_npz
-from .base import ArrayDataset, DataContext, DatasetSource, register_dataset
-
-log = logging.getLogger(__name__)
-
-
-class _BadCache(ValueError):
-    """A cache file was readable but does not hold what this recipe would generate."""
-
-
-class SyntheticSource(DatasetSource):
-    """A generated dataset, cached on disk in a compact form (see :meth:`encode`/:meth:`decode`).
-
-    Subclasses set ``default_samples``, ``recipe`` (a one-line summary for ``source``) and
-    ``recipe_version`` (bump it whenever the generator changes), and implement :meth:`generate`.
-    """
-
-    synthetic: ClassVar[bool] = True
-    default_samples: ClassVar[int] = 0
-    recipe: ClassVar[str] = ""
-    recipe_version: ClassVar[int] = 1
-
-    def generate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(X, y)`` with X in the compact storage form (uint8) and y int64."""
-        raise NotImplementedError
-
-    def encode(self, X: np.ndarray) -> np.ndarray:
-        """Compact array stored in the cache (identity by default)."""
-        return X
-
-    def decode(self, stored: np.ndarray, n: int) -> np.ndarray:
-        """Inverse of :meth:`encode`, still in storage dtype."""
-        return stored
-
-    def to_float(self, X: np.ndarray) -> np.ndarray:
-        """Storage form -> float32 features as returned to users."""
-        return X.astype(np.float32)
-
-    def n_samples(self, ctx: DataContext) -> int:
-        n = self.default_samples if ctx.synth_samples is None else int(ctx.synth_samples)
-        minimum = int(self.n_classes or 1)
-        if n < minimum:
-            raise DataError(
-                f"dataset {self.name!r}: synth_samples must be at least {minimum} (one per class), got {n}"
-            )
-        return n
-
-    def cache_path(self, ctx: DataContext) -> Path:
-        n = self.n_samples(ctx)
-        return Path(ctx.cache_dir) / "synthetic" / f"{self.name}-n{n}-s{ctx.synth_seed}-v{self.recipe_version}.npz"
-
-    def locate(self, ctx: DataContext) -> Path | None:
-        path = self.cache_path(ctx)
-        return path if path.is_file() else None
-
-    def _read_cache(self, path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
-        arrays = load_npz(path)
-        if "X" not in arrays or "y" not in arrays:
-            raise _BadCache(f"arrays {sorted(arrays)} instead of X and y")
-        X, y = self.decode(arrays["X"], n), arrays["y"]
-        expected = (n, *(self.shape or ()))
-        if X.shape != expected or X.dtype != np.uint8:
-            raise _BadCache(f"features {X.shape} {X.dtype}, expected {expected} uint8")
-        if y.shape != (n,) or y.dtype != np.int64 or y.min() < 0 or y.max() >= int(self.n_classes or 0):
-            raise _BadCache(f"labels of shape {y.shape}, dtype {y.dtype} do not match")
-        return X, y
-
-    def load(self, ctx: DataContext) -> ArrayDataset:
-        n, seed = self.n_samples(ctx), int(ctx.synth_seed)
-        path = self.cache_path(ctx)
-        data: tuple[np.ndarray, np.ndarray] | None = None
-        if path.is_file():
-            try:
-                data = self._read_cache(path, n)
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-                log.warning("ignoring unusable cache file %s (%s); regenerating %s", path, exc, self.name)
-        if data is None:
-            start = time.perf_counter()
-            data = self.generate(n, np.random.default_rng(seed))
-            log.info("generated %s (n=%d, seed=%d) in %.1f s", self.name, n, seed, time.perf_counter() - start)
-            try:
-                atomic_save_npz(path, X=self.encode(data[0]), y=data[1])
-            except OSError as exc:
-                log.warning("could not cache %s at %s: %s", self.name, path, exc)
-        X, y = data
-        return ArrayDataset(
-            name=self.name,
-            X=self.to_float(X),
-            y=y,
-            n_classes=int(self.n_classes or 0),
-            kind=self.kind,
-            synthetic=True,
-            source=f"generated: {self.recipe}, seed={seed} (cached at {path})",
-        )
+from .base import register_dataset
+from .synthetic import SyntheticSource, BadCache
 
 
 class _BinaryTableSource(SyntheticSource):
@@ -133,8 +32,8 @@ class _BinaryTableSource(SyntheticSource):
 
     def decode(self, stored: np.ndarray, n: int) -> np.ndarray:
         d = int(self.shape[0]) if self.shape else 0
-        if stored.ndim != 2 or stored.shape[0] != n or stored.shape[1] != (d + 7) // 8:
-            raise _BadCache(f"packed features of shape {stored.shape}")
+        if stored.dtype != np.uint8 or stored.ndim != 2 or stored.shape[0] != n or stored.shape[1] != (d + 7) // 8:
+            raise BadCache(f"packed features of shape {stored.shape}, dtype {stored.dtype}")
         return np.unpackbits(stored, axis=1, count=d)
 
 
@@ -173,6 +72,7 @@ PURCHASE_TASTES_PER_SHOPPER = 2
 def generate_purchase(n: int, rng: np.random.Generator, n_classes: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Shoppers mixing a few latent tastes buy from 600 items; labels = k-means clusters."""
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     tastes = _profiles(rng, PURCHASE_TASTES, PURCHASE_ITEMS, PURCHASE_TASTE_ITEMS, 1.0, 1.5)
     background = np.full((1, PURCHASE_ITEMS), 0.02, dtype=np.float32)  # impulse buys
@@ -185,7 +85,8 @@ def generate_purchase(n: int, rng: np.random.Generator, n_classes: int = 100) ->
     activity = rng.lognormal(0.0, 0.2, size=n).astype(np.float32)
     X = _sample_records(rng, mix, rates, activity)
     km = KMeans(n_clusters=n_classes, n_init=1, max_iter=100, random_state=int(rng.integers(2**31 - 1)))
-    y = km.fit_predict(X.astype(np.float32)).astype(np.int64)
+    with threadpool_limits(limits=1):  # one thread: float sums in a fixed order, so labels are reproducible
+        y = km.fit_predict(X.astype(np.float32)).astype(np.int64)
     return X, y
 
 

@@ -18,7 +18,7 @@ from torch import nn
 
 # measured break-even densities (bench/sparse_inference.py, 2 cores, batch 256)
 LINEAR_MAX_DENSITY = 0.2
-CONV_MAX_DENSITY = 0.05
+CONV_MAX_DENSITY = 0.0  # unfold + CSR never beat the dense conv at batch 256 here: off by default
 
 
 def _csr(weight2d: torch.Tensor) -> torch.Tensor:
