@@ -182,6 +182,30 @@ class SparseConfig(_Section):
         return v if v is None else _check_name(_criteria("grow"), v)
 
 
+def _attacks():
+    from .attacks import ATTACKS
+
+    return ATTACKS
+
+
+DEFAULT_ATTACKS = ["loss", "confidence", "entropy", "m_entropy", "nn", "top3", "shadow", "lira", "rmia",
+                   "whitebox", "grad_norm", "label_only"]
+
+
+class AuditConfig(_Section):
+    """The independent audit that ``safecompress run`` performs on the model it produced."""
+
+    enabled: bool = True
+    attacks: list[str] = Field(default_factory=lambda: list(DEFAULT_ATTACKS))
+    refs: int = Field(4, ge=1, description="reference/shadow models, trained with the target's recipe")
+    bootstrap: int = Field(200, ge=0, description="bootstrap resamples for the 95% intervals")
+
+    @field_validator("attacks")
+    @classmethod
+    def _known_attacks(cls, v: list[str]) -> list[str]:
+        return [_check_name(_attacks, a) for a in v]
+
+
 class MethodConfig(_Section):
     name: str = "dense"
 
@@ -198,6 +222,7 @@ class RunConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     method: MethodConfig = Field(default_factory=MethodConfig)
     sparse: SparseConfig = Field(default_factory=SparseConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import torch
 import yaml
 
 from . import __version__
-from .checkpoint import compression_summary, load_tensors, save_model, save_tensors
+from .audit import AuditResult, audit_model, write_audit
+from .checkpoint import compression_summary, load_model, load_tensors, save_model, save_tensors
 from .config import RunConfig, build_config, dump_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
@@ -118,6 +120,45 @@ def run_experiment(
         raise
 
 
+def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, augment: bool, flip: bool, run_dir: Path):
+    """A function training a reference model with the target's recipe (method, density, schedule)."""
+
+    def train(X: torch.Tensor, y: torch.Tensor, seed: int):
+        ref_cfg = cfg.model_copy(update={"seed": seed})
+        ctx = MethodContext(cfg=ref_cfg, spec=spec, X=X, y=y, split={"train": np.arange(len(y))}, device=device,
+                            augment=augment, flip=flip, run_dir=run_dir)
+        result = METHODS.get(cfg.method.name)().train(ctx)
+        return result.model, result.masks
+
+    return train
+
+
+def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: MembershipSplit, model: torch.nn.Module,
+                      device: torch.device, augment: bool, run_dir: Path, attacks: list[str] | None = None,
+                      refs: int | None = None) -> AuditResult:
+    """Audit ``model`` on the split's audit parts with the configured attacks; write the audit files."""
+    X, y = torch.from_numpy(ds.X), torch.from_numpy(ds.y)
+
+    def part(name: str):
+        idx = torch.as_tensor(split[name])
+        return X[idx], y[idx]
+
+    def save_ref(model, masks, path):
+        save_model(model, spec, path, masks=masks)
+
+    refs_dir = run_dir / "refs"
+    refs_dir.mkdir(exist_ok=True)
+    result = audit_model(
+        model, part("audit_members"), part("audit_nonmembers"), part("population"),
+        attacks=attacks or cfg.audit.attacks, n_classes=ds.n_classes,
+        train_fn=reference_trainer(cfg, spec, device, augment, ds.hflip, run_dir),
+        refs=refs or cfg.audit.refs, kind=ds.kind, seed=cfg.seed, device=device, cache_dir=refs_dir,
+        save_fn=save_ref, load_fn=load_model, n_bootstrap=cfg.audit.bootstrap,
+    )
+    write_audit(result, run_dir)
+    return result
+
+
 def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_start: float) -> RunResult:
     log.info("safecompress %s: run in %s (mode %s)", __version__, folder.final, folder.mode)
     if cfg.train.num_threads:
@@ -196,8 +237,14 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
         "method_details": result.report,
         "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
                         "threads": torch.get_num_threads()},
-        "timing": {"train_s": round(train_s, 3), "total_s": round(time.perf_counter() - t_start, 3)},
+        "timing": {"train_s": round(train_s, 3)},
     }
+    if cfg.audit.enabled:
+        t_audit = time.perf_counter()
+        audit = audit_with_config(cfg, spec, ds, split, result.model, device, augment, folder.work)
+        report["audit"] = audit.report
+        report["timing"]["audit_s"] = round(time.perf_counter() - t_audit, 3)
+    report["timing"]["total_s"] = round(time.perf_counter() - t_start, 3)
     atomic_write_json(report_path, report)
     ckpt_path.unlink(missing_ok=True)
     log.info("test accuracy %.4f; report at %s", report["task"]["accuracy"], folder.final / "report.json")

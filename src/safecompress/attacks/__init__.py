@@ -1,0 +1,9 @@
+"""Membership-inference attacks (one registered plugin per file) and the attack contract."""
+
+from __future__ import annotations
+
+from . import label_only, learned, lira, metric, rmia, whitebox  # noqa: F401  (each registers itself)
+from .base import ATTACKS, Attack, AttackContext, BlackBoxTarget, WhiteBoxTarget, register_attack
+from .references import ReferencePool
+
+__all__ = ["ATTACKS", "Attack", "AttackContext", "BlackBoxTarget", "WhiteBoxTarget", "ReferencePool", "register_attack"]

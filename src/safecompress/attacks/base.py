@@ -1,0 +1,102 @@
+"""The attack contract (DESIGN.md §3).
+
+An attack is *fitted* with what the attacker knows — its own population data and reference/shadow
+models trained with the target's recipe (compression method and density included) — and then
+*scores* queried samples: one float per sample, higher = more likely a member.
+
+Black-box attacks receive a :class:`BlackBoxTarget`, which answers queries with outputs only (the
+module is hidden in a closure); white-box attacks set ``white_box = True`` and receive a
+:class:`WhiteBoxTarget` that also exposes ``module``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..registry import Registry
+from .references import ReferencePool
+
+
+class BlackBoxTarget:
+    """Query access to a model: logits for inputs, nothing else."""
+
+    def __init__(self, model: nn.Module, device: torch.device, batch_size: int = 1024):
+        @torch.no_grad()
+        def query(X: torch.Tensor) -> torch.Tensor:
+            model.eval()
+            out = [model(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
+            return torch.cat(out) if out else torch.empty(0)
+
+        self.logits: Callable[[torch.Tensor], torch.Tensor] = query
+
+    def probs(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(X), dim=1)
+
+
+class WhiteBoxTarget(BlackBoxTarget):
+    """Query access plus the module itself (weights, activations, gradients)."""
+
+    def __init__(self, model: nn.Module, device: torch.device, batch_size: int = 1024):
+        super().__init__(model, device, batch_size)
+        self.module = model
+        self.device = device
+
+
+@dataclass
+class AttackContext:
+    """What the attacker knows: its population data and the shared reference/shadow models."""
+
+    population_X: torch.Tensor
+    population_y: torch.Tensor
+    n_classes: int
+    references: ReferencePool
+    device: torch.device
+    seed: int = 0
+    kind: str = "tabular"  # "image" or "tabular" (label-only perturbations depend on it)
+
+    def target_view(self, model: nn.Module, white_box: bool) -> BlackBoxTarget:
+        return WhiteBoxTarget(model, self.device) if white_box else BlackBoxTarget(model, self.device)
+
+
+class Attack:
+    """Base class. ``__init__`` stores parameters; ``fit`` learns (state ends in ``_``); ``score`` scores."""
+
+    name = ""
+    white_box = False  # True: receives WhiteBoxTarget (module access)
+    citation = ""
+    references_needed = 1  # reference/shadow models this attack uses (0 = none)
+
+    def __init__(self, **params: Any):
+        self.params = params
+        self.threshold_: float | None = None  # a member/non-member threshold picked on the attacker's own data
+
+    def fit(self, ctx: AttackContext) -> "Attack":
+        return self
+
+    def score(self, target: BlackBoxTarget, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+        raise NotImplementedError
+
+    # helpers for attacks that learn from reference models ------------------------------------
+    @staticmethod
+    def shadow_views(ctx: AttackContext, count: int) -> list[tuple[BlackBoxTarget, np.ndarray]]:
+        """(view of reference model k, its membership over the population) for the first ``count`` models."""
+        pool = ctx.references
+        pool.ensure(count)
+        return [(ctx.target_view(pool.models[k], white_box=True), pool.population_membership(k)) for k in range(count)]
+
+
+ATTACKS: Registry[type[Attack]] = Registry("attack")
+register_attack = ATTACKS.register  # class decorator: @register_attack("name")
+
+
+def balanced_indices(is_member: np.ndarray, rng: np.random.Generator, limit: int | None = None) -> np.ndarray:
+    """Indices with as many members as non-members (at most ``limit`` each), shuffled."""
+    ins, outs = np.flatnonzero(is_member), np.flatnonzero(~is_member)
+    k = min(len(ins), len(outs), limit or len(is_member))
+    idx = np.concatenate([rng.choice(ins, k, replace=False), rng.choice(outs, k, replace=False)])
+    return rng.permutation(idx)

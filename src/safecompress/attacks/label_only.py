@@ -1,0 +1,54 @@
+"""``label_only`` — a label-only attack (Choquette-Choo et al., "Label-Only Membership Inference
+Attacks", ICML 2021; Li & Zhang, CCS 2021): members stay correctly classified under perturbation.
+
+Score = fraction of (original + perturbed) queries classified correctly, from predicted labels only.
+Images: small translations and horizontal flips; tables: random feature flips (binary) or Gaussian
+noise. The threshold is calibrated on a reference model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import metrics
+from .base import Attack, AttackContext, register_attack
+
+
+def perturbations(X: torch.Tensor, kind: str, n: int, seed: int) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    out = [X]
+    if kind == "image":
+        shifts = [(dy, dx) for dy in (-2, -1, 0, 1, 2) for dx in (-2, -1, 0, 1, 2) if (dy, dx) != (0, 0)]
+        pick = torch.randperm(len(shifts), generator=gen)[: max(0, n // 2)]
+        for i in pick.tolist():
+            out.append(torch.roll(X, shifts=shifts[i], dims=(2, 3)))
+            out.append(torch.roll(X.flip(3), shifts=shifts[i], dims=(2, 3)))
+        return out
+    binary = bool(((X == 0) | (X == 1)).all())
+    for _ in range(n):
+        if binary:
+            flip = torch.rand(X.shape, generator=gen) < 0.01
+            out.append(torch.where(flip, 1 - X, X))
+        else:
+            out.append(X + 0.05 * X.std() * torch.randn(X.shape, generator=gen))
+    return out
+
+
+@register_attack("label_only")
+class LabelOnlyAttack(Attack):
+    citation = "Choquette-Choo et al., ICML 2021"
+    references_needed = 1
+
+    def _score(self, target, X, y, kind):
+        correct = [(target.logits(Xp).argmax(1) == y).double() for Xp in perturbations(X, kind, self.params.get("n", 10), 7)]
+        return torch.stack(correct).mean(0).numpy()
+
+    def fit(self, ctx: AttackContext) -> "Attack":
+        self.kind_ = ctx.kind
+        (shadow, member), = self.shadow_views(ctx, 1)
+        _, self.threshold_ = metrics.best_balanced_accuracy(self._score(shadow, ctx.population_X, ctx.population_y, ctx.kind), member)
+        return self
+
+    def score(self, target, X, y):
+        return self._score(target, X, y, self.kind_)

@@ -1,0 +1,99 @@
+"""Learned black-box attackers, trained on reference (shadow) models' members vs non-members.
+
+* ``nn`` — the SafeCompress paper's black-box attacker (BMIA, after Nasr et al., CCS 2018): an MLP
+  on the full softmax vector and the ±1-encoded label.
+* ``top3`` — ML-Leaks (Salem et al., NDSS 2019): an MLP on the three largest probabilities.
+* ``shadow`` — Shokri et al., "Membership Inference Attacks against Machine Learning Models",
+  S&P 2017: one attack model per class on the softmax vector (a global one where a class has too
+  few shadow records).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from .. import metrics
+from . import signals
+from .base import Attack, AttackContext, BlackBoxTarget, balanced_indices, register_attack
+from .features import fit_binary_mlp, predict_binary_mlp
+
+
+class _LearnedAttack(Attack):
+    references_needed = 2
+    max_per_side = 5000
+
+    def features(self, target: BlackBoxTarget, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _shadow_data(self, ctx: AttackContext):
+        rng = np.random.default_rng(ctx.seed)
+        feats, labels, ys = [], [], []
+        for view, member in self.shadow_views(ctx, self.params.get("shadows", self.references_needed)):
+            idx = balanced_indices(member, rng, self.max_per_side)
+            t_idx = torch.from_numpy(idx)
+            feats.append(self.features(view, ctx.population_X[t_idx], ctx.population_y[t_idx], ctx.n_classes))
+            labels.append(member[idx])
+            ys.append(ctx.population_y[t_idx])
+        return torch.cat(feats), np.concatenate(labels), torch.cat(ys)
+
+    def fit(self, ctx: AttackContext) -> "Attack":
+        self.n_classes_ = ctx.n_classes
+        F, labels, _ = self._shadow_data(ctx)
+        self.model_ = fit_binary_mlp(F, labels, seed=ctx.seed, epochs=self.params.get("epochs", 40))
+        _, self.threshold_ = metrics.best_balanced_accuracy(predict_binary_mlp(self.model_, F), labels)
+        return self
+
+    def score(self, target: BlackBoxTarget, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+        return predict_binary_mlp(self.model_, self.features(target, X, y, self.n_classes_))
+
+
+@register_attack("nn")
+class NNAttack(_LearnedAttack):
+    citation = "Nasr et al., CCS 2018 (the SafeCompress BMIA attacker)"
+
+    def features(self, target, X, y, n_classes):
+        return torch.cat([target.probs(X), signals.onehot_pm1(y, n_classes)], 1)
+
+
+@register_attack("top3")
+class Top3Attack(_LearnedAttack):
+    citation = "Salem et al., ML-Leaks, NDSS 2019"
+
+    def features(self, target, X, y, n_classes):
+        p = target.probs(X)
+        return torch.topk(p, min(3, p.shape[1]), dim=1).values
+
+
+@register_attack("shadow")
+class ShadowAttack(_LearnedAttack):
+    citation = "Shokri et al., S&P 2017"
+    min_per_class = 20
+
+    def features(self, target, X, y, n_classes):
+        return torch.log(target.probs(X).clamp_min(1e-12))
+
+    def fit(self, ctx: AttackContext) -> "Attack":
+        self.n_classes_ = ctx.n_classes
+        F, labels, ys = self._shadow_data(ctx)
+        X_np, y_np = F.double().numpy(), ys.numpy()
+        self.global_ = LogisticRegression(max_iter=500).fit(X_np, labels)
+        self.per_class_: dict[int, LogisticRegression] = {}
+        for c in range(ctx.n_classes):
+            rows = y_np == c
+            if rows.sum() >= self.min_per_class and 0 < labels[rows].mean() < 1:
+                self.per_class_[c] = LogisticRegression(max_iter=500).fit(X_np[rows], labels[rows])
+        _, self.threshold_ = metrics.best_balanced_accuracy(self._predict(X_np, y_np), labels)
+        return self
+
+    def _predict(self, X_np: np.ndarray, y_np: np.ndarray) -> np.ndarray:
+        out = self.global_.predict_proba(X_np)[:, 1]
+        for c, clf in self.per_class_.items():
+            rows = y_np == c
+            if rows.any():
+                out[rows] = clf.predict_proba(X_np[rows])[:, 1]
+        return out
+
+    def score(self, target, X, y):
+        return self._predict(self.features(target, X, y, self.n_classes_).double().numpy(), y.numpy())

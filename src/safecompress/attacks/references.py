@@ -1,0 +1,106 @@
+"""Reference (shadow) models shared by every attack of a run, trained once and cached.
+
+Each of the N models is trained *with the target's own recipe* — same architecture, training
+schedule, compression method and density — on a random half of the attacker's data pool
+(population, plus the queried candidates for online LiRA). Every pool point is a member of exactly
+half of the models (N even), so each query has N/2 "out" and N/2 "in" references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import SafeCompressError
+
+log = logging.getLogger(__name__)
+TrainFn = Callable[[torch.Tensor, torch.Tensor, int], tuple[nn.Module, dict | None]]
+
+
+def membership_matrix(n_models: int, n_points: int, seed: int) -> np.ndarray:
+    """(n_models, n_points) bool: each point is in exactly floor(n/2) models (random half if n == 1)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xEF]))
+    if n_models == 1:
+        return (rng.permutation(n_points) < n_points // 2)[None, :]
+    order = np.argsort(rng.random((n_models, n_points)), axis=0)
+    return order < n_models // 2
+
+
+class ReferencePool:
+    def __init__(self, train_fn: TrainFn, X_pop: torch.Tensor, y_pop: torch.Tensor, n_models: int, seed: int,
+                 device: torch.device, cache_dir: Path | None = None, save_fn=None, load_fn=None,
+                 X_cand: torch.Tensor | None = None, y_cand: torch.Tensor | None = None, progress=None):
+        self.train_fn, self.save_fn, self.load_fn = train_fn, save_fn, load_fn
+        self.n_pop = len(y_pop)
+        self.X_cand = X_cand
+        self.X = X_pop if X_cand is None else torch.cat([X_pop, X_cand])
+        self.y = y_pop if y_cand is None else torch.cat([y_pop, y_cand])
+        self.n_models, self.seed, self.device = max(1, n_models), seed, device
+        self.in_masks = membership_matrix(self.n_models, len(self.y), seed)
+        self.cache_dir = cache_dir
+        self.models: list[nn.Module] = []
+        self.progress = progress
+        self._memo: dict[tuple, torch.Tensor] = {}
+        self._key = hashlib.sha256(
+            json.dumps([int(self.n_models), int(seed), int(len(self.y)), float(self.y.float().sum())]).encode()
+        ).hexdigest()[:16]
+
+    def population_membership(self, k: int) -> np.ndarray:
+        return self.in_masks[k, : self.n_pop]
+
+    def candidate_membership(self, k: int) -> np.ndarray:
+        return self.in_masks[k, self.n_pop:]
+
+    def query_membership(self, X: torch.Tensor) -> np.ndarray:
+        """(n_models, len(X)) membership of queried points in the references: the candidates' rows when
+        ``X`` is the candidate tensor the pool was built with (online), otherwise all out (offline)."""
+        if self.X_cand is not None and X is self.X_cand:
+            return self.in_masks[:, self.n_pop:]
+        return np.zeros((self.n_models, len(X)), dtype=bool)
+
+    def _cache_file(self, k: int) -> Path | None:
+        return None if self.cache_dir is None else self.cache_dir / f"ref-{self._key}-{k}.safetensors"
+
+    def ensure(self, count: int) -> None:
+        """Make sure the first ``count`` reference models exist (train or load them)."""
+        if count > self.n_models:
+            raise SafeCompressError(
+                f"an attack needs {count} reference models but audit.refs is {self.n_models}; raise --refs"
+            )
+        while len(self.models) < count:
+            k = len(self.models)
+            path = self._cache_file(k)
+            model = None
+            if path is not None and path.exists() and self.load_fn is not None:
+                try:
+                    model = self.load_fn(path).to(self.device)
+                    log.info("loaded reference model %d from %s", k, path)
+                except SafeCompressError as exc:
+                    log.warning("cached reference model %s is unusable (%s); retraining it", path, exc)
+            if model is None:
+                idx = torch.from_numpy(np.flatnonzero(self.in_masks[k]))
+                log.info("training reference model %d/%d on %d samples", k + 1, self.n_models, len(idx))
+                model, masks = self.train_fn(self.X[idx], self.y[idx], self.seed * 1000 + k + 1)
+                if path is not None and self.save_fn is not None:
+                    self.save_fn(model, masks, path)
+            self.models.append(model.eval())
+            if self.progress is not None:
+                self.progress(k + 1, self.n_models)
+
+    @torch.no_grad()
+    def logits(self, k: int, X: torch.Tensor) -> torch.Tensor:
+        """Logits of reference model ``k`` on ``X`` (memoised per tensor)."""
+        self.ensure(k + 1)
+        key = (k, X.data_ptr(), tuple(X.shape))
+        if key not in self._memo:
+            model = self.models[k]
+            out = [model(X[i:i + 1024].to(self.device)).float().cpu() for i in range(0, len(X), 1024)]
+            self._memo[key] = torch.cat(out)
+        return self._memo[key]

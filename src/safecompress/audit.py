@@ -1,0 +1,140 @@
+"""The independent privacy audit: attacks × model × audit data → per-attack metrics with intervals.
+
+Members and non-members come only from ``audit_members`` / ``audit_nonmembers``; the attacker's own
+data is ``population``; reference/shadow models are trained once per audit with the target's recipe
+(compression method and density included) and cached in the run folder. Nothing here touches the
+probe data the SafeCompress loop uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import metrics
+from .attacks import ATTACKS, AttackContext, ReferencePool
+from .errors import ConfigError, SafeCompressError
+from .fileio import atomic_save_npz, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AuditResult:
+    report: dict[str, Any]  # "attacks", "worst", "per_class", "timing", ...
+    scores: dict[str, np.ndarray]
+    is_member: np.ndarray
+    labels: np.ndarray
+    curves: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)
+
+
+def check_attacks(names: Sequence[str]) -> list[str]:
+    problems = []
+    for name in names:
+        try:
+            ATTACKS.get(name)
+        except SafeCompressError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError(problems)
+    if not names:
+        raise ConfigError("no attacks to run; list some in audit.attacks or --attacks (see `safecompress list attacks`)")
+    return list(names)
+
+
+def per_class_auc(scores: np.ndarray, is_member: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """AUC of one attack restricted to each class (classes with both members and non-members)."""
+    out = {}
+    for c in np.unique(labels):
+        rows = labels == c
+        if 0 < is_member[rows].sum() < rows.sum():
+            out[str(int(c))] = round(metrics.auc(scores[rows], is_member[rows]), 4)
+    return out
+
+
+def audit_model(
+    model: nn.Module,
+    members: tuple[torch.Tensor, torch.Tensor],
+    nonmembers: tuple[torch.Tensor, torch.Tensor],
+    population: tuple[torch.Tensor, torch.Tensor],
+    *,
+    attacks: Sequence[str],
+    n_classes: int,
+    train_fn: Callable[[torch.Tensor, torch.Tensor, int], tuple[nn.Module, dict | None]],
+    refs: int = 4,
+    kind: str = "tabular",
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    cache_dir: Path | None = None,
+    save_fn=None,
+    load_fn=None,
+    n_bootstrap: int = 200,
+    progress: Callable[[str], None] | None = None,
+) -> AuditResult:
+    """Run every attack against ``model`` on the given members vs non-members."""
+    names = check_attacks(attacks)
+    device = torch.device(device)
+    X_q = torch.cat([members[0], nonmembers[0]])
+    y_q = torch.cat([members[1], nonmembers[1]])
+    is_member = np.concatenate([np.ones(len(members[1]), bool), np.zeros(len(nonmembers[1]), bool)])
+    needed = max((ATTACKS.get(n).references_needed for n in names), default=0)
+    if needed > refs:
+        raise ConfigError(f"attacks {names} need at least {needed} reference models but refs={refs}; raise --refs")
+    pool = ReferencePool(train_fn, population[0], population[1], refs, seed, device, cache_dir=cache_dir,
+                         save_fn=save_fn, load_fn=load_fn, X_cand=X_q, y_cand=y_q)
+    ctx = AttackContext(population[0], population[1], n_classes, pool, device, seed, kind)
+    t_refs = time.perf_counter()
+    pool.ensure(refs if any(ATTACKS.get(n).references_needed for n in names) else 0)
+    timing: dict[str, float] = {"references_s": round(time.perf_counter() - t_refs, 3)}
+    results: dict[str, dict[str, Any]] = {}
+    scores: dict[str, np.ndarray] = {}
+    curves = {}
+    for name in names:
+        if progress:
+            progress(name)
+        t0 = time.perf_counter()
+        attack = ATTACKS.get(name)()
+        attack.fit(ctx)
+        view = ctx.target_view(model, attack.white_box)
+        s = np.asarray(attack.score(view, X_q, y_q), dtype=np.float64)
+        if s.shape != (len(y_q),) or not np.isfinite(s).all():
+            raise RuntimeError(f"attack {name!r} returned invalid scores (shape {s.shape})")
+        scores[name] = s
+        m = metrics.membership_metrics(s, is_member, attacker_threshold=attack.threshold_,
+                                       n_bootstrap=n_bootstrap, seed=seed)
+        m["wall_s"] = round(time.perf_counter() - t0, 3)
+        m["white_box"] = attack.white_box
+        if getattr(attack, "mode_", None):
+            m["mode"] = attack.mode_
+        results[name] = m
+        fpr, tpr, _ = metrics.roc_curve(s, is_member)
+        curves[name] = (fpr, tpr, m["auc"])
+        log.info("attack %-10s AUC %.4f  TPR@1%%FPR %.4f  (%.1f s)", name, m["auc"], m["tpr_at_fpr"]["0.01"], m["wall_s"])
+    worst = metrics.worst_case(results)
+    report = {
+        "attacks": results,
+        "worst": worst,
+        "per_class": {"attack": worst["attack"], "auc": per_class_auc(scores[worst["attack"]], is_member, y_q.numpy())},
+        "n_members": int(is_member.sum()),
+        "n_nonmembers": int((~is_member).sum()),
+        "references": refs,
+        "timing": timing,
+    }
+    return AuditResult(report, scores, is_member, y_q.numpy(), curves)
+
+
+def write_audit(result: AuditResult, folder: Path) -> None:
+    """audit.json, scores.npz (per-sample scores) and roc.png (log-log ROC curves) into ``folder``."""
+    from .report.roc import plot_roc
+
+    atomic_write_json(folder / "audit.json", result.report)
+    atomic_save_npz(folder / "scores.npz", is_member=result.is_member, labels=result.labels,
+                    **{f"score_{k}": v for k, v in result.scores.items()})
+    plot_roc(result.curves, folder / "roc.png", title="membership inference audit")

@@ -1,0 +1,1 @@
+"""Reporting helpers: figures and summaries built from finished runs."""
