@@ -20,7 +20,7 @@ from torch import nn
 
 from . import metrics
 from .attacks import ATTACKS, AttackContext, ReferencePool
-from .errors import ConfigError, SafeCompressError
+from .errors import ConfigError
 from .fileio import atomic_save_npz, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ def check_attacks(names: Sequence[str]) -> list[str]:
     for name in names:
         try:
             ATTACKS.get(name)
-        except SafeCompressError as exc:
-            problems.append(str(exc))
+        except ConfigError as exc:
+            problems += exc.problems
     if problems:
         raise ConfigError(problems)
     if not names:

@@ -1,0 +1,121 @@
+"""Attack contract, attack strength on a model that memorises, and calibration on null data."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from safecompress import metrics
+from safecompress.attacks import ATTACKS, AttackContext, BlackBoxTarget, ReferencePool, WhiteBoxTarget
+from safecompress.attacks.features import last_layer_gradient, logits_and_penultimate
+from safecompress.attacks.references import membership_matrix
+from safecompress.audit import audit_model
+from safecompress.config import TrainConfig
+from safecompress.errors import ConfigError
+from safecompress.models import ModelSpec, build_model
+from safecompress.train import Trainer
+
+D, K = 24, 4
+
+
+def _data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, D, generator=g), torch.randint(0, K, (n,), generator=g)  # random labels: only memorisable
+
+
+def train_fn(X, y, seed):
+    model = build_model(ModelSpec("mlp", (D,), K, width=0.25), seed)
+    cfg = TrainConfig(epochs=30, batch_size=64, optimizer="adam", lr=5e-3, weight_decay=0.0, schedule="constant")
+    Trainer(model, cfg, seed=seed, device=torch.device("cpu")).fit(X, y)
+    return model.eval(), None
+
+
+@pytest.fixture(scope="module")
+def setup():
+    members, nonmembers, population = _data(300, 1), _data(300, 2), _data(1200, 3)
+    target, _ = train_fn(*members, seed=0)
+    return target, members, nonmembers, population
+
+
+def test_gradient_closed_form_equals_autograd():
+    model = build_model(ModelSpec("mlp", (D,), K, width=0.25), 0).eval()
+    X, y = _data(5, 9)
+    logits, h = logits_and_penultimate(model, X, torch.device("cpu"))
+    closed = last_layer_gradient(logits, h, y)
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    for i in range(5):
+        model.zero_grad()
+        nn.functional.cross_entropy(model(X[i:i + 1]), y[i:i + 1]).backward()
+        assert torch.allclose(closed[i], head.weight.grad, atol=1e-5)
+
+
+def test_membership_matrix_balanced():
+    m = membership_matrix(8, 100, seed=0)
+    assert (m.sum(0) == 4).all()
+    assert abs(membership_matrix(1, 100, 0).sum() - 50) == 0
+
+
+def _context(population, refs=4, candidates=None):
+    pool = ReferencePool(train_fn, *population, n_models=refs, seed=0, device=torch.device("cpu"),
+                         X_cand=None if candidates is None else candidates[0],
+                         y_cand=None if candidates is None else candidates[1])
+    return AttackContext(population[0], population[1], K, pool, torch.device("cpu"), seed=0, kind="tabular")
+
+
+@pytest.fixture(scope="module")
+def contexts(setup):
+    target, members, nonmembers, population = setup
+    Xq, yq = torch.cat([members[0], nonmembers[0]]), torch.cat([members[1], nonmembers[1]])
+    return _context(population, 4, (Xq, yq)), (Xq, yq)
+
+
+@pytest.mark.parametrize("name", ATTACKS.names())
+def test_attack_contract(setup, contexts, name):
+    target, *_ = setup
+    ctx, (Xq, yq) = contexts
+    scores = []
+    for _ in range(2):
+        attack = ATTACKS.get(name)()  # builds from defaults
+        attack.fit(ctx)
+        view = ctx.target_view(target, attack.white_box)
+        if not attack.white_box:
+            assert isinstance(view, BlackBoxTarget) and not isinstance(view, WhiteBoxTarget)
+            assert not any(isinstance(v, nn.Module) for v in vars(view).values())  # weights out of reach
+            assert not hasattr(view, "module")
+        s = np.asarray(attack.score(view, Xq, yq))
+        assert s.shape == (len(yq),) and np.isfinite(s).all()
+        scores.append(s)
+    np.testing.assert_array_equal(scores[0], scores[1])  # deterministic
+
+
+def test_strong_attacks_catch_memorisation(setup):
+    target, members, nonmembers, population = setup
+    result = audit_model(target, members, nonmembers, population, attacks=["loss", "lira", "rmia"], n_classes=K,
+                         train_fn=train_fn, refs=4, n_bootstrap=50)
+    aucs = {n: m["auc"] for n, m in result.report["attacks"].items()}
+    assert aucs["loss"] > 0.7 and aucs["lira"] > 0.7, aucs
+    assert result.report["worst"]["auc"] == max(aucs.values())
+    assert result.report["attacks"]["lira"]["mode"] == "online"
+
+
+def test_every_attack_near_chance_when_members_are_not_members(setup):
+    """'Members' the target never saw: every attack must stay within 0.05 AUC of 0.5."""
+    target, _, _, population = setup
+    fake_members, nonmembers = _data(1000, 11), _data(1000, 12)
+    result = audit_model(target, fake_members, nonmembers, population, attacks=ATTACKS.names(), n_classes=K,
+                         train_fn=train_fn, refs=4, n_bootstrap=0)
+    for name, m in result.report["attacks"].items():
+        assert abs(m["auc"] - 0.5) < 0.05, (name, m["auc"])
+
+
+def test_audit_rejects_unknown_attack_and_too_few_refs(setup):
+    target, members, nonmembers, population = setup
+    with pytest.raises(ConfigError, match="(?i)did you mean 'lira'"):
+        audit_model(target, members, nonmembers, population, attacks=["lyra"], n_classes=K, train_fn=train_fn)
+    with pytest.raises(ConfigError, match="reference models"):
+        audit_model(target, members, nonmembers, population, attacks=["nn"], n_classes=K, train_fn=train_fn, refs=1)
+
+
+def test_metrics_used_are_the_shared_ones():
+    s = np.array([0.9, 0.8, 0.1, 0.2])
+    assert metrics.auc(s, np.array([1, 1, 0, 0])) == 1.0
