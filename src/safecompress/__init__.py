@@ -15,3 +15,10 @@ def sparse_inference(model, **kwargs):
     from .sparse.inference import sparse_inference as _convert
 
     return _convert(model, **kwargs)
+
+
+def audit(model, members, nonmembers, population, **kwargs):
+    """Audit a model with the membership-inference attack suite; see safecompress.audit.audit."""
+    from .audit import audit as _audit
+
+    return _audit(model, members, nonmembers, population, **kwargs)

@@ -20,7 +20,7 @@ from torch import nn
 
 from . import metrics
 from .attacks import ATTACKS, AttackContext, ReferencePool
-from .errors import ConfigError
+from .errors import ConfigError, SafeCompressError
 from .fileio import atomic_save_npz, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -138,3 +138,80 @@ def write_audit(result: AuditResult, folder: Path) -> None:
     atomic_save_npz(folder / "scores.npz", is_member=result.is_member, labels=result.labels,
                     **{f"score_{k}": v for k, v in result.scores.items()})
     plot_roc(result.curves, folder / "roc.png", title="membership inference audit")
+
+
+def default_reference_trainer(model: nn.Module, train_cfg=None, device: torch.device | str = "cpu"):
+    """For :func:`audit` on a user's model: references are fresh copies of the model's architecture
+    (parameters re-initialised) trained with ``train_cfg`` (default: Adam, 30 epochs)."""
+    import copy
+
+    from .config import TrainConfig
+    from .train import Trainer
+
+    cfg = train_cfg or TrainConfig(epochs=30, optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="constant")
+
+    def train(X: torch.Tensor, y: torch.Tensor, seed: int):
+        ref = copy.deepcopy(model)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for module in ref.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        Trainer(ref, cfg, seed=seed, device=torch.device(device)).fit(X, y)
+        return ref.eval(), None
+
+    return train
+
+
+def audit(model: nn.Module, members, nonmembers, population, *, attacks: Sequence[str] | None = None,
+          n_classes: int | None = None, refs: int = 4, train_fn=None, train_config=None, kind: str | None = None,
+          seed: int = 0, device: torch.device | str = "cpu", n_bootstrap: int = 200) -> dict[str, Any]:
+    """Audit your own model: ``members``/``nonmembers``/``population`` are (X, y) tensor pairs.
+
+    Returns the same structure as report.json's ``audit`` section. Reference models come from
+    ``train_fn(X, y, seed) -> (model, masks)``, by default re-initialised copies of ``model`` trained
+    with ``train_config``; give your own recipe for a faithful audit (LiRA assumes it)."""
+    from .config import DEFAULT_ATTACKS
+
+    tensors = [tuple(torch.as_tensor(a) for a in pair) for pair in (members, nonmembers, population)]
+    tensors = [(X.float(), y.long()) for X, y in tensors]
+    if n_classes is None:
+        n_classes = int(max(int(t[1].max()) for t in tensors)) + 1
+    if kind is None:
+        kind = "image" if tensors[0][0].dim() == 4 else "tabular"
+    result = audit_model(model, tensors[0], tensors[1], tensors[2], attacks=list(attacks or DEFAULT_ATTACKS),
+                         n_classes=n_classes, train_fn=train_fn or default_reference_trainer(model, train_config, device),
+                         refs=refs, kind=kind, seed=seed, device=device, n_bootstrap=n_bootstrap)
+    return result.report
+
+
+def compare_runs(scores_a: dict[str, np.ndarray], scores_b: dict[str, np.ndarray], sample_ids: np.ndarray,
+                 top: int = 20) -> dict[str, Any]:
+    """Per-sample risk of run A vs run B (same audit samples): for every attack both ran, the rank
+    (percentile) of each member's score in each model, which members A exposes more than B, and by how much."""
+    is_member = scores_a["is_member"]
+    if not np.array_equal(is_member, scores_b["is_member"]) or not np.array_equal(scores_a["labels"], scores_b["labels"]):
+        raise SafeCompressError("the two runs were audited on different samples; compare runs that share a split")
+    out: dict[str, Any] = {}
+    for key in sorted(set(scores_a) & set(scores_b)):
+        if not key.startswith("score_"):
+            continue
+        ra = _percentile_ranks(scores_a[key])[is_member]
+        rb = _percentile_ranks(scores_b[key])[is_member]
+        diff = ra - rb
+        order = np.argsort(-diff)[:top]
+        out[key[len("score_"):]] = {
+            "members_more_exposed_in_this_run": float((diff > 0.05).mean()),
+            "members_less_exposed_in_this_run": float((diff < -0.05).mean()),
+            "rank_correlation": float(np.corrcoef(ra, rb)[0, 1]) if len(ra) > 1 else float("nan"),
+            "most_exposed": [{"sample": int(sample_ids[i]), "rank_this": round(float(ra[i]), 4),
+                              "rank_other": round(float(rb[i]), 4)} for i in order],
+        }
+    return out
+
+
+def _percentile_ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x)) / max(1, len(x) - 1)
+    return ranks

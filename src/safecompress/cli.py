@@ -83,7 +83,7 @@ def run(config_file, preset, overrides, out, resume, overwrite, data_dir, downlo
 
 @cli.group("list", context_settings=CONTEXT)
 def list_group() -> None:
-    """List what is available: datasets, models, methods."""
+    """List what is available: datasets, models, methods, attacks."""
 
 
 @list_group.command("datasets", context_settings=CONTEXT)
@@ -123,6 +123,20 @@ def list_models() -> None:
     out_console.print(table)
 
 
+@list_group.command("attacks", context_settings=CONTEXT)
+def list_attacks() -> None:
+    """Membership-inference attacks usable in audit.attacks / --attacks."""
+    from .attacks import ATTACKS
+
+    table = Table(title="attacks")
+    for col in ("name", "access", "references", "paper"):
+        table.add_column(col, no_wrap=col != "paper")
+    for name, cls in ATTACKS.items():
+        refs = "all" if cls.references_needed < 0 else str(cls.references_needed)
+        table.add_row(name, "white-box" if cls.white_box else "black-box", refs, cls.citation)
+    out_console.print(table)
+
+
 @list_group.command("methods", context_settings=CONTEXT)
 def list_methods() -> None:
     """Compression methods selectable as method.name."""
@@ -135,6 +149,31 @@ def list_methods() -> None:
         doc = (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]
         table.add_row(name, " ".join(doc.split()))
     out_console.print(table)
+
+
+@cli.command("audit", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--attacks", help="Comma-separated attacks (default: the run's audit.attacks).")
+@click.option("--refs", type=click.IntRange(1), help="Reference/shadow models (default: the run's audit.refs).")
+@click.option("--compare", type=click.Path(path_type=Path),
+              help="Another audited run on the same split: write per-sample risk changes to compare.json.")
+def audit_cmd(run_dir, attacks, refs, compare) -> None:
+    """Audit a finished run with membership-inference attacks (writes audit.json, scores.npz, roc.png)."""
+    from .runner import audit_run_folder
+
+    names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
+    report = audit_run_folder(run_dir, names, refs, compare)
+    table = Table(title=f"audit of {run_dir}")
+    for col in ("attack", "AUC (95% CI)", "TPR@0.1%", "TPR@1%", "TPR@10%", "bal. acc", "s"):
+        table.add_column(col, no_wrap=True)
+    for name, m in report["audit"]["attacks"].items():
+        ci = m.get("auc_ci") or [float("nan")] * 2
+        t = m["tpr_at_fpr"]
+        table.add_row(name, f"{m['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]", f"{t['0.001']:.3f}", f"{t['0.01']:.3f}",
+                      f"{t['0.1']:.3f}", f"{m['balanced_accuracy']:.3f}", f"{m['wall_s']:.1f}")
+    out_console.print(table)
+    worst = report["audit"]["worst"]
+    out_console.print(f"strongest: {worst['attack']} (AUC {worst['auc']:.3f}); files in {run_dir}", highlight=False)
 
 
 @cli.command(context_settings=CONTEXT)

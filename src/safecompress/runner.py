@@ -16,13 +16,13 @@ import torch
 import yaml
 
 from . import __version__
-from .audit import AuditResult, audit_model, write_audit
+from .audit import AuditResult, audit_model, compare_runs, write_audit
 from .checkpoint import compression_summary, load_model, load_tensors, save_model, save_tensors
 from .config import RunConfig, build_config, dump_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
 from .errors import ConfigError, RunFolderError
-from .fileio import atomic_write_json, atomic_write_text
+from .fileio import atomic_write_json, atomic_write_text, load_npz
 from .methods import METHODS, MethodContext
 from .models import MODELS, ModelSpec, count_parameters
 from .runfolder import RunFolder
@@ -249,3 +249,36 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     ckpt_path.unlink(missing_ok=True)
     log.info("test accuracy %.4f; report at %s", report["task"]["accuracy"], folder.final / "report.json")
     return RunResult(folder.final, report)
+
+
+def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int | None = None,
+                     compare: Path | None = None) -> dict[str, Any]:
+    """``safecompress audit``: (re-)audit a finished run folder and update its report.json."""
+    run_dir = Path(run_dir)
+    report_path = run_dir / "report.json"
+    for name in ("config.yaml", "split.npz", "model.safetensors", "report.json"):
+        if not (run_dir / name).is_file():
+            raise RunFolderError(f"{run_dir} holds no {name}; pass the folder of a finished `safecompress run`")
+    cfg = build_config(yaml.safe_load((run_dir / "config.yaml").read_text()) or {})
+    with _log_to(run_dir / "log.txt"):
+        ds = load_dataset(cfg.data.name, data_context(cfg))
+        split = MembershipSplit.load(run_dir / "split.npz", n_total=len(ds))
+        device = resolve_device(cfg.train.device)
+        model = load_model(run_dir / "model.safetensors", device)
+        spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
+        augment = cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")
+        t0 = time.perf_counter()
+        result = audit_with_config(cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs)
+        report = json.loads(report_path.read_text())
+        report["audit"] = result.report
+        report.setdefault("timing", {})["audit_s"] = round(time.perf_counter() - t0, 3)
+        if compare is not None:
+            other = Path(compare) / "scores.npz"
+            if not other.is_file():
+                raise RunFolderError(f"{compare} holds no scores.npz; audit that run first")
+            ids = np.concatenate([split["audit_members"], split["audit_nonmembers"]])[result.is_member]
+            comparison = compare_runs(load_npz(run_dir / "scores.npz"), load_npz(other), ids)
+            atomic_write_json(run_dir / "compare.json", {"other": str(compare), "attacks": comparison})
+            report["audit"]["compare"] = {"other": str(compare), "file": "compare.json"}
+        atomic_write_json(report_path, report)
+    return report
