@@ -31,7 +31,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                cfg = load_config(preset=args.preset, overrides=[f"data.name={name}", f"seed={seed}", *args.overrides])
+                cfg = load_config(preset=args.preset, overrides=[f"data.name={name}", f"seed={seed}", "audit.enabled=false",
+                                                                    *args.overrides])
                 t0 = time.perf_counter()
                 rep = run_experiment(cfg, Path(tmp) / f"{name}-{seed}").report
                 rows.append({

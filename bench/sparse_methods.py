@@ -29,7 +29,8 @@ def cell(dataset: str, method: str, density: float, seed: int, preset: str, over
     if path.exists():
         return json.loads(path.read_text())
     cfg = load_config(preset=preset, overrides=[f"data.name={dataset}", f"method.name={method}",
-                                                f"sparse.density={density}", f"seed={seed}", *overrides])
+                                                f"sparse.density={density}", f"seed={seed}", "audit.enabled=false",
+                                                *overrides])
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         rep = run_experiment(cfg, Path(tmp) / "run").report

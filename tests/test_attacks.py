@@ -119,3 +119,13 @@ def test_audit_rejects_unknown_attack_and_too_few_refs(setup):
 def test_metrics_used_are_the_shared_ones():
     s = np.array([0.9, 0.8, 0.1, 0.2])
     assert metrics.auc(s, np.array([1, 1, 0, 0])) == 1.0
+
+
+def test_python_api_audits_a_users_model(setup):
+    import safecompress
+
+    target, members, nonmembers, population = setup
+    report = safecompress.audit(target, members, nonmembers, population, attacks=["loss", "confidence"], refs=1,
+                                n_bootstrap=20)
+    assert set(report["attacks"]) == {"loss", "confidence"}
+    assert report["attacks"]["loss"]["auc"] > 0.6 and report["n_members"] == 300

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
@@ -12,7 +13,8 @@ from safecompress.cli import main
 from safecompress.data.split import MembershipSplit
 
 RUN_FILES = {"config.yaml", "split.npz", "model.safetensors", "report.json", "log.txt"}
-FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "train.epochs=2"]
+FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "train.epochs=2", "--set", "audit.enabled=false"]
+AUDITED = FAST[:-1] + ["audit.attacks=[loss,lira,nn]"]
 
 
 def _run(args):
@@ -21,10 +23,10 @@ def _run(args):
 
 def test_run_writes_every_file_and_same_seed_same_accuracy(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
-    assert _run(FAST + ["--out", str(a)]) == 0
+    assert _run(AUDITED + ["--out", str(a)]) == 0
     assert "report:" in capsys.readouterr().out
-    assert _run(FAST + ["--out", str(b)]) == 0
-    assert RUN_FILES <= {p.name for p in a.iterdir()}
+    assert _run(AUDITED + ["--out", str(b)]) == 0
+    assert RUN_FILES | {"audit.json", "scores.npz", "roc.png"} <= {p.name for p in a.iterdir()}
     ra, rb = (json.loads((d / "report.json").read_text()) for d in (a, b))
     assert ra["task"]["accuracy"] == rb["task"]["accuracy"]
     assert ra["task"]["train_accuracy"] == rb["task"]["train_accuracy"]
@@ -38,6 +40,31 @@ def test_run_writes_every_file_and_same_seed_same_accuracy(tmp_path, capsys):
     assert load_model(a / "model.safetensors")  # loads without pickle
     assert "test accuracy" in (a / "log.txt").read_text()
     assert not (a / "checkpoint.safetensors").exists()
+    assert set(ra["audit"]["attacks"]) == {"loss", "lira", "nn"}
+    assert ra["audit"] == rb["audit"]  # same seed, same audit numbers
+    assert ra["audit"]["worst"]["attack"] in ra["audit"]["attacks"]
+    for m in ra["audit"]["attacks"].values():
+        assert 0 <= m["auc"] <= 1 and len(m["auc_ci"]) == 2 and set(m["tpr_at_fpr"]) == {"0.001", "0.01", "0.1"}
+    scores = np.load(a / "scores.npz")
+    assert scores["is_member"].sum() == ra["audit"]["n_members"] == ra["data"]["split"]["audit_members"]
+
+
+def test_audit_command_reaudits_and_compares(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _run(FAST + ["--out", str(a)]) == 0
+    assert _run(FAST + ["--out", str(b), "--set", "train.epochs=4"]) == 0
+    assert "audit" not in json.loads((a / "report.json").read_text())
+    assert main(["audit", str(b), "--attacks", "loss,rmia", "--refs", "2"]) == 0
+    assert main(["audit", str(a), "--attacks", "loss,rmia", "--refs", "2", "--compare", str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "rmia" in out and "strongest" in out
+    rep = json.loads((a / "report.json").read_text())
+    assert set(rep["audit"]["attacks"]) == {"loss", "rmia"} and rep["audit"]["references"] == 2
+    comp = json.loads((a / "compare.json").read_text())["attacks"]
+    assert set(comp) == {"loss", "rmia"} and 0 <= comp["loss"]["members_more_exposed_in_this_run"] <= 1
+    assert main(["audit", str(a), "--attacks", "lyra"]) == 2
+    assert "did you mean 'lira'" in capsys.readouterr().err.lower()
+    assert main(["audit", str(tmp_path / "missing")]) == 2
 
 
 def test_existing_folder_needs_resume_or_overwrite(tmp_path, capsys):
@@ -128,6 +155,11 @@ def test_list_datasets_and_models(capsys):
     assert main(["list", "models"]) == 0
     out = capsys.readouterr().out
     for name in ("mlp", "cnn", "vgg-c", "resnet18"):
+        assert name in out
+    assert main(["list", "attacks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("loss", "confidence", "entropy", "m_entropy", "nn", "top3", "shadow", "lira", "rmia", "whitebox",
+                 "grad_norm", "label_only"):
         assert name in out
     assert main(["--help"]) == 0
     assert main(["run", "--help"]) == 0

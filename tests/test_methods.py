@@ -10,7 +10,7 @@ from safecompress.methods import METHODS
 
 FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
         "--set", "train.lr=0.005", "--set", "data.split.train=0.5", "--set", "data.split.population=0.05",
-        "--set", "train.epochs=6", "--set", "sparse.update_every=5"]
+        "--set", "train.epochs=6", "--set", "sparse.update_every=5", "--set", "audit.enabled=false"]
 
 
 @pytest.mark.parametrize("method", METHODS.names())
@@ -85,3 +85,15 @@ def test_list_methods(capsys):
     out = capsys.readouterr().out
     for name in ("dense", "static", "set", "rigl", "mest", "gmp", "oneshot"):
         assert name in out
+
+
+def test_ci_rigl_run_audits_every_preset_attack(tmp_path):
+    """Done-when of the audit issue: the ci preset's RigL run carries an audit of every attack."""
+    from safecompress.config import load_config
+
+    out = tmp_path / "rigl"
+    assert main(["run", "--preset", "ci", "--set", "method.name=rigl", "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["audit"]["attacks"]) == set(load_config(preset="ci").audit.attacks)
+    assert rep["audit"]["worst"]["auc"] == max(m["auc"] for m in rep["audit"]["attacks"].values())
+    assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

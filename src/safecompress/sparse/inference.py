@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # measured break-even densities (bench/sparse_inference.py, 2 cores, batch 256)
-LINEAR_MAX_DENSITY = 0.2
+LINEAR_MAX_DENSITY = 0.1  # MLP: 1.5-1.8x at batch 256, about even at batch 1
 CONV_MAX_DENSITY = 0.0  # unfold + CSR never beat the dense conv at batch 256 here: off by default
 
 
