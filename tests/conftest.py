@@ -9,3 +9,11 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SAFECOMPRESS_CACHE", str(cache))
     monkeypatch.delenv("SAFECOMPRESS_DATA", raising=False)
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tests use tiny models: one intra-op thread is as fast and immune to a loaded machine."""
+    import torch
+
+    torch.set_num_threads(1)

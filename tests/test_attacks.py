@@ -9,7 +9,7 @@ from safecompress import metrics
 from safecompress.attacks import ATTACKS, AttackContext, BlackBoxTarget, ReferencePool, WhiteBoxTarget
 from safecompress.attacks.features import last_layer_gradient, logits_and_penultimate
 from safecompress.attacks.references import membership_matrix
-from safecompress.audit import audit_model
+from safecompress.auditor import audit_model
 from safecompress.config import TrainConfig
 from safecompress.errors import ConfigError
 from safecompress.models import ModelSpec, build_model

@@ -41,7 +41,10 @@ def test_run_writes_every_file_and_same_seed_same_accuracy(tmp_path, capsys):
     assert "test accuracy" in (a / "log.txt").read_text()
     assert not (a / "checkpoint.safetensors").exists()
     assert set(ra["audit"]["attacks"]) == {"loss", "lira", "nn"}
-    assert ra["audit"] == rb["audit"]  # same seed, same audit numbers
+    def numbers(audit):
+        return {k: {m: v for m, v in a.items() if m != "wall_s"} for k, a in audit["attacks"].items()}
+
+    assert numbers(ra["audit"]) == numbers(rb["audit"])  # same seed, same audit numbers
     assert ra["audit"]["worst"]["attack"] in ra["audit"]["attacks"]
     for m in ra["audit"]["attacks"].values():
         assert 0 <= m["auc"] <= 1 and len(m["auc_ci"]) == 2 and set(m["tpr_at_fpr"]) == {"0.001", "0.01", "0.1"}

@@ -19,6 +19,6 @@ def sparse_inference(model, **kwargs):
 
 def audit(model, members, nonmembers, population, **kwargs):
     """Audit a model with the membership-inference attack suite; see safecompress.audit.audit."""
-    from .audit import audit as _audit
+    from .auditor import audit as _audit
 
     return _audit(model, members, nonmembers, population, **kwargs)

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from . import __version__
-from .audit import AuditResult, audit_model, compare_runs, write_audit
+from .auditor import AuditResult, audit_model, compare_runs, write_audit
 from .checkpoint import compression_summary, load_model, load_tensors, save_model, save_tensors
 from .config import RunConfig, build_config, dump_yaml
 from .data import ArrayDataset, DataContext, load_dataset

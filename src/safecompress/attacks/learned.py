@@ -78,12 +78,14 @@ class ShadowAttack(_LearnedAttack):
         self.n_classes_ = ctx.n_classes
         F, labels, ys = self._shadow_data(ctx)
         X_np, y_np = F.double().numpy(), ys.numpy()
-        self.global_ = LogisticRegression(max_iter=500).fit(X_np, labels)
+        self.mean_, self.std_ = X_np.mean(0), X_np.std(0) + 1e-6  # standardised: lbfgs converges
+        X_np = (X_np - self.mean_) / self.std_
+        self.global_ = LogisticRegression(max_iter=1000).fit(X_np, labels)
         self.per_class_: dict[int, LogisticRegression] = {}
         for c in range(ctx.n_classes):
             rows = y_np == c
             if rows.sum() >= self.min_per_class and 0 < labels[rows].mean() < 1:
-                self.per_class_[c] = LogisticRegression(max_iter=500).fit(X_np[rows], labels[rows])
+                self.per_class_[c] = LogisticRegression(max_iter=1000).fit(X_np[rows], labels[rows])
         _, self.threshold_ = metrics.best_balanced_accuracy(self._predict(X_np, y_np), labels)
         return self
 
@@ -96,4 +98,5 @@ class ShadowAttack(_LearnedAttack):
         return out
 
     def score(self, target, X, y):
-        return self._predict(self.features(target, X, y, self.n_classes_).double().numpy(), y.numpy())
+        X_np = (self.features(target, X, y, self.n_classes_).double().numpy() - self.mean_) / self.std_
+        return self._predict(X_np, y.numpy())
