@@ -129,3 +129,16 @@ def test_python_api_audits_a_users_model(setup):
                                 n_bootstrap=20)
     assert set(report["attacks"]) == {"loss", "confidence"}
     assert report["attacks"]["loss"]["auc"] > 0.6 and report["n_members"] == 300
+
+
+def test_attack_options_are_validated():
+    assert ATTACKS.get("lira")(online=False).params["online"] is False
+    with pytest.raises(ConfigError, match="did you mean 'online'"):
+        ATTACKS.get("lira")(onlin=False)
+
+
+def test_offline_lira_option(setup):
+    target, members, nonmembers, population = setup
+    result = audit_model(target, members, nonmembers, population, attacks=["lira"], n_classes=K, train_fn=train_fn,
+                         refs=4, n_bootstrap=0, attack_params={"lira": {"online": False, "fixed_variance": True}})
+    assert result.report["attacks"]["lira"]["mode"] == "offline" and result.report["attacks"]["lira"]["auc"] > 0.6

@@ -76,6 +76,7 @@ def audit_model(
     save_fn=None,
     load_fn=None,
     n_bootstrap: int = 200,
+    attack_params: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> AuditResult:
     """Run every attack against ``model`` on the given members vs non-members."""
@@ -100,7 +101,7 @@ def audit_model(
         if progress:
             progress(name)
         t0 = time.perf_counter()
-        attack = ATTACKS.get(name)()
+        attack = ATTACKS.get(name)(**(attack_params or {}).get(name, {}))
         attack.fit(ctx)
         view = ctx.target_view(model, attack.white_box)
         s = np.asarray(attack.score(view, X_q, y_q), dtype=np.float64)

@@ -199,11 +199,25 @@ class AuditConfig(_Section):
     attacks: list[str] = Field(default_factory=lambda: list(DEFAULT_ATTACKS))
     refs: int = Field(4, ge=1, description="reference/shadow models, trained with the target's recipe")
     bootstrap: int = Field(200, ge=0, description="bootstrap resamples for the 95% intervals")
+    attack_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-attack options, e.g. {lira: {online: false, fixed_variance: true}}"
+    )
 
     @field_validator("attacks")
     @classmethod
     def _known_attacks(cls, v: list[str]) -> list[str]:
         return [_check_name(_attacks, a) for a in v]
+
+    @field_validator("attack_params")
+    @classmethod
+    def _known_attack_params(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, params in v.items():
+            _check_name(_attacks, name)
+            try:
+                _attacks().get(name)(**params)
+            except ConfigError as exc:
+                raise ValueError(exc.problems[0]) from None
+        return v
 
 
 class MethodConfig(_Section):

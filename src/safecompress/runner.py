@@ -153,7 +153,7 @@ def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: 
         attacks=attacks or cfg.audit.attacks, n_classes=ds.n_classes,
         train_fn=reference_trainer(cfg, spec, device, augment, ds.hflip, run_dir),
         refs=refs or cfg.audit.refs, kind=ds.kind, seed=cfg.seed, device=device, cache_dir=refs_dir,
-        save_fn=save_ref, load_fn=load_model, n_bootstrap=cfg.audit.bootstrap,
+        save_fn=save_ref, load_fn=load_model, n_bootstrap=cfg.audit.bootstrap, attack_params=cfg.audit.attack_params,
     )
     write_audit(result, run_dir)
     return result

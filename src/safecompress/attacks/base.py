@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..registry import Registry
+from ..errors import ConfigError
+from ..registry import Registry, closest
 from .references import ReferencePool
 
 
@@ -70,9 +71,18 @@ class Attack:
     white_box = False  # True: receives WhiteBoxTarget (module access)
     citation = ""
     references_needed = 1  # reference/shadow models this attack uses (0 = none)
+    defaults: dict[str, Any] = {}  # the options this attack accepts (audit.attack_params), with defaults
 
     def __init__(self, **params: Any):
-        self.params = params
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            hints = []
+            for key in unknown:
+                hint = closest(key, list(self.defaults))
+                hints.append(f"{key!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+            valid = ", ".join(self.defaults) or "none"
+            raise ConfigError(f"attack {self.name!r} has no option {', '.join(hints)}; its options: {valid}")
+        self.params = {**self.defaults, **params}
         self.threshold_: float | None = None  # a member/non-member threshold picked on the attacker's own data
 
     def fit(self, ctx: AttackContext) -> "Attack":

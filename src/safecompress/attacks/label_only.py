@@ -39,9 +39,10 @@ def perturbations(X: torch.Tensor, kind: str, n: int, seed: int) -> list[torch.T
 class LabelOnlyAttack(Attack):
     citation = "Choquette-Choo et al., ICML 2021"
     references_needed = 1
+    defaults = {"n": 10}
 
     def _score(self, target, X, y, kind):
-        correct = [(target.logits(Xp).argmax(1) == y).double() for Xp in perturbations(X, kind, self.params.get("n", 10), 7)]
+        correct = [(target.logits(Xp).argmax(1) == y).double() for Xp in perturbations(X, kind, self.params["n"], 7)]
         return torch.stack(correct).mean(0).numpy()
 
     def fit(self, ctx: AttackContext) -> "Attack":

@@ -23,6 +23,7 @@ from .features import fit_binary_mlp, predict_binary_mlp
 class _LearnedAttack(Attack):
     references_needed = 2
     max_per_side = 5000
+    defaults = {"shadows": None, "epochs": 40}
 
     def features(self, target: BlackBoxTarget, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
         raise NotImplementedError
@@ -30,7 +31,7 @@ class _LearnedAttack(Attack):
     def _shadow_data(self, ctx: AttackContext):
         rng = np.random.default_rng(ctx.seed)
         feats, labels, ys = [], [], []
-        for view, member in self.shadow_views(ctx, self.params.get("shadows", self.references_needed)):
+        for view, member in self.shadow_views(ctx, self.params["shadows"] or self.references_needed):
             idx = balanced_indices(member, rng, self.max_per_side)
             t_idx = torch.from_numpy(idx)
             feats.append(self.features(view, ctx.population_X[t_idx], ctx.population_y[t_idx], ctx.n_classes))
@@ -41,7 +42,7 @@ class _LearnedAttack(Attack):
     def fit(self, ctx: AttackContext) -> "Attack":
         self.n_classes_ = ctx.n_classes
         F, labels, _ = self._shadow_data(ctx)
-        self.model_ = fit_binary_mlp(F, labels, seed=ctx.seed, epochs=self.params.get("epochs", 40))
+        self.model_ = fit_binary_mlp(F, labels, seed=ctx.seed, epochs=self.params["epochs"])
         _, self.threshold_ = metrics.best_balanced_accuracy(predict_binary_mlp(self.model_, F), labels)
         return self
 

@@ -33,6 +33,7 @@ def _masked_stats(phi: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
 class LiRA(Attack):
     citation = "Carlini et al., S&P 2022"
     references_needed = -1  # all of the run's reference models
+    defaults = {"online": True, "fixed_variance": None}  # None: fixed when fewer than 8 references
 
     def fit(self, ctx: AttackContext) -> "Attack":
         self.pool_ = ctx.references
@@ -50,11 +51,13 @@ class LiRA(Attack):
         mu_out, sd_out, n_out = _masked_stats(phi, ~is_in)
         mu_in, sd_in, n_in = _masked_stats(phi, is_in)
         pooled_out = np.nanstd(np.where(~is_in, phi - mu_out, np.nan)) if (~is_in).any() else 1.0
-        fixed = self.params.get("fixed_variance", len(phi) < 8)
+        fixed = self.params["fixed_variance"]
+        if fixed is None:
+            fixed = len(phi) < 8
         sd_out = np.full_like(phi_t, pooled_out) if fixed else np.where(np.isnan(sd_out), pooled_out, sd_out)
         sd_out = np.maximum(sd_out, 1e-3)
         mu_out = np.where(np.isnan(mu_out), np.nanmean(phi), mu_out)
-        online = self.params.get("online", True) and (n_in > 0).all()
+        online = self.params["online"] and (n_in > 0).all()
         self.mode_ = "online" if online else "offline"
         if not online:
             return (phi_t - mu_out) / sd_out

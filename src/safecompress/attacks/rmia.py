@@ -21,12 +21,13 @@ from .base import Attack, AttackContext, register_attack
 class RMIA(Attack):
     citation = "Zarifzadeh et al., ICML 2024"
     references_needed = -1
+    defaults = {"n_population": 2000, "a": 0.3, "gamma": 1.0}
 
     def fit(self, ctx: AttackContext) -> "Attack":
         self.pool_ = ctx.references
         self.pool_.ensure(self.pool_.n_models)
         rng = np.random.default_rng(ctx.seed)
-        n_z = min(len(ctx.population_y), self.params.get("n_population", 2000))
+        n_z = min(len(ctx.population_y), self.params["n_population"])
         idx = torch.from_numpy(rng.choice(len(ctx.population_y), n_z, replace=False))
         self.Xz_, self.yz_ = ctx.population_X[idx], ctx.population_y[idx]
         out = ~np.stack([self.pool_.population_membership(k)[idx.numpy()] for k in range(self.pool_.n_models)])
@@ -38,13 +39,13 @@ class RMIA(Attack):
                          for k in range(self.pool_.n_models)])
 
     def _p_marginal(self, probs: np.ndarray, out: np.ndarray) -> np.ndarray:
-        a = self.params.get("a", 0.3)
+        a = self.params["a"]
         count = out.sum(0)
         p_out = np.where(count > 0, (probs * out).sum(0) / np.maximum(count, 1), probs.mean(0))
         return 0.5 * ((1 + a) * p_out + (1 - a))
 
     def score(self, target, X, y):
-        gamma = self.params.get("gamma", 1.0)
+        gamma = self.params["gamma"]
         px = signals.confidence(target.logits(X), y).double().numpy()
         out = ~self.pool_.query_membership(X)
         ratio_x = px / np.maximum(self._p_marginal(self._ref_probs(X, y), out), 1e-30)

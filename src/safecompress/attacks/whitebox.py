@@ -64,13 +64,14 @@ class GradNormAttack(Attack):
     white_box = True
     citation = "Nasr et al., S&P 2019; Rezaei & Liu, CVPR 2021"
     references_needed = 1
+    defaults = {"calibration_samples": 2000}
 
     def score(self, target, X, y):
         return -per_sample_grad_norms(target.module, X, y, target.device).double().numpy()
 
     def fit(self, ctx: AttackContext) -> "Attack":
         (shadow, member), = self.shadow_views(ctx, 1)
-        n = min(len(member), self.params.get("calibration_samples", 2000))
+        n = min(len(member), self.params["calibration_samples"])
         idx = np.random.default_rng(ctx.seed).choice(len(member), n, replace=False)
         t = torch.from_numpy(idx)
         s = self.score(shadow, ctx.population_X[t], ctx.population_y[t])
