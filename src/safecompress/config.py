@@ -220,6 +220,71 @@ class AuditConfig(_Section):
         return v
 
 
+class CandidateStrategy(_Section):
+    """One way to make a candidate: replace ``fraction`` of each layer's weights (decayed by the
+    schedule) by pruning with ``prune`` and growing with ``grow``."""
+
+    prune: str = "magnitude"
+    grow: str = "gradient"
+    fraction: float = Field(0.3, ge=0, le=1)
+
+    @field_validator("prune")
+    @classmethod
+    def _known_prune(cls, v: str) -> str:
+        return _check_name(_criteria("prune"), v)
+
+    @field_validator("grow")
+    @classmethod
+    def _known_grow(cls, v: str) -> str:
+        return _check_name(_criteria("grow"), v)
+
+
+def _default_candidates() -> list[CandidateStrategy]:
+    return [CandidateStrategy(prune="magnitude", grow="gradient", fraction=0.3),
+            CandidateStrategy(prune="magnitude", grow="random", fraction=0.3),
+            CandidateStrategy(prune="set", grow="unfired", fraction=0.3),
+            CandidateStrategy(prune="magnitude", grow="gradient", fraction=0.1)]
+
+
+def _objectives():
+    from .objectives import OBJECTIVES
+
+    return OBJECTIVES
+
+
+class SafeCompressConfig(_Section):
+    """The test-driven loop (method.name: safecompress). Rounds happen every sparse.update_every steps
+    until sparse.update_stop; simulated attackers use only the probe parts of the split."""
+
+    simulate: list[str] = Field(default_factory=lambda: ["nn"], description="[nn]=BMIA, [whitebox]=WMIA, both=MMIA")
+    candidates: list[CandidateStrategy] = Field(default_factory=_default_candidates)
+    objective: str = "weighted"
+    privacy_weight: float = Field(1.0, ge=0, description="λ in acc − λ·leakage")
+    delta: float = Field(0.01, ge=0, description="epsilon objective: accuracy slack")
+    combine: Literal["worst", "mean"] = "worst"
+    val_samples: int = Field(2000, ge=1, description="val samples used to score candidates")
+    attacker_epochs: int = Field(30, ge=1)
+
+    @field_validator("simulate")
+    @classmethod
+    def _known_simulators(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("simulate needs at least one attack, e.g. [nn]")
+        return [_check_name(_attacks, a) for a in v]
+
+    @field_validator("candidates")
+    @classmethod
+    def _some_candidates(cls, v: list[CandidateStrategy]) -> list[CandidateStrategy]:
+        if not v:
+            raise ValueError("candidates needs at least one strategy")
+        return v
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, v: str) -> str:
+        return _check_name(_objectives, v)
+
+
 class MethodConfig(_Section):
     name: str = "dense"
 
@@ -237,6 +302,7 @@ class RunConfig(_Section):
     method: MethodConfig = Field(default_factory=MethodConfig)
     sparse: SparseConfig = Field(default_factory=SparseConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    safecompress: SafeCompressConfig = Field(default_factory=SafeCompressConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

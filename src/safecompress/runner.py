@@ -123,14 +123,30 @@ def run_experiment(
 def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, augment: bool, flip: bool, run_dir: Path):
     """A function training a reference model with the target's recipe (method, density, schedule)."""
 
+    method_cls = METHODS.get(cfg.method.name)
+
     def train(X: torch.Tensor, y: torch.Tensor, seed: int):
         ref_cfg = cfg.model_copy(update={"seed": seed})
-        ctx = MethodContext(cfg=ref_cfg, spec=spec, X=X, y=y, split={"train": np.arange(len(y))}, device=device,
-                            augment=augment, flip=flip, run_dir=run_dir)
-        result = METHODS.get(cfg.method.name)().train(ctx)
+        parts = reference_parts(len(y), method_cls.needs_parts, seed)
+        ctx = MethodContext(cfg=ref_cfg, spec=spec, X=X, y=y, split=parts, device=device,
+                            augment=augment, flip=flip, run_dir=run_dir, record=False)
+        result = method_cls().train(ctx)
         return result.model, result.masks
 
     return train
+
+
+def reference_parts(n: int, needs: tuple[str, ...], seed: int) -> dict[str, np.ndarray]:
+    """The split a reference model trains with: all its data is ``train``, unless its method also needs
+    val/probe data — then 70 % train, 15 % val, 15 % probe non-members, probe members ⊂ train."""
+    if set(needs) <= {"train"}:
+        return {"train": np.arange(n)}
+    order = np.random.default_rng(np.random.SeedSequence([seed, 0x7E])).permutation(n)
+    n_train, n_val = int(0.7 * n), int(0.15 * n)
+    train, val, probe_out = order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+    return {"train": np.sort(train), "val": np.sort(val), "probe_nonmembers": np.sort(probe_out),
+            "probe_members": np.sort(train[: len(probe_out)])}
+
 
 
 def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: MembershipSplit, model: torch.nn.Module,

@@ -31,6 +31,7 @@ class MethodContext:
     flip: bool
     run_dir: Path
     callbacks: list[Callback] = field(default_factory=list)
+    record: bool = True  # write per-method logs (rounds.jsonl) into run_dir; False for reference models
     # Restores a trainer from the run's checkpoint when resuming (no-op otherwise).
     restore: Callable[[Trainer], None] = lambda trainer: None
 
@@ -65,6 +66,7 @@ class Method:
     """A compression method: ``train`` turns the context into a trained (compressed) model."""
 
     name = ""
+    needs_parts: tuple[str, ...] = ("train",)  # split parts the method reads (reference models get them carved)
 
     def train(self, ctx: MethodContext) -> MethodResult:
         raise NotImplementedError

@@ -1,0 +1,185 @@
+"""``safecompress``: test-driven sparse training (Zhu et al., TSE 2024 / ASE 2022), done properly.
+
+Sparse init at the target density (ERK by default), then every ΔT steps a *round*:
+
+1. fit the simulated attacker(s) on the current model with the fit halves of ``probe_members`` /
+   ``probe_nonmembers``;
+2. make N candidates: N prune→grow updates of the current weights and masks, one per configured
+   strategy (criteria and update fraction);
+3. test each candidate: accuracy on ``val`` and each attacker's AUC/advantage on the held-apart
+   probe halves;
+4. keep the candidate with the best bi-objective score (``objectives.py``); log the round's table
+   to ``rounds.jsonl``.
+
+The final model is the best round winner (or the final weights) by the same objective on ``val`` —
+never ``test``, never audit data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..attacks.base import WhiteBoxTarget
+from ..fileio import atomic_write_text
+from ..objectives import Candidate, select
+from ..simulate import ProbeData, Simulator
+from ..sparse.criteria import GROW, PRUNE
+from ..sparse.engine import SparseEngine, prune_and_grow
+from ..sparse.masks import apply_masks, prunable_parameters
+from ..sparse.schedule import UpdateSchedule
+from ..train import Trainer, evaluate
+from .base import MethodContext, MethodResult, register_method
+from .sparse_base import SparseMethod, initial_masks
+
+log = logging.getLogger(__name__)
+
+
+def _halves(ctx: MethodContext, seed: int) -> tuple[ProbeData, ProbeData]:
+    """Probe data split into (fit, test) halves, each balanced members / non-members."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9B]))
+    halves: list[list[tuple[torch.Tensor, torch.Tensor, np.ndarray]]] = [[], []]
+    for part, member in (("probe_members", True), ("probe_nonmembers", False)):
+        idx = rng.permutation(np.asarray(ctx.split[part]))
+        for h, chunk in enumerate(np.array_split(idx, 2)):
+            t = torch.as_tensor(chunk)
+            halves[h].append((ctx.X[t], ctx.y[t], np.full(len(chunk), member)))
+    out = []
+    for parts in halves:
+        out.append(ProbeData(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]),
+                             np.concatenate([p[2] for p in parts])))
+    return out[0], out[1]
+
+
+class SafeCompressEngine(SparseEngine):
+    def __init__(self, ctx: MethodContext, model: nn.Module, masks, schedule: UpdateSchedule):
+        super().__init__(model, masks, seed=ctx.cfg.seed)
+        self.ctx, self.cfg = ctx, ctx.cfg.safecompress
+        self.schedule = schedule
+        self.fit_probe, self.test_probe = _halves(ctx, ctx.cfg.seed)
+        val_idx = np.asarray(ctx.split["val"])[: self.cfg.val_samples]
+        self.val = (ctx.X[torch.as_tensor(val_idx)], ctx.y[torch.as_tensor(val_idx)])
+        kind = "image" if ctx.X.dim() == 4 else "tabular"
+        self.simulators = [Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs)
+                           for n in self.cfg.simulate]
+        self.rounds: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None  # {"round", "score", "state", "masks", "candidate"}
+
+    # -- one round ---------------------------------------------------------------------------------
+    def _assess(self, round_seed: int) -> Candidate:
+        """Accuracy on val and every simulator's leakage on the test probe half, for the current model."""
+        view = WhiteBoxTarget(self.model, self.ctx.device)
+        acc = evaluate(self.model, *self.val, self.ctx.device)["accuracy"]
+        aucs, advs = {}, {}
+        for sim in self.simulators:
+            aucs[sim.name], advs[sim.name] = sim.measure(view, self.test_probe)
+        return Candidate(acc, aucs, advs)
+
+    def maybe_update(self, trainer: Trainer) -> None:
+        step = trainer.state.step
+        if not self.schedule.is_update_step(step):
+            return
+        r = len(self.rounds)
+        view = WhiteBoxTarget(self.model, self.ctx.device)
+        for sim in self.simulators:
+            sim.fit(view, self.fit_probe, round_seed=r)
+        decay = self.schedule.fraction_at(step) / self.schedule.fraction if self.schedule.fraction else 0.0
+        params = prunable_parameters(self.model)
+        base = {n: p.detach().clone() for n, p in params.items()}
+        states = self.layer_states(trainer)
+        for name, state in states.items():
+            state.weight = base[name]  # candidates are scored from the same weights, not from each other
+        was_training = self.model.training
+        candidates, cand_masks = [], []
+        for strategy in self.cfg.candidates:
+            prune, grow = PRUNE.get(strategy.prune), GROW.get(strategy.grow)
+            masks = {n: prune_and_grow(s, round(strategy.fraction * decay * int(s.mask.sum())), prune, grow)
+                     for n, s in states.items()}
+            with torch.no_grad():
+                for n, p in params.items():
+                    p.copy_(base[n])
+            apply_masks(self.model, masks)
+            candidates.append(self._assess(r))
+            cand_masks.append(masks)
+        chosen, scores = select(candidates, self.cfg.objective, self.cfg.privacy_weight, self.cfg.delta, self.cfg.combine)
+        with torch.no_grad():
+            for n, p in params.items():
+                p.copy_(base[n])
+        self.set_masks(cand_masks[chosen], trainer)
+        self.model.train(was_training)
+        table = [{"strategy": s.model_dump(), "val_accuracy": c.accuracy, "attack_auc": c.aucs,
+                  "attack_advantage": c.advantages, "score": sc, "chosen": i == chosen}
+                 for i, (s, c, sc) in enumerate(zip(self.cfg.candidates, candidates, scores))]
+        self.rounds.append({"round": r, "step": step, "epoch": trainer.state.epoch, "decay": round(decay, 4),
+                            "candidates": table, "chosen": chosen})
+        self.updates.append({"step": step, "round": r, "chosen": chosen})
+        self._consider(r, candidates[chosen], scores[chosen])
+        self._write_rounds()
+        log.info("round %d (step %d): chose candidate %d — val acc %.4f, leakage %s", r, step, chosen,
+                 candidates[chosen].accuracy, {k: round(v, 4) for k, v in candidates[chosen].aucs.items()})
+
+    def _consider(self, r: int | str, cand: Candidate, score: float) -> None:
+        """Keep the best model so far (objective over round winners, scored on val)."""
+        if self.best is None or select([self.best["candidate"], cand], self.cfg.objective, self.cfg.privacy_weight,
+                                       self.cfg.delta, self.cfg.combine)[0] == 1:
+            self.best = {"round": r, "candidate": cand,
+                         "state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+                         "masks": {k: v.clone() for k, v in self.masks.items()}}
+
+    def _write_rounds(self) -> None:
+        if self.ctx.record:
+            atomic_write_text(self.ctx.run_dir / "rounds.jsonl", "".join(json.dumps(r) + "\n" for r in self.rounds))
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """Compare the final weights with the best round winner and keep the better on val."""
+        view = WhiteBoxTarget(self.model, self.ctx.device)
+        for sim in self.simulators:
+            sim.fit(view, self.fit_probe, round_seed=len(self.rounds))
+        self._consider("final", self._assess(len(self.rounds)), 0.0)
+        if self.best is not None and self.best["round"] != "final":
+            self.model.load_state_dict(self.best["state"])
+            self.masks = self.best["masks"]
+        log.info("final model: round %s", self.best["round"] if self.best else "final")
+
+    # -- checkpointing -----------------------------------------------------------------------------
+    def get_state(self):
+        tensors, meta = super().get_state()
+        meta["rounds"] = self.rounds
+        if self.best is not None:
+            tensors.update({f"best.state.{k}": v for k, v in self.best["state"].items()})
+            tensors.update({f"best.mask.{k}": v.cpu() for k, v in self.best["masks"].items()})
+            c = self.best["candidate"]
+            meta["best"] = {"round": self.best["round"], "accuracy": c.accuracy, "aucs": c.aucs, "advantages": c.advantages}
+        return tensors, meta
+
+    def set_state(self, tensors, meta):
+        super().set_state(tensors, meta)
+        self.rounds = list(meta["rounds"])
+        if "best" in meta:
+            b = meta["best"]
+            self.best = {"round": b["round"], "candidate": Candidate(b["accuracy"], b["aucs"], b["advantages"]),
+                         "state": {k[len("best.state."):]: v for k, v in tensors.items() if k.startswith("best.state.")},
+                         "masks": {k[len("best.mask."):]: v for k, v in tensors.items() if k.startswith("best.mask.")}}
+        self._write_rounds()
+
+
+@register_method("safecompress")
+class SafeCompress(SparseMethod):
+    needs_parts = ("train", "val", "probe_members", "probe_nonmembers")
+    def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
+        sp = ctx.cfg.sparse
+        total = ctx.total_steps()
+        schedule = UpdateSchedule(sp.update_every, 1.0, int(sp.update_stop * total), sp.update_decay)
+        return SafeCompressEngine(ctx, model, initial_masks(ctx, model), schedule)
+
+    def train(self, ctx: MethodContext) -> MethodResult:
+        result = super().train(ctx)
+        engine_rounds = result.report["sparse"]["topology_updates"]
+        result.report["safecompress"] = {"rounds": engine_rounds, "simulate": ctx.cfg.safecompress.simulate,
+                                         "objective": ctx.cfg.safecompress.objective}
+        return result

@@ -1,0 +1,66 @@
+"""Simulated attackers inside the SafeCompress loop (the "tests" of test-driven sparse training).
+
+A simulator is built from any registered attack and works only on *probe* data: it is fitted on
+``probe_members`` / ``probe_nonmembers`` (fit halves) against the current model, then measures
+candidates on the held-apart test halves. It never sees audit data, so the final audit stays
+independent of what the loop optimised against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import metrics
+from .attacks import ATTACKS
+from .attacks.base import BlackBoxTarget
+from .attacks.features import fit_binary_mlp, predict_binary_mlp
+from .attacks.label_only import LabelOnlyAttack
+from .attacks.learned import ShadowAttack, _LearnedAttack
+from .attacks.metric import _MetricAttack
+from .attacks.whitebox import GradNormAttack
+from .errors import ConfigError
+
+SIGNAL_ATTACKS = (_MetricAttack, GradNormAttack, LabelOnlyAttack)
+
+
+@dataclass
+class ProbeData:
+    X: torch.Tensor
+    y: torch.Tensor
+    is_member: np.ndarray
+
+
+class Simulator:
+    """Fits one attack on probe data against a model and measures (AUC, advantage) on other probe data."""
+
+    def __init__(self, name: str, n_classes: int, kind: str, seed: int = 0, epochs: int = 30):
+        cls = ATTACKS.get(name)
+        if not (issubclass(cls, SIGNAL_ATTACKS) or (issubclass(cls, _LearnedAttack) and cls is not ShadowAttack)):
+            supported = [n for n, c in ATTACKS.items()
+                         if issubclass(c, SIGNAL_ATTACKS) or (issubclass(c, _LearnedAttack) and c is not ShadowAttack)]
+            raise ConfigError(f"attack {name!r} cannot be simulated in the loop yet; use one of: {', '.join(supported)}")
+        self.name, self.attack = name, cls()
+        self.white_box = cls.white_box
+        self.learned = issubclass(cls, _LearnedAttack)
+        self.n_classes, self.seed, self.epochs = n_classes, seed, epochs
+        if isinstance(self.attack, LabelOnlyAttack):
+            self.attack.kind_ = kind
+        self.fitted_ = None
+
+    def _scores(self, view: BlackBoxTarget, data: ProbeData) -> np.ndarray:
+        if self.learned:
+            return predict_binary_mlp(self.fitted_, self.attack.features(view, data.X, data.y, self.n_classes))
+        return np.asarray(self.attack.score(view, data.X, data.y), dtype=np.float64)
+
+    def fit(self, view: BlackBoxTarget, data: ProbeData, round_seed: int = 0) -> "Simulator":
+        if self.learned:
+            feats = self.attack.features(view, data.X, data.y, self.n_classes)
+            self.fitted_ = fit_binary_mlp(feats, data.is_member, seed=self.seed + round_seed, epochs=self.epochs)
+        return self
+
+    def measure(self, view: BlackBoxTarget, data: ProbeData) -> tuple[float, float]:
+        s = self._scores(view, data)
+        return metrics.auc(s, data.is_member), metrics.advantage(s, data.is_member)

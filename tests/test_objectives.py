@@ -1,0 +1,43 @@
+import pytest
+
+from safecompress.objectives import Candidate, leakage, pareto_front, select
+
+A = Candidate(0.80, {"nn": 0.70, "loss": 0.60}, {"nn": 0.30, "loss": 0.15})
+B = Candidate(0.79, {"nn": 0.55, "loss": 0.52}, {"nn": 0.08, "loss": 0.04})
+C = Candidate(0.70, {"nn": 0.51, "loss": 0.50}, {"nn": 0.02, "loss": 0.00})
+D = Candidate(0.78, {"nn": 0.60, "loss": 0.56}, {"nn": 0.12, "loss": 0.10})  # dominated by B
+
+
+def test_golden_weighted_and_advantage():
+    idx, scores = select([A, B, C], "weighted", lam=1.0)
+    assert scores == pytest.approx([0.80 - 0.20, 0.79 - 0.05, 0.70 - 0.01])
+    assert idx == 1
+    idx, scores = select([A, B, C], "advantage", lam=0.5)
+    assert scores == pytest.approx([0.80 - 0.15, 0.79 - 0.04, 0.70 - 0.01])
+    assert idx == 1
+    # with no privacy weight, the most accurate wins
+    assert select([A, B, C], "weighted", lam=0.0)[0] == 0
+
+
+def test_combination_worst_vs_mean():
+    assert leakage(A, "worst") == (0.70, 0.30)
+    assert leakage(A, "mean") == pytest.approx((0.65, 0.225))
+    assert leakage(Candidate(0.5, {}, {})) == (0.5, 0.0)
+
+
+def test_epsilon_constraint():
+    idx, scores = select([A, B, C], "epsilon", delta=0.015)
+    assert scores[2] == float("-inf") and idx == 1  # C is too inaccurate; B leaks less than A
+    assert select([A, B, C], "epsilon", delta=0.2)[0] == 2
+
+
+def test_pareto_front_and_tie_break():
+    assert pareto_front([A, B, C, D]) == [0, 1, 2]
+    idx, scores = select([A, B, C, D], "pareto", lam=1.0)
+    assert scores[3] == float("-inf") and idx == 1
+
+
+def test_ties_go_to_first_and_empty_rejected():
+    assert select([B, B], "weighted")[0] == 0
+    with pytest.raises(ValueError):
+        select([], "weighted")

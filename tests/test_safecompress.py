@@ -1,0 +1,83 @@
+"""The SafeCompress loop: rounds of candidates tested by simulated attackers on probe data only."""
+
+import json
+
+import numpy as np
+import pytest
+
+from safecompress.cli import main
+from safecompress.errors import ConfigError
+from safecompress.objectives import Candidate, select
+from safecompress.simulate import Simulator
+
+FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
+        "--set", "train.lr=0.005", "--set", "data.split.train=0.5", "--set", "data.split.population=0.05",
+        "--set", "train.epochs=4", "--set", "sparse.update_every=10", "--set", "method.name=safecompress",
+        "--set", "sparse.density=0.2", "--set", "audit.enabled=false"]
+
+
+def _rounds(folder):
+    return [json.loads(line) for line in (folder / "rounds.jsonl").read_text().splitlines()]
+
+
+def test_rounds_log_n_candidates_and_the_objective_choice(tmp_path):
+    out = tmp_path / "sc"
+    assert main(["run", *FAST, "--out", str(out)]) == 0
+    rounds = _rounds(out)
+    assert len(rounds) >= 2
+    for r in rounds:
+        assert len(r["candidates"]) == 4
+        assert sum(c["chosen"] for c in r["candidates"]) == 1
+        cands = [Candidate(c["val_accuracy"], c["attack_auc"], c["attack_advantage"]) for c in r["candidates"]]
+        assert select(cands, "weighted", 1.0)[0] == r["chosen"]  # the logged choice is the objective's argmax
+        assert set(r["candidates"][0]["attack_auc"]) == {"nn"}
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["compression"]["density"] == pytest.approx(0.2, abs=1e-3)
+    assert rep["method_details"]["safecompress"]["simulate"] == ["nn"]
+
+
+def test_mmia_with_several_heterogeneous_simulators(tmp_path):
+    out = tmp_path / "mmia"
+    assert main(["run", *FAST, "--set", "safecompress.simulate=[nn,whitebox,loss]", "--set",
+                 "safecompress.candidates=[{prune: magnitude, grow: gradient, fraction: 0.3}, {prune: random, grow: random, fraction: 0.5}]",
+                 "--out", str(out)]) == 0
+    r = _rounds(out)[0]
+    assert len(r["candidates"]) == 2 and set(r["candidates"][0]["attack_auc"]) == {"nn", "whitebox", "loss"}
+
+
+def test_resume_after_kill_gives_the_same_report(tmp_path, monkeypatch):
+    from safecompress.train import Callback, Trainer
+
+    assert main(["run", *FAST, "--out", str(tmp_path / "a")]) == 0
+    original = Trainer.fit
+
+    def fit_then_die(self, X, y):
+        class Kill(Callback):
+            def on_epoch_end(self, t, m):
+                if t.state.epoch == 2:
+                    raise KeyboardInterrupt
+
+        self.callbacks.append(Kill())
+        return original(self, X, y)
+
+    monkeypatch.setattr(Trainer, "fit", fit_then_die)
+    assert main(["run", *FAST, "--out", str(tmp_path / "b")]) == 130
+    monkeypatch.setattr(Trainer, "fit", original)
+    assert main(["run", *FAST, "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
+    assert a["task"] == b["task"] and a["compression"] == b["compression"]
+    assert _rounds(tmp_path / "a") == _rounds(tmp_path / "b")
+
+
+def test_simulator_rejects_attacks_it_cannot_run_in_the_loop():
+    with pytest.raises(ConfigError, match="cannot be simulated"):
+        Simulator("lira", 10, "tabular")
+
+
+def test_bad_safecompress_config():
+    from safecompress.config import load_config
+
+    with pytest.raises(ConfigError) as exc:
+        load_config(overrides=["safecompress.simulate=[nnn]", "safecompress.objective=paretto"])
+    text = str(exc.value)
+    assert "did you mean 'nn'" in text.lower() and "pareto" in text
