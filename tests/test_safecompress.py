@@ -81,3 +81,38 @@ def test_bad_safecompress_config():
         load_config(overrides=["safecompress.simulate=[nnn]", "safecompress.objective=paretto"])
     text = str(exc.value)
     assert "did you mean 'nn'" in text.lower() and "pareto" in text
+
+
+def test_minmax_sign_model_step_lowers_attackers_member_score():
+    import torch
+
+    from safecompress.adversarial import AdversarialRegularizer
+    from safecompress.config import TrainConfig
+    from safecompress.models import ModelSpec, build_model
+    from safecompress.train import Trainer
+
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(64, 10, generator=g), torch.randint(0, 3, (64,), generator=g)
+    Xo, yo = torch.randn(64, 10, generator=g), torch.randint(0, 3, (64,), generator=g)
+    model = build_model(ModelSpec("mlp", (10,), 3, width=0.1), 0)
+    reg = AdversarialRegularizer(3, (Xo, yo), beta=5.0, k=3, seed=0, lr=1e-2)
+    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=64, optimizer="sgd", lr=0.5, momentum=0.0,
+                                         weight_decay=0.0), seed=0, device=torch.device("cpu"), callbacks=[reg])
+    # warm the attacker up against the current model, then take one model step with CE switched off
+    for _ in range(5):
+        reg._attacker_steps(trainer, X, y, model(X))
+    trainer.loss_fn = lambda logits, yb: logits.sum() * 0.0
+    with torch.no_grad():
+        before = torch.sigmoid(reg.member_score(model(X), y)).mean()
+    reg._attacker_steps = lambda *a: None  # freeze the attacker: judge the model step alone
+    trainer.train_step(X, y)
+    with torch.no_grad():
+        after = torch.sigmoid(reg.member_score(model(X), y)).mean()
+    assert after < before
+
+
+def test_adversarial_safecompress_runs(tmp_path):
+    out = tmp_path / "adv"
+    assert main(["run", *FAST, "--set", "safecompress.adversarial.enabled=true", "--set",
+                 "safecompress.adversarial.warmup=0.1", "--out", str(out)]) == 0
+    assert json.loads((out / "report.json").read_text())["task"]["accuracy"] > 0.2

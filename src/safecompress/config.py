@@ -252,6 +252,16 @@ def _objectives():
     return OBJECTIVES
 
 
+class AdversarialConfig(_Section):
+    """Min-max training against a simulated attacker (Nasr et al. 2018) inside the loop."""
+
+    enabled: bool = False
+    beta: float = Field(1.0, ge=0, description="weight of the attacker's member log-score in the model's loss")
+    steps: int = Field(1, ge=1, description="attacker steps per model step")
+    warmup: float = Field(0.2, ge=0, lt=1, description="start after this fraction of training")
+    with_loss: bool = Field(False, description="also give the attacker the per-sample loss (white-box style)")
+
+
 class SafeCompressConfig(_Section):
     """The test-driven loop (method.name: safecompress). Rounds happen every sparse.update_every steps
     until sparse.update_stop; simulated attackers use only the probe parts of the split."""
@@ -264,6 +274,7 @@ class SafeCompressConfig(_Section):
     combine: Literal["worst", "mean"] = "worst"
     val_samples: int = Field(2000, ge=1, description="val samples used to score candidates")
     attacker_epochs: int = Field(30, ge=1)
+    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
 
     @field_validator("simulate")
     @classmethod

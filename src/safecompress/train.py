@@ -83,6 +83,10 @@ class Callback:
 
     def on_fit_start(self, trainer: "Trainer") -> None: ...
 
+    def extra_loss(self, trainer: "Trainer", xb: torch.Tensor, yb: torch.Tensor, logits: torch.Tensor) -> torch.Tensor | None:
+        """A term added to the batch loss before backward (e.g. an adversarial privacy penalty)."""
+        return None
+
     def on_step_end(self, trainer: "Trainer") -> None:
         """After each optimizer step (masks are re-applied here)."""
 
@@ -137,13 +141,18 @@ class Trainer:
         self._set_lr()
         self.optimizer.zero_grad(set_to_none=True)
         logits = self.model(xb)
-        loss = self.loss_fn(logits, yb)
+        task_loss = self.loss_fn(logits, yb)
+        loss = task_loss
+        for cb in self.callbacks:
+            extra = cb.extra_loss(self, xb, yb, logits)
+            if extra is not None:
+                loss = loss + extra
         loss.backward()
         self.optimizer.step()
         self.state.step += 1
         for cb in self.callbacks:
             cb.on_step_end(self)
-        return float(loss.detach()) * len(yb), int((logits.argmax(1) == yb).sum())
+        return float(task_loss.detach()) * len(yb), int((logits.argmax(1) == yb).sum())
 
     def fit(self, X: torch.Tensor, y: torch.Tensor) -> TrainState:
         """Train until ``epochs`` are done, continuing from ``self.state`` (so a restored state resumes)."""

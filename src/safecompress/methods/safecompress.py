@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..adversarial import AdversarialRegularizer
 from ..attacks.base import WhiteBoxTarget
 from ..fileio import atomic_write_text
 from ..objectives import Candidate, select
@@ -176,6 +177,15 @@ class SafeCompress(SparseMethod):
         total = ctx.total_steps()
         schedule = UpdateSchedule(sp.update_every, 1.0, int(sp.update_stop * total), sp.update_decay)
         return SafeCompressEngine(ctx, model, initial_masks(ctx, model), schedule)
+
+    def extra_callbacks(self, ctx: MethodContext) -> list:
+        adv = ctx.cfg.safecompress.adversarial
+        if not adv.enabled:
+            return []
+        idx = torch.as_tensor(np.asarray(ctx.split["probe_nonmembers"]))
+        start = int(adv.warmup * ctx.total_steps())
+        return [AdversarialRegularizer(ctx.spec.n_classes, (ctx.X[idx], ctx.y[idx]), beta=adv.beta, k=adv.steps,
+                                       start_step=start, with_loss=adv.with_loss, seed=ctx.cfg.seed)]
 
     def train(self, ctx: MethodContext) -> MethodResult:
         result = super().train(ctx)

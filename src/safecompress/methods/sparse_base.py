@@ -36,10 +36,14 @@ class SparseMethod(Method):
     def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
         raise NotImplementedError
 
+    def extra_callbacks(self, ctx: MethodContext) -> list:
+        """Further training callbacks of the method (e.g. an adversarial regulariser)."""
+        return []
+
     def train(self, ctx: MethodContext) -> MethodResult:
         model = ctx.new_model()
         engine = self.make_engine(ctx, model)
-        trainer = ctx.new_trainer(model, extra=[engine])
+        trainer = ctx.new_trainer(model, extra=[engine, *self.extra_callbacks(ctx)])
         ctx.restore(trainer)
         state = trainer.fit(*ctx.part("train"))
         return MethodResult(model, {"epochs": state.epoch, "steps": state.step, "sparse": engine.stats()},
