@@ -116,3 +116,24 @@ def test_adversarial_safecompress_runs(tmp_path):
     assert main(["run", *FAST, "--set", "safecompress.adversarial.enabled=true", "--set",
                  "safecompress.adversarial.warmup=0.1", "--out", str(out)]) == 0
     assert json.loads((out / "report.json").read_text())["task"]["accuracy"] > 0.2
+
+
+def test_privacy_aware_leakage_candidate(tmp_path):
+    out = tmp_path / "leak"
+    assert main(["run", *FAST, "--set",
+                 "safecompress.candidates=[{prune: leakage, grow: gradient, fraction: 0.3}, {prune: magnitude, grow: gradient, fraction: 0.3}]",
+                 "--out", str(out)]) == 0
+    assert _rounds(out)[0]["candidates"][0]["strategy"]["prune"] == "leakage"
+
+
+def test_leakage_criterion_drops_the_gap_carrying_weight():
+    import torch
+
+    from safecompress.sparse.criteria import PRUNE, LayerState
+
+    w = torch.tensor([1.0, 1.0, 0.5])
+    s = LayerState(w, torch.ones(3, dtype=torch.bool), None, None, torch.ones(3, dtype=torch.bool), torch.Generator(),
+                   gap_grad=torch.tensor([0.0, 2.0, 0.0]))
+    assert int(PRUNE.get("leakage")(s).argmin()) == 1  # equal magnitude, but weight 1 carries the gap
+    with pytest.raises(RuntimeError, match="SafeCompress only"):
+        PRUNE.get("leakage")(LayerState(w, s.mask, None, None, s.mask, torch.Generator()))

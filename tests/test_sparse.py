@@ -50,7 +50,8 @@ def _state(shape, density, seed=0, grad=True):
     w = torch.randn(shape, generator=g)
     mask = torch.rand(shape, generator=g) < density
     return LayerState(weight=w * mask, mask=mask, grad=torch.randn(shape, generator=g) if grad else None,
-                      momentum=torch.randn(shape, generator=g), ever_active=mask.clone(), generator=g)
+                      momentum=torch.randn(shape, generator=g), ever_active=mask.clone(), generator=g,
+                      gap_grad=torch.randn(shape, generator=g))
 
 
 @settings(max_examples=60, deadline=None)

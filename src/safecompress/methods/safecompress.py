@@ -93,8 +93,10 @@ class SafeCompressEngine(SparseEngine):
         params = prunable_parameters(self.model)
         base = {n: p.detach().clone() for n, p in params.items()}
         states = self.layer_states(trainer)
+        gap = self._gap_gradients() if any(c.prune == "leakage" for c in self.cfg.candidates) else {}
         for name, state in states.items():
             state.weight = base[name]  # candidates are scored from the same weights, not from each other
+            state.gap_grad = gap.get(name)
         was_training = self.model.training
         candidates, cand_masks = [], []
         for strategy in self.cfg.candidates:
@@ -123,6 +125,21 @@ class SafeCompressEngine(SparseEngine):
         self._write_rounds()
         log.info("round %d (step %d): chose candidate %d — val acc %.4f, leakage %s", r, step, chosen,
                  candidates[chosen].accuracy, {k: round(v, 4) for k, v in candidates[chosen].aucs.items()})
+
+    def _gap_gradients(self) -> dict[str, torch.Tensor]:
+        """∂/∂w of (mean loss on probe non-members − mean loss on probe members), fit half only."""
+        data = self.fit_probe
+        params = prunable_parameters(self.model)
+        was_training = self.model.training
+        self.model.eval()
+        self.model.zero_grad(set_to_none=True)
+        member = torch.as_tensor(data.is_member)
+        losses = torch.nn.functional.cross_entropy(self.model(data.X.to(self.ctx.device)), data.y.to(self.ctx.device),
+                                                   reduction="none").cpu()
+        gap = losses[~member].mean() - losses[member].mean()
+        grads = torch.autograd.grad(gap, list(params.values()))
+        self.model.train(was_training)
+        return {n: g.detach() for n, g in zip(params, grads)}
 
     def _consider(self, r: int | str, cand: Candidate, score: float) -> None:
         """Keep the best model so far (objective over round winners, scored on val)."""

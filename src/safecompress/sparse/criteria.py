@@ -1,7 +1,8 @@
 """Prune and grow criteria: each maps a layer's state to a score (higher = keep / grow first).
 
 Prune: ``magnitude`` |w|; ``set`` magnitude per sign (SET removes the smallest positive and the
-largest negative weights in proportion); ``random``; ``taylor`` |w · g| (first-order loss change).
+largest negative weights in proportion); ``random``; ``taylor`` |w · g| (first-order loss change);
+``leakage`` (SafeCompress only) magnitude minus the weight's share of the member/non-member loss gap.
 Grow: ``random``; ``gradient`` |g| of the dense gradient (RigL); ``momentum`` |optimizer momentum|;
 ``unfired`` prefers positions that were never active (in-time over-parameterisation), random
 within each group.
@@ -24,6 +25,7 @@ class LayerState:
     momentum: torch.Tensor | None  # SGD momentum buffer or Adam first moment
     ever_active: torch.Tensor
     generator: torch.Generator
+    gap_grad: torch.Tensor | None = None  # ∂(loss gap between probe non-members and members)/∂w (SafeCompress)
 
 
 PRUNE: Registry = Registry("prune criterion")
@@ -58,6 +60,16 @@ def prune_set(s: LayerState) -> torch.Tensor:
             ranks[vals.argsort()] = torch.arange(vals.numel(), dtype=vals.dtype, device=vals.device)
             score[sign] = (ranks + 1) / vals.numel()
     return score.view_as(s.weight)
+
+
+@PRUNE.register("leakage")
+def prune_leakage(s: LayerState) -> torch.Tensor:
+    """Privacy-aware pruning (ours): keep large weights, but drop those whose first-order contribution
+    |w · ∂gap/∂w| to the member/non-member loss gap on probe data is largest. Both terms are scaled
+    to [0, 1] per layer; only available inside the SafeCompress loop (it computes the gap gradient)."""
+    gap = (s.weight * require(s.gap_grad, "loss-gap gradient (SafeCompress only)", "leakage")).abs()
+    mag = s.weight.abs()
+    return mag / mag.max().clamp_min(1e-12) - gap / gap.max().clamp_min(1e-12)
 
 
 @PRUNE.register("random")
