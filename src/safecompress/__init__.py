@@ -22,3 +22,11 @@ def audit(model, members, nonmembers, population, **kwargs):
     from .auditor import audit as _audit
 
     return _audit(model, members, nonmembers, population, **kwargs)
+
+
+def __getattr__(name):
+    if name == "SafeCompress":
+        from .api import SafeCompress
+
+        return SafeCompress
+    raise AttributeError(f"module 'safecompress' has no attribute {name!r}")

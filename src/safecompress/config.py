@@ -100,7 +100,17 @@ class ModelConfig(_Section):
     @field_validator("name", "auto_image", "auto_tabular")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        return v if v == "auto" else _check_name(_models, v)
+        if v == "auto":
+            return v
+        if ":" in v:  # a user factory "package.module:function"
+            from .models import model_entry
+
+            try:
+                model_entry(v)
+            except ConfigError as exc:
+                raise ValueError(exc.problems[0]) from None
+            return v
+        return _check_name(_models, v)
 
 
 class TrainConfig(_Section):

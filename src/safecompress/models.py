@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -192,9 +193,31 @@ def _resnet18(spec: ModelSpec) -> nn.Module:
     return _ResNet18(spec)
 
 
+def model_entry(name: str) -> ModelEntry:
+    """A registered model, or a user factory named by import path ``"package.module:function"``.
+
+    A factory is called as ``function(input_shape=..., n_classes=..., width=...)`` and returns an
+    ``nn.Module`` made of Linear/Conv layers (those are what gets sparsified)."""
+    if ":" not in name:
+        return MODELS.get(name)
+    module_name, _, attr = name.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"model.name={name!r}: cannot import the factory ({exc}); use 'package.module:function' "
+                          "with the package on PYTHONPATH") from None
+    if not callable(factory):
+        raise ConfigError(f"model.name={name!r} is not callable")
+
+    def build(spec: ModelSpec) -> nn.Module:
+        return factory(input_shape=spec.input_shape, n_classes=spec.n_classes, width=spec.width)
+
+    return ModelEntry(build, ("image", "tabular"), f"user factory {name}")
+
+
 def build_model(spec: ModelSpec, seed: int) -> nn.Module:
-    """Build a registered model with a seeded initialisation (the global RNG is left untouched)."""
-    entry = MODELS.get(spec.name)
+    """Build a model with a seeded initialisation (the global RNG is left untouched)."""
+    entry = model_entry(spec.name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return entry.builder(spec)

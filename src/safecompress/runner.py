@@ -24,7 +24,7 @@ from .data.split import MembershipSplit, make_split
 from .errors import ConfigError, RunFolderError
 from .fileio import atomic_write_json, atomic_write_text, load_npz
 from .methods import METHODS, MethodContext
-from .models import MODELS, ModelSpec, count_parameters
+from .models import MODELS, ModelSpec, count_parameters, model_entry
 from .runfolder import RunFolder
 from .train import Callback, Trainer, evaluate, resolve_device
 
@@ -54,7 +54,7 @@ def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
     if cfg.model.name == "auto":
         raw["model"]["name"] = cfg.model.auto_image if ds.kind == "image" else cfg.model.auto_tabular
     resolved = build_config(raw)
-    entry = MODELS.get(resolved.model.name)
+    entry = model_entry(resolved.model.name)
     if ds.kind not in entry.kinds:
         raise ConfigError(
             f"model.name={resolved.model.name!r} cannot take {ds.kind} data ({ds.name}); "
