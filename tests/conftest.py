@@ -17,3 +17,32 @@ def _one_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture
+def kill_at_epoch(monkeypatch):
+    """``with kill_at_epoch(2): ...`` makes training raise KeyboardInterrupt after that epoch (a killed run)."""
+    import contextlib
+
+    from safecompress.train import Callback, Trainer
+
+    original = Trainer.fit
+
+    @contextlib.contextmanager
+    def patch(epoch: int):
+        def fit_then_die(self, X, y):
+            class Kill(Callback):
+                def on_epoch_end(self, trainer, metrics):
+                    if trainer.state.epoch == epoch:
+                        raise KeyboardInterrupt
+
+            self.callbacks.append(Kill())
+            return original(self, X, y)
+
+        monkeypatch.setattr(Trainer, "fit", fit_then_die)
+        try:
+            yield
+        finally:
+            monkeypatch.setattr(Trainer, "fit", original)
+
+    return patch

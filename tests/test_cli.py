@@ -90,29 +90,13 @@ def test_existing_folder_needs_resume_or_overwrite(tmp_path, capsys):
     assert json.loads((out / "report.json").read_text())["seed"] == 3
 
 
-def test_resume_after_kill_continues_to_the_same_result(tmp_path, monkeypatch):
-    from safecompress.train import Trainer
-
+def test_resume_after_kill_continues_to_the_same_result(tmp_path, kill_at_epoch):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    args = FAST[:-1] + ["train.epochs=4"]
+    args = FAST[:-1] + ["audit.enabled=false", "--set", "train.epochs=4"]
     assert _run(args + ["--out", str(straight)]) == 0
-    original = Trainer.fit
-
-    def fit_then_die(self, X, y):
-        from safecompress.train import Callback
-
-        class KillAt2(Callback):
-            def on_epoch_end(self, t, m):
-                if t.state.epoch == 2:
-                    raise KeyboardInterrupt
-
-        self.callbacks.append(KillAt2())
-        return original(self, X, y)
-
-    monkeypatch.setattr(Trainer, "fit", fit_then_die)
-    assert _run(args + ["--out", str(killed)]) == 130
+    with kill_at_epoch(2):
+        assert _run(args + ["--out", str(killed)]) == 130
     assert (killed / "checkpoint.safetensors").exists() and not (killed / "report.json").exists()
-    monkeypatch.setattr(Trainer, "fit", original)
     assert _run(args + ["--out", str(killed), "--resume"]) == 0
     a, b = (json.loads((d / "report.json").read_text()) for d in (straight, killed))
     assert a["task"] == b["task"]

@@ -38,25 +38,11 @@ def test_dynamic_methods_change_topology(tmp_path):
     assert sparse["topology_updates"] > 0 and sparse["itop_rate"] > sparse["prunable_density"]
 
 
-def test_sparse_run_resumes_identically(tmp_path, monkeypatch):
-    from safecompress.train import Callback, Trainer
-
+def test_sparse_run_resumes_identically(tmp_path, kill_at_epoch):
     args = [*FAST, "--set", "method.name=rigl", "--set", "train.epochs=4"]
     assert main(["run", *args, "--out", str(tmp_path / "a")]) == 0
-    original = Trainer.fit
-
-    def fit_then_die(self, X, y):
-        class Kill(Callback):
-            def on_epoch_end(self, t, m):
-                if t.state.epoch == 2:
-                    raise KeyboardInterrupt
-
-        self.callbacks.append(Kill())
-        return original(self, X, y)
-
-    monkeypatch.setattr(Trainer, "fit", fit_then_die)
-    assert main(["run", *args, "--out", str(tmp_path / "b")]) == 130
-    monkeypatch.setattr(Trainer, "fit", original)
+    with kill_at_epoch(2):
+        assert main(["run", *args, "--out", str(tmp_path / "b")]) == 130
     assert main(["run", *args, "--out", str(tmp_path / "b"), "--resume"]) == 0
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
     assert a["task"] == b["task"] and a["method_details"]["sparse"] == b["method_details"]["sparse"]

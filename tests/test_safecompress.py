@@ -45,24 +45,10 @@ def test_mmia_with_several_heterogeneous_simulators(tmp_path):
     assert len(r["candidates"]) == 2 and set(r["candidates"][0]["attack_auc"]) == {"nn", "whitebox", "loss"}
 
 
-def test_resume_after_kill_gives_the_same_report(tmp_path, monkeypatch):
-    from safecompress.train import Callback, Trainer
-
+def test_resume_after_kill_gives_the_same_report(tmp_path, kill_at_epoch):
     assert main(["run", *FAST, "--out", str(tmp_path / "a")]) == 0
-    original = Trainer.fit
-
-    def fit_then_die(self, X, y):
-        class Kill(Callback):
-            def on_epoch_end(self, t, m):
-                if t.state.epoch == 2:
-                    raise KeyboardInterrupt
-
-        self.callbacks.append(Kill())
-        return original(self, X, y)
-
-    monkeypatch.setattr(Trainer, "fit", fit_then_die)
-    assert main(["run", *FAST, "--out", str(tmp_path / "b")]) == 130
-    monkeypatch.setattr(Trainer, "fit", original)
+    with kill_at_epoch(2):
+        assert main(["run", *FAST, "--out", str(tmp_path / "b")]) == 130
     assert main(["run", *FAST, "--out", str(tmp_path / "b"), "--resume"]) == 0
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
     assert a["task"] == b["task"] and a["compression"] == b["compression"]

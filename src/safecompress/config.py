@@ -8,12 +8,14 @@ key; every problem is reported in one message.
 from __future__ import annotations
 
 import copy
+import functools
+import importlib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from .errors import ConfigError, UnknownNameError
 from .registry import closest
@@ -31,22 +33,29 @@ def _check_name(registry_getter, name: str) -> str:
     return name
 
 
-def _datasets():
-    from .data import DATASETS
+def _registry(module: str, attr: str):
+    """Lazy registry lookup (plugins import torch; the config module stays light)."""
 
-    return DATASETS
+    def get():
+        return getattr(importlib.import_module(f"safecompress.{module}"), attr)
 
-
-def _models():
-    from .models import MODELS
-
-    return MODELS
+    return get
 
 
-def _methods():
-    from .methods import METHODS
+def RegistryName(module: str, attr: str):
+    """A str field that must name an entry of a registry (checked with the other problems)."""
+    return Annotated[str, AfterValidator(functools.partial(_check_name, _registry(module, attr)))]
 
-    return METHODS
+
+DatasetName = RegistryName("data", "DATASETS")
+MethodName = RegistryName("methods", "METHODS")
+AttackName = RegistryName("attacks", "ATTACKS")
+PruneName = RegistryName("sparse.criteria", "PRUNE")
+GrowName = RegistryName("sparse.criteria", "GROW")
+AllocationName = RegistryName("sparse.allocation", "ALLOCATIONS")
+ObjectiveName = RegistryName("objectives", "OBJECTIVES")
+_models = _registry("models", "MODELS")
+_attacks = _registry("attacks", "ATTACKS")
 
 
 class _Section(BaseModel):
@@ -73,7 +82,7 @@ class SplitConfig(_Section):
 
 
 class DataConfig(_Section):
-    name: str = "purchase100-synth"
+    name: DatasetName = "purchase100-synth"
     data_dir: Path | None = None
     download: bool = False
     path: Path | None = None
@@ -83,11 +92,6 @@ class DataConfig(_Section):
     image_size: int = Field(32, gt=0)
     max_samples: int | None = Field(None, gt=0, description="use at most this many samples (random, seeded)")
     split: SplitConfig = Field(default_factory=SplitConfig)
-
-    @field_validator("name")
-    @classmethod
-    def _known_dataset(cls, v: str) -> str:
-        return _check_name(_datasets, v)
 
 
 class ModelConfig(_Section):
@@ -145,57 +149,21 @@ class TrainConfig(_Section):
         return v
 
 
-def _criteria(kind: str):
-    def get():
-        from .sparse import criteria
-
-        return criteria.PRUNE if kind == "prune" else criteria.GROW
-
-    return get
-
-
-def _allocations():
-    from .sparse.allocation import ALLOCATIONS
-
-    return ALLOCATIONS
-
-
 class SparseConfig(_Section):
     """The sparse engine (ignored by ``dense``). Steps are optimizer steps; fractions are of all steps."""
 
     density: float = Field(0.1, gt=0, le=1, description="fraction of prunable weights kept")
-    distribution: str = Field("erk", description="layer-wise allocation: erk or uniform")
+    distribution: AllocationName = Field("erk", description="layer-wise allocation: erk or uniform")
     dense_first_last: bool = False
     update_every: int = Field(100, ge=1, description="ΔT: steps between topology updates")
     update_fraction: float = Field(0.3, ge=0, le=1, description="initial fraction replaced per update")
     update_decay: Literal["cosine", "linear", "constant"] = "cosine"
     update_stop: float = Field(0.75, gt=0, le=1, description="T_end: no updates after this fraction of training")
-    prune: str | None = Field(None, description="prune criterion; null = the method's own")
-    grow: str | None = Field(None, description="grow criterion; null = the method's own")
+    prune: PruneName | None = Field(None, description="prune criterion; null = the method's own")
+    grow: GrowName | None = Field(None, description="grow criterion; null = the method's own")
     mest_grad_weight: float = Field(0.01, ge=0, description="MEST prune score |w| + this * |grad|")
     prune_start: float = Field(0.1, ge=0, lt=1, description="gmp: start pruning at this fraction of training")
     prune_end: float = Field(0.6, gt=0, le=1, description="gmp: reach the density here; oneshot: prune here")
-
-    @field_validator("distribution")
-    @classmethod
-    def _known_distribution(cls, v: str) -> str:
-        return _check_name(_allocations, v)
-
-    @field_validator("prune")
-    @classmethod
-    def _known_prune(cls, v: str | None) -> str | None:
-        return v if v is None else _check_name(_criteria("prune"), v)
-
-    @field_validator("grow")
-    @classmethod
-    def _known_grow(cls, v: str | None) -> str | None:
-        return v if v is None else _check_name(_criteria("grow"), v)
-
-
-def _attacks():
-    from .attacks import ATTACKS
-
-    return ATTACKS
 
 
 DEFAULT_ATTACKS = ["loss", "confidence", "entropy", "m_entropy", "nn", "top3", "shadow", "lira", "rmia",
@@ -206,17 +174,12 @@ class AuditConfig(_Section):
     """The independent audit that ``safecompress run`` performs on the model it produced."""
 
     enabled: bool = True
-    attacks: list[str] = Field(default_factory=lambda: list(DEFAULT_ATTACKS))
+    attacks: list[AttackName] = Field(default_factory=lambda: list(DEFAULT_ATTACKS))
     refs: int = Field(4, ge=1, description="reference/shadow models, trained with the target's recipe")
     bootstrap: int = Field(200, ge=0, description="bootstrap resamples for the 95% intervals")
     attack_params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-attack options, e.g. {lira: {online: false, fixed_variance: true}}"
     )
-
-    @field_validator("attacks")
-    @classmethod
-    def _known_attacks(cls, v: list[str]) -> list[str]:
-        return [_check_name(_attacks, a) for a in v]
 
     @field_validator("attack_params")
     @classmethod
@@ -234,19 +197,9 @@ class CandidateStrategy(_Section):
     """One way to make a candidate: replace ``fraction`` of each layer's weights (decayed by the
     schedule) by pruning with ``prune`` and growing with ``grow``."""
 
-    prune: str = "magnitude"
-    grow: str = "gradient"
+    prune: PruneName = "magnitude"
+    grow: GrowName = "gradient"
     fraction: float = Field(0.3, ge=0, le=1)
-
-    @field_validator("prune")
-    @classmethod
-    def _known_prune(cls, v: str) -> str:
-        return _check_name(_criteria("prune"), v)
-
-    @field_validator("grow")
-    @classmethod
-    def _known_grow(cls, v: str) -> str:
-        return _check_name(_criteria("grow"), v)
 
 
 def _default_candidates() -> list[CandidateStrategy]:
@@ -254,12 +207,6 @@ def _default_candidates() -> list[CandidateStrategy]:
             CandidateStrategy(prune="magnitude", grow="random", fraction=0.3),
             CandidateStrategy(prune="set", grow="unfired", fraction=0.3),
             CandidateStrategy(prune="magnitude", grow="gradient", fraction=0.1)]
-
-
-def _objectives():
-    from .objectives import OBJECTIVES
-
-    return OBJECTIVES
 
 
 class AdversarialConfig(_Section):
@@ -276,9 +223,9 @@ class SafeCompressConfig(_Section):
     """The test-driven loop (method.name: safecompress). Rounds happen every sparse.update_every steps
     until sparse.update_stop; simulated attackers use only the probe parts of the split."""
 
-    simulate: list[str] = Field(default_factory=lambda: ["nn"], description="[nn]=BMIA, [whitebox]=WMIA, both=MMIA")
+    simulate: list[AttackName] = Field(default_factory=lambda: ["nn"], description="[nn]=BMIA, [whitebox]=WMIA, both=MMIA")
     candidates: list[CandidateStrategy] = Field(default_factory=_default_candidates)
-    objective: str = "weighted"
+    objective: ObjectiveName = "weighted"
     privacy_weight: float = Field(1.0, ge=0, description="λ in acc − λ·leakage")
     delta: float = Field(0.01, ge=0, description="epsilon objective: accuracy slack")
     combine: Literal["worst", "mean"] = "worst"
@@ -291,7 +238,7 @@ class SafeCompressConfig(_Section):
     def _known_simulators(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("simulate needs at least one attack, e.g. [nn]")
-        return [_check_name(_attacks, a) for a in v]
+        return v
 
     @field_validator("candidates")
     @classmethod
@@ -300,19 +247,9 @@ class SafeCompressConfig(_Section):
             raise ValueError("candidates needs at least one strategy")
         return v
 
-    @field_validator("objective")
-    @classmethod
-    def _known_objective(cls, v: str) -> str:
-        return _check_name(_objectives, v)
-
 
 class MethodConfig(_Section):
-    name: str = "dense"
-
-    @field_validator("name")
-    @classmethod
-    def _known_method(cls, v: str) -> str:
-        return _check_name(_methods, v)
+    name: MethodName = "dense"
 
 
 class RunConfig(_Section):
