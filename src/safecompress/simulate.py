@@ -26,6 +26,11 @@ from .errors import ConfigError
 SIGNAL_ATTACKS = (_MetricAttack, GradNormAttack, LabelOnlyAttack)
 
 
+def simulable(cls: type) -> bool:
+    """Attacks that run on probe data alone: signal attacks, and learned ones except per-class shadow."""
+    return issubclass(cls, SIGNAL_ATTACKS) or (issubclass(cls, _LearnedAttack) and cls is not ShadowAttack)
+
+
 @dataclass
 class ProbeData:
     X: torch.Tensor
@@ -38,9 +43,8 @@ class Simulator:
 
     def __init__(self, name: str, n_classes: int, kind: str, seed: int = 0, epochs: int = 30):
         cls = ATTACKS.get(name)
-        if not (issubclass(cls, SIGNAL_ATTACKS) or (issubclass(cls, _LearnedAttack) and cls is not ShadowAttack)):
-            supported = [n for n, c in ATTACKS.items()
-                         if issubclass(c, SIGNAL_ATTACKS) or (issubclass(c, _LearnedAttack) and c is not ShadowAttack)]
+        if not simulable(cls):
+            supported = [n for n, c in ATTACKS.items() if simulable(c)]
             raise ConfigError(f"attack {name!r} cannot be simulated in the loop yet; use one of: {', '.join(supported)}")
         self.name, self.attack = name, cls()
         self.white_box = cls.white_box

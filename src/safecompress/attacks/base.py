@@ -92,6 +92,18 @@ class Attack:
         raise NotImplementedError
 
     # helpers for attacks that learn from reference models ------------------------------------
+    def calibrate_threshold(self, ctx: AttackContext, max_samples: int | None = None) -> None:
+        """Set ``threshold_`` to the best balanced-accuracy threshold on a reference model's own
+        members vs non-members from the population (at most ``max_samples`` of them, seeded)."""
+        from .. import metrics
+
+        (shadow, member), = self.shadow_views(ctx, 1)
+        idx = np.arange(len(member))
+        if max_samples is not None and max_samples < len(member):
+            idx = np.random.default_rng(ctx.seed).choice(len(member), max_samples, replace=False)
+        t = torch.from_numpy(idx)
+        scores = self.score(shadow, ctx.population_X[t], ctx.population_y[t])
+        _, self.threshold_ = metrics.best_balanced_accuracy(scores, member[idx])
     @staticmethod
     def shadow_views(ctx: AttackContext, count: int) -> list[tuple[BlackBoxTarget, np.ndarray]]:
         """(view of reference model k, its membership over the population) for the first ``count`` models."""

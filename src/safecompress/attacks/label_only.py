@@ -8,10 +8,8 @@ noise. The threshold is calibrated on a reference model.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from .. import metrics
 from .base import Attack, AttackContext, register_attack
 
 
@@ -41,15 +39,12 @@ class LabelOnlyAttack(Attack):
     references_needed = 1
     defaults = {"n": 10}
 
-    def _score(self, target, X, y, kind):
-        correct = [(target.logits(Xp).argmax(1) == y).double() for Xp in perturbations(X, kind, self.params["n"], 7)]
-        return torch.stack(correct).mean(0).numpy()
-
     def fit(self, ctx: AttackContext) -> "Attack":
         self.kind_ = ctx.kind
-        (shadow, member), = self.shadow_views(ctx, 1)
-        _, self.threshold_ = metrics.best_balanced_accuracy(self._score(shadow, ctx.population_X, ctx.population_y, ctx.kind), member)
+        self.calibrate_threshold(ctx)
         return self
 
     def score(self, target, X, y):
-        return self._score(target, X, y, self.kind_)
+        variants = perturbations(X, self.kind_, self.params["n"], 7)
+        correct = [(target.logits(Xp).argmax(1) == y).double() for Xp in variants]
+        return torch.stack(correct).mean(0).numpy()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import metrics
 from . import signals
 from .base import Attack, AttackContext, BlackBoxTarget, register_attack
 
@@ -30,9 +29,7 @@ class _MetricAttack(Attack):
         return self.signal(target.logits(X), y).double().numpy()
 
     def fit(self, ctx: AttackContext) -> "Attack":
-        (shadow, member), = self.shadow_views(ctx, 1)
-        s = self.score(shadow, ctx.population_X, ctx.population_y)
-        _, self.threshold_ = metrics.best_balanced_accuracy(s, member)
+        self.calibrate_threshold(ctx)
         return self
 
 

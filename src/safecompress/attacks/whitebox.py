@@ -10,12 +10,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from .. import metrics
 from . import signals
 from .base import Attack, AttackContext, register_attack
 from .features import last_layer_gradient, logits_and_penultimate
@@ -70,10 +68,5 @@ class GradNormAttack(Attack):
         return -per_sample_grad_norms(target.module, X, y, target.device).double().numpy()
 
     def fit(self, ctx: AttackContext) -> "Attack":
-        (shadow, member), = self.shadow_views(ctx, 1)
-        n = min(len(member), self.params["calibration_samples"])
-        idx = np.random.default_rng(ctx.seed).choice(len(member), n, replace=False)
-        t = torch.from_numpy(idx)
-        s = self.score(shadow, ctx.population_X[t], ctx.population_y[t])
-        _, self.threshold_ = metrics.best_balanced_accuracy(s, member[idx])
+        self.calibrate_threshold(ctx, self.params["calibration_samples"])
         return self
