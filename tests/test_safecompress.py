@@ -123,3 +123,20 @@ def test_leakage_criterion_drops_the_gap_carrying_weight():
     assert int(PRUNE.get("leakage")(s).argmin()) == 1  # equal magnitude, but weight 1 carries the gap
     with pytest.raises(RuntimeError, match="SafeCompress only"):
         PRUNE.get("leakage")(LayerState(w, s.mask, None, None, s.mask, torch.Generator()))
+
+
+def test_candidate_finetuning_keeps_masks_and_reports_overhead(tmp_path):
+    out = tmp_path / "ft"
+    assert main(["run", *FAST, "--set", "safecompress.finetune_steps=3", "--out", str(out)]) == 0
+    rounds = _rounds(out)
+    assert all(len(r["candidates"]) == 4 for r in rounds)
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["compression"]["density"] == pytest.approx(0.2, abs=1e-3)  # fine-tuning never regrows weights
+    t = rep["timing"]
+    assert t["rounds_s"] > 0 and t["sparse_training_s"] > 0
+    assert t["overhead_x"] == pytest.approx(t["train_s"] / t["sparse_training_s"], rel=1e-2)
+    # fine-tuned candidates differ from untuned ones: same seed without fine-tuning gives other val scores
+    plain = tmp_path / "plain"
+    assert main(["run", *FAST, "--out", str(plain)]) == 0
+    assert [c["val_accuracy"] for c in rounds[0]["candidates"]] != \
+        [c["val_accuracy"] for c in _rounds(plain)[0]["candidates"]]

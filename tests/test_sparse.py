@@ -209,3 +209,26 @@ def test_csr_conv_handles_stride_and_bias():
         conv.weight.mul_(torch.rand(conv.weight.shape) < 0.3)
     x = torch.randn(2, 4, 9, 9)
     assert torch.allclose(CSRConv2d(conv)(x), conv(x), atol=1e-5)
+
+
+def test_rescale_fan_in_restores_each_units_dense_variance():
+    from safecompress.sparse.masks import random_masks, rescale_fan_in
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(400, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    x = torch.randn(512, 400)
+    bias = model[0].bias.detach().clone()
+    dense_out = (model[0](x) - bias).std().item()
+    shapes = {n: p.shape for n, p in model.named_parameters() if p.dim() > 1}
+    masks = random_masks(shapes, {"0.weight": 400 * 64 // 20, "2.weight": 640 // 2}, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n in masks:
+                p.mul_(masks[n])
+    sparse_out = (model[0](x) - bias).std().item()
+    rescale_fan_in(model, masks)
+    rescaled_out = (model[0](x) - bias).std().item()
+    assert sparse_out < 0.35 * dense_out  # 5 % of the inputs: ~sqrt(0.05) of the signal
+    assert float(rescaled_out) == pytest.approx(float(dense_out), rel=0.25)
+    w = model[0].weight.detach()
+    assert bool(((w != 0) <= masks["0.weight"]).all())  # zeros stay zeros

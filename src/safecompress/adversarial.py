@@ -11,6 +11,8 @@ them. Starts after a warm-up fraction of training.
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +40,7 @@ class AdversarialRegularizer(Callback):
         self.optimizer = torch.optim.Adam(self.attacker.parameters(), lr=lr)
         self.generator = torch.Generator().manual_seed(seed + 17)
         self.history: list[float] = []
+        self.seconds = 0.0  # time spent in attacker steps and the penalty (reported as overhead)
 
     def member_score(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.attacker(attack_features(logits, y, self.n_classes, self.with_loss))
@@ -63,6 +66,7 @@ class AdversarialRegularizer(Callback):
     def extra_loss(self, trainer: Trainer, xb, yb, logits):
         if trainer.state.step < self.start_step:
             return None
+        t0 = time.perf_counter()
         self._attacker_steps(trainer, xb, yb, logits)
         for p in self.attacker.parameters():
             p.requires_grad_(False)
@@ -73,6 +77,7 @@ class AdversarialRegularizer(Callback):
             for p in self.attacker.parameters():
                 p.requires_grad_(True)
         self.history.append(float(penalty.detach()))
+        self.seconds += time.perf_counter() - t0
         return self.beta * penalty
 
     def get_state(self):
@@ -82,7 +87,7 @@ class AdversarialRegularizer(Callback):
             for key, value in slots.items():
                 tensors[f"optim.{pid}.{key}"] = torch.as_tensor(value).detach().cpu()
         tensors["generator"] = self.generator.get_state()
-        return tensors, {"param_groups": opt["param_groups"], "history": self.history}
+        return tensors, {"param_groups": opt["param_groups"], "history": self.history, "seconds": self.seconds}
 
     def set_state(self, tensors, meta):
         self.attacker.load_state_dict({k[len("attacker."):]: v for k, v in tensors.items() if k.startswith("attacker.")})
@@ -94,3 +99,4 @@ class AdversarialRegularizer(Callback):
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.generator.set_state(tensors["generator"])
         self.history = list(meta["history"])
+        self.seconds = float(meta.get("seconds", 0.0))

@@ -155,6 +155,7 @@ class SparseConfig(_Section):
     density: float = Field(0.1, gt=0, le=1, description="fraction of prunable weights kept")
     distribution: AllocationName = Field("erk", description="layer-wise allocation: erk or uniform")
     dense_first_last: bool = False
+    init_scale: bool = Field(True, description="sparse-from-scratch: rescale kept weights to the dense fan-in variance")
     update_every: int = Field(100, ge=1, description="ΔT: steps between topology updates")
     update_fraction: float = Field(0.3, ge=0, le=1, description="initial fraction replaced per update")
     update_decay: Literal["cosine", "linear", "constant"] = "cosine"
@@ -231,6 +232,7 @@ class SafeCompressConfig(_Section):
     combine: Literal["worst", "mean"] = "worst"
     val_samples: int = Field(2000, ge=1, description="val samples used to score candidates")
     attacker_epochs: int = Field(30, ge=1)
+    finetune_steps: int = Field(0, ge=0, description="train each candidate this many steps before testing it")
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
 
     @field_validator("simulate")

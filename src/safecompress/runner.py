@@ -253,7 +253,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
         "method_details": result.report,
         "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
                         "threads": torch.get_num_threads()},
-        "timing": {"train_s": round(train_s, 3)},
+        "timing": {"train_s": round(train_s, 3), **_method_overhead(train_s, result.report.get("timing", {}))},
     }
     if cfg.audit.enabled:
         t_audit = time.perf_counter()
@@ -265,6 +265,16 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     ckpt_path.unlink(missing_ok=True)
     log.info("test accuracy %.4f; report at %s", report["task"]["accuracy"], folder.final / "report.json")
     return RunResult(folder.final, report)
+
+
+def _method_overhead(train_s: float, parts: dict[str, float]) -> dict[str, float]:
+    """A method's own extra work (SafeCompress rounds, adversarial steps) and the training time that
+    remains — what a plain sparse run (RigL) at equal epochs would need — with their ratio."""
+    if not parts:
+        return {}
+    extra = sum(parts.values())
+    base = max(train_s - extra, 1e-9)
+    return {**parts, "sparse_training_s": round(base, 3), "overhead_x": round(train_s / base, 3)}
 
 
 def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int | None = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from ..sparse.criteria import GROW, PRUNE
 from ..sparse.engine import SparseEngine, prune_and_grow
 from ..sparse.masks import apply_masks, prunable_parameters
 from ..sparse.schedule import UpdateSchedule
-from ..train import Trainer, evaluate
+from ..train import Trainer, augment_images, evaluate, make_optimizer
 from .base import MethodContext, MethodResult, register_method
 from .sparse_base import SparseMethod, initial_masks
 
@@ -70,6 +71,7 @@ class SafeCompressEngine(SparseEngine):
                            for n in self.cfg.simulate]
         self.rounds: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None  # {"round", "score", "state", "masks", "candidate"}
+        self.loop_s = 0.0  # seconds spent in rounds (attacker fits, candidates, tests): the overhead over RigL
 
     # -- one round ---------------------------------------------------------------------------------
     def _assess(self, round_seed: int) -> Candidate:
@@ -82,37 +84,40 @@ class SafeCompressEngine(SparseEngine):
         return Candidate(acc, aucs, advs)
 
     def maybe_update(self, trainer: Trainer) -> None:
-        step = trainer.state.step
-        if not self.schedule.is_update_step(step):
+        if not self.schedule.is_update_step(trainer.state.step):
             return
+        t0 = time.perf_counter()
+        self._round(trainer)
+        self.loop_s += time.perf_counter() - t0
+
+    def _round(self, trainer: Trainer) -> None:
+        step = trainer.state.step
         r = len(self.rounds)
         view = WhiteBoxTarget(self.model, self.ctx.device)
         for sim in self.simulators:
             sim.fit(view, self.fit_probe, round_seed=r)
         decay = self.schedule.fraction_at(step) / self.schedule.fraction if self.schedule.fraction else 0.0
-        params = prunable_parameters(self.model)
-        base = {n: p.detach().clone() for n, p in params.items()}
+        base = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         states = self.layer_states(trainer)
         gap = self._gap_gradients() if any(c.prune == "leakage" for c in self.cfg.candidates) else {}
         for name, state in states.items():
             state.weight = base[name]  # candidates are scored from the same weights, not from each other
             state.gap_grad = gap.get(name)
         was_training = self.model.training
-        candidates, cand_masks = [], []
-        for strategy in self.cfg.candidates:
+        candidates, cand_masks, cand_states = [], [], []
+        for i, strategy in enumerate(self.cfg.candidates):
             prune, grow = PRUNE.get(strategy.prune), GROW.get(strategy.grow)
             masks = {n: prune_and_grow(s, round(strategy.fraction * decay * int(s.mask.sum())), prune, grow)
                      for n, s in states.items()}
-            with torch.no_grad():
-                for n, p in params.items():
-                    p.copy_(base[n])
+            self.model.load_state_dict(base)
             apply_masks(self.model, masks)
+            if self.cfg.finetune_steps:
+                self._finetune(trainer, masks, r, i)
+                cand_states.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
             candidates.append(self._assess(r))
             cand_masks.append(masks)
         chosen, scores = select(candidates, self.cfg.objective, self.cfg.privacy_weight, self.cfg.delta, self.cfg.combine)
-        with torch.no_grad():
-            for n, p in params.items():
-                p.copy_(base[n])
+        self.model.load_state_dict(cand_states[chosen] if cand_states else base)
         self.set_masks(cand_masks[chosen], trainer)
         self.model.train(was_training)
         table = [{"strategy": s.model_dump(), "val_accuracy": c.accuracy, "attack_auc": c.aucs,
@@ -125,6 +130,26 @@ class SafeCompressEngine(SparseEngine):
         self._write_rounds()
         log.info("round %d (step %d): chose candidate %d — val acc %.4f, leakage %s", r, step, chosen,
                  candidates[chosen].accuracy, {k: round(v, 4) for k, v in candidates[chosen].aucs.items()})
+
+    def _finetune(self, trainer: Trainer, masks, r: int, i: int) -> None:
+        """``finetune_steps`` steps of the run's optimizer type (fresh state, current learning rate) on
+        seeded training batches, masks re-applied after each step."""
+        X, y = self.ctx.part("train")
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([self.ctx.cfg.seed, r, i, 0xF7]).generate_state(1)[0]))
+        opt = make_optimizer(self.model.parameters(), trainer.cfg)
+        for group in opt.param_groups:
+            group["lr"] = trainer.optimizer.param_groups[0]["lr"]
+        bs = min(trainer.cfg.batch_size, len(y))
+        self.model.train()
+        for _ in range(self.cfg.finetune_steps):
+            idx = torch.randint(len(y), (bs,), generator=gen)
+            xb = X[idx]
+            if trainer.augment:
+                xb = augment_images(xb, gen, flip=trainer.flip)
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(self.model(xb.to(self.ctx.device)), y[idx].to(self.ctx.device)).backward()
+            opt.step()
+            apply_masks(self.model, masks)
 
     def _gap_gradients(self) -> dict[str, torch.Tensor]:
         """∂/∂w of (mean loss on probe non-members − mean loss on probe members), fit half only."""
@@ -155,6 +180,7 @@ class SafeCompressEngine(SparseEngine):
 
     def on_fit_end(self, trainer: Trainer) -> None:
         """Compare the final weights with the best round winner and keep the better on val."""
+        t0 = time.perf_counter()
         view = WhiteBoxTarget(self.model, self.ctx.device)
         for sim in self.simulators:
             sim.fit(view, self.fit_probe, round_seed=len(self.rounds))
@@ -162,12 +188,14 @@ class SafeCompressEngine(SparseEngine):
         if self.best is not None and self.best["round"] != "final":
             self.model.load_state_dict(self.best["state"])
             self.masks = self.best["masks"]
+        self.loop_s += time.perf_counter() - t0
         log.info("final model: round %s", self.best["round"] if self.best else "final")
 
     # -- checkpointing -----------------------------------------------------------------------------
     def get_state(self):
         tensors, meta = super().get_state()
         meta["rounds"] = self.rounds
+        meta["loop_s"] = self.loop_s
         if self.best is not None:
             tensors.update({f"best.state.{k}": v for k, v in self.best["state"].items()})
             tensors.update({f"best.mask.{k}": v.cpu() for k, v in self.best["masks"].items()})
@@ -178,6 +206,7 @@ class SafeCompressEngine(SparseEngine):
     def set_state(self, tensors, meta):
         super().set_state(tensors, meta)
         self.rounds = list(meta["rounds"])
+        self.loop_s = float(meta.get("loop_s", 0.0))
         if "best" in meta:
             b = meta["best"]
             self.best = {"round": b["round"], "candidate": Candidate(b["accuracy"], b["aucs"], b["advantages"]),
@@ -209,4 +238,9 @@ class SafeCompress(SparseMethod):
         engine_rounds = result.report["sparse"]["topology_updates"]
         result.report["safecompress"] = {"rounds": engine_rounds, "simulate": ctx.cfg.safecompress.simulate,
                                          "objective": ctx.cfg.safecompress.objective}
+        timing = {"rounds_s": round(self.engine_.loop_s, 3)}
+        for cb in self.extras_:
+            if isinstance(cb, AdversarialRegularizer):
+                timing["adversarial_s"] = round(cb.seconds, 3)
+        result.report["timing"] = timing
         return result

@@ -8,7 +8,7 @@ from torch import nn
 from ..sparse.allocation import layer_counts
 from ..sparse.criteria import GROW, PRUNE
 from ..sparse.engine import DynamicSparse, SparseEngine
-from ..sparse.masks import prunable_parameters, random_masks
+from ..sparse.masks import prunable_parameters, random_masks, rescale_fan_in
 from ..sparse.schedule import UpdateSchedule
 from .base import Method, MethodContext, MethodResult
 
@@ -24,10 +24,14 @@ def target_counts(ctx: MethodContext, model: nn.Module) -> dict[str, int]:
 
 
 def initial_masks(ctx: MethodContext, model: nn.Module) -> dict[str, torch.Tensor]:
-    """Random masks with the target counts (seeded from the run seed)."""
+    """Random masks with the target counts (seeded from the run seed). With ``sparse.init_scale`` the
+    model's surviving weights are rescaled to keep each unit's dense fan-in variance."""
     params = prunable_parameters(model)
     gen = torch.Generator().manual_seed(ctx.cfg.seed + 7919)
-    return random_masks({n: p.shape for n, p in params.items()}, target_counts(ctx, model), gen)
+    masks = random_masks({n: p.shape for n, p in params.items()}, target_counts(ctx, model), gen)
+    if ctx.cfg.sparse.init_scale:
+        rescale_fan_in(model, masks)
+    return masks
 
 
 class SparseMethod(Method):
@@ -42,8 +46,9 @@ class SparseMethod(Method):
 
     def train(self, ctx: MethodContext) -> MethodResult:
         model = ctx.new_model()
-        engine = self.make_engine(ctx, model)
-        trainer = ctx.new_trainer(model, extra=[engine, *self.extra_callbacks(ctx)])
+        engine = self.engine_ = self.make_engine(ctx, model)
+        self.extras_ = self.extra_callbacks(ctx)
+        trainer = ctx.new_trainer(model, extra=[engine, *self.extras_])
         ctx.restore(trainer)
         state = trainer.fit(*ctx.part("train"))
         return MethodResult(model, {"epochs": state.epoch, "steps": state.step, "sparse": engine.stats()},

@@ -45,6 +45,20 @@ def topk_masks(scores: dict[str, torch.Tensor], counts: dict[str, int]) -> Masks
     return masks
 
 
+def rescale_fan_in(model: nn.Module, masks: Masks) -> None:
+    """Scale each output unit's surviving weights by sqrt(fan_in / kept fan_in), so a sparse layer starts
+    with the activation variance its dense initialisation intended (Evci et al., AAAI 2022). Without it
+    a 5 %-dense layer's outputs start ~4.5x too small and sparse-from-scratch training stalls."""
+    params = prunable_parameters(model)
+    with torch.no_grad():
+        for name, mask in masks.items():
+            p = params[name]
+            rows = mask.reshape(mask.shape[0], -1)
+            kept = rows.sum(dim=1).clamp_min(1).to(p.dtype)
+            scale = (rows.shape[1] / kept).sqrt().to(p.device)
+            p.mul_(scale.view(-1, *([1] * (p.dim() - 1))))
+
+
 @torch.no_grad()
 def apply_masks(model: nn.Module, masks: Masks) -> None:
     """Zero every masked-out weight in place."""
