@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator,
+                      model_validator)
 
 from .errors import ConfigError, UnknownNameError
 from .registry import closest
@@ -193,6 +194,18 @@ class AuditConfig(_Section):
                 raise ValueError(exc.problems[0]) from None
         return v
 
+    @model_validator(mode="after")
+    def _enough_refs(self) -> "AuditConfig":
+        try:
+            needed = {n: _attacks().get(n).references_needed for n in self.attacks}
+        except Exception:  # unknown names are reported by the field check
+            return self
+        short = sorted(n for n, k in needed.items() if k > self.refs)
+        if short:
+            raise ValueError(f"attacks {short} need at least {max(needed.values())} reference models but refs="
+                             f"{self.refs}; raise audit.refs or drop those attacks")
+        return self
+
 
 class CandidateStrategy(_Section):
     """One way to make a candidate: replace ``fraction`` of each layer's weights (decayed by the
@@ -263,12 +276,14 @@ class RunConfig(_Section):
     sparse: SparseConfig = Field(default_factory=SparseConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     safecompress: SafeCompressConfig = Field(default_factory=SafeCompressConfig)
+    baseline: MethodName | None = Field(
+        None, description="also run this method with the same config into OUT/baseline-<name> and report both")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
-PRESETS = ("ci", "cpu", "full")
+PRESETS = ("default", "ci", "cpu", "full")
 
 
 def preset_dict(name: str) -> dict[str, Any]:

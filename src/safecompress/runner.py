@@ -37,6 +37,7 @@ class RunResult:
     run_dir: Path
     report: dict[str, Any]
     resumed_complete: bool = False  # the folder already held a finished run
+    baseline: "RunResult | None" = None  # the cfg.baseline run, when one was asked for
 
 
 def data_context(cfg: RunConfig) -> DataContext:
@@ -114,10 +115,29 @@ def run_experiment(
             result = _run_in(folder, cfg, callbacks, t_start)
         folder.commit()
         result.run_dir = folder.final
-        return result
     except BaseException:
         folder.abandon(keep=CHECKPOINT)
         raise
+    if cfg.baseline:
+        result.baseline = _run_baseline(cfg, result, callbacks)
+    return result
+
+
+def _run_baseline(cfg: RunConfig, main: RunResult, callbacks: Sequence[Callback]) -> RunResult:
+    """Train and audit ``cfg.baseline`` with the same config into RUN/baseline-<name> (resumable), and
+    record where it is and its headline numbers in the main report."""
+    name = cfg.baseline
+    base_cfg = cfg.model_copy(update={"method": cfg.method.model_copy(update={"name": name}), "baseline": None})
+    log.info("baseline: %s with the same configuration", name)
+    base = run_experiment(base_cfg, main.run_dir / f"baseline-{name}", "resume", callbacks)
+    summary = {"method": name, "run_dir": f"baseline-{name}", "task": base.report["task"],
+               "compression": base.report["compression"], "timing": base.report["timing"]}
+    if "audit" in base.report:
+        summary["audit_worst"] = base.report["audit"]["worst"]
+    if main.report.get("baseline") != summary:
+        main.report["baseline"] = summary
+        atomic_write_json(main.run_dir / "report.json", main.report)
+    return base
 
 
 def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, augment: bool, flip: bool, run_dir: Path):
