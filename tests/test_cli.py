@@ -150,3 +150,36 @@ def test_list_datasets_and_models(capsys):
         assert name in out
     assert main(["--help"]) == 0
     assert main(["run", "--help"]) == 0
+
+
+def test_baseline_runs_beside_and_the_summary_shows_both(tmp_path, capsys):
+    out = tmp_path / "sc"
+    args = AUDITED + ["--set", "method.name=safecompress", "--set", "sparse.density=0.2", "--set", "model.name=mlp",
+                      "--set", "sparse.update_every=5", "--set", "baseline=rigl", "--out", str(out)]
+    assert _run(args) == 0
+    text = capsys.readouterr().out
+    assert "rigl (baseline)" in text and "strongest attack" in text
+    rep = json.loads((out / "report.json").read_text())
+    base = json.loads((out / "baseline-rigl" / "report.json").read_text())
+    assert base["method"] == "rigl" and rep["method"] == "safecompress"
+    assert rep["baseline"]["task"] == base["task"] and rep["baseline"]["audit_worst"] == base["audit"]["worst"]
+    # the baseline shares the split: same data, same members
+    assert (out / "split.npz").read_bytes() == (out / "baseline-rigl" / "split.npz").read_bytes()
+    assert _run(args[:-2] + ["--out", str(out), "--resume"]) == 0
+    assert "already complete" in capsys.readouterr().out
+
+
+def test_no_config_and_no_preset_means_the_default_job(monkeypatch):
+    import safecompress.runner
+
+    seen = []
+
+    def fake_run(cfg, out, mode, callbacks=()):
+        seen.append(cfg)
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(safecompress.runner, "run_experiment", fake_run)
+    assert main(["run", "--out", "unused"]) == 130
+    cfg = seen[0]
+    assert (cfg.method.name, cfg.data.name, cfg.sparse.density, cfg.baseline) == ("safecompress", "fashion-mnist", 0.05, "rigl")
+    assert cfg.safecompress.simulate == ["nn"] and cfg.audit.enabled
