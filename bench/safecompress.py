@@ -10,7 +10,7 @@ Finished cells are cached in bench/results/safecompress/, so an interrupted benc
         [--densities 0.1,0.05] [--seeds 0,1,2] [--variants dense,rigl,bmia,wmia,mmia] [--workers 2]
 
 CPU scaling (stated in the output): purchase100-synth runs the `cpu` preset as is; the image sets
-run the `cpu` preset with 8,000 pooled samples, a width-0.5 CNN and 15 epochs; all audits use
+run the `cpu` preset with 8,000 pooled samples, a width-0.5 CNN, 15 epochs and ΔT = 25 steps; all audits use
 2 reference models. Cells are ordered seed-major so a partial run still covers every variant.
 """
 
@@ -37,8 +37,8 @@ VARIANTS = {
 SCALE = {
     "purchase100-synth": [],
     "texas100-synth": [],
-    "fashion-mnist": ["data.max_samples=8000", "model.width=0.5", "train.epochs=15"],
-    "cifar100-synth": ["data.max_samples=8000", "model.width=0.5", "train.epochs=15"],
+    "fashion-mnist": ["data.max_samples=8000", "model.width=0.5", "train.epochs=15", "sparse.update_every=25"],
+    "cifar100-synth": ["data.max_samples=8000", "model.width=0.5", "train.epochs=15", "sparse.update_every=25"],
 }
 COMMON = ["audit.refs=2", "audit.bootstrap=100", "train.num_threads={threads}"]
 
