@@ -123,7 +123,7 @@ def _summary_table(result) -> Table:
 
 @cli.group("list", context_settings=CONTEXT)
 def list_group() -> None:
-    """List what is available: datasets, models, methods, attacks."""
+    """List what is available: datasets, models, methods, attacks, defences."""
 
 
 @list_group.command("datasets", context_settings=CONTEXT)
@@ -188,6 +188,20 @@ def list_methods() -> None:
     for name, cls in METHODS.items():
         doc = (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]
         table.add_row(name, " ".join(doc.split()))
+    out_console.print(table)
+
+
+@list_group.command("defences", context_settings=CONTEXT)
+def list_defences() -> None:
+    """Privacy defences selectable as defence.name (combinable with any method)."""
+    from .defences import DEFENCES
+
+    table = Table(title="defences")
+    for col in ("name", "parameters (defaults)", "description"):
+        table.add_column(col, no_wrap=col == "name")
+    for name, cls in DEFENCES.items():
+        params = ", ".join(f"{k}={v}" for k, v in cls.defaults.items()) or "-"
+        table.add_row(name, params, cls.description)
     out_console.print(table)
 
 

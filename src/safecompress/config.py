@@ -55,6 +55,8 @@ PruneName = RegistryName("sparse.criteria", "PRUNE")
 GrowName = RegistryName("sparse.criteria", "GROW")
 AllocationName = RegistryName("sparse.allocation", "ALLOCATIONS")
 ObjectiveName = RegistryName("objectives", "OBJECTIVES")
+DefenceName = RegistryName("defences", "DEFENCES")
+_defences = _registry("defences", "DEFENCES")
 _models = _registry("models", "MODELS")
 _attacks = _registry("attacks", "ATTACKS")
 
@@ -263,6 +265,26 @@ class SafeCompressConfig(_Section):
         return v
 
 
+class DefenceConfig(_Section):
+    """A privacy defence applied while the method trains (any method): none, label_smoothing,
+    confidence_penalty, relaxloss, advreg, early_stopping."""
+
+    name: DefenceName = "none"
+    params: dict[str, Any] = Field(default_factory=dict, description="the defence's parameters, e.g. {epsilon: 0.1}")
+
+    @model_validator(mode="after")
+    def _known_params(self) -> "DefenceConfig":
+        try:
+            cls = _defences().get(self.name)
+        except Exception:  # an unknown name is reported by the field check
+            return self
+        try:
+            cls(**self.params)
+        except ConfigError as exc:
+            raise ValueError(exc.problems[0]) from None
+        return self
+
+
 class MethodConfig(_Section):
     name: MethodName = "dense"
 
@@ -276,6 +298,7 @@ class RunConfig(_Section):
     sparse: SparseConfig = Field(default_factory=SparseConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     safecompress: SafeCompressConfig = Field(default_factory=SafeCompressConfig)
+    defence: DefenceConfig = Field(default_factory=DefenceConfig)
     baseline: MethodName | None = Field(
         None, description="also run this method with the same config into OUT/baseline-<name> and report both")
 

@@ -21,6 +21,7 @@ from .checkpoint import compression_summary, load_model, load_tensors, save_mode
 from .config import RunConfig, build_config, dump_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
+from .defences import DEFENCES
 from .errors import ConfigError, RunFolderError
 from .fileio import atomic_write_json, atomic_write_text, load_npz
 from .methods import METHODS, MethodContext
@@ -144,10 +145,11 @@ def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, aug
     """A function training a reference model with the target's recipe (method, density, schedule)."""
 
     method_cls = METHODS.get(cfg.method.name)
+    needs = tuple(dict.fromkeys((*method_cls.needs_parts, *DEFENCES.get(cfg.defence.name).needs_parts)))
 
     def train(X: torch.Tensor, y: torch.Tensor, seed: int):
         ref_cfg = cfg.model_copy(update={"seed": seed})
-        parts = reference_parts(len(y), method_cls.needs_parts, seed)
+        parts = reference_parts(len(y), needs, seed)
         ctx = MethodContext(cfg=ref_cfg, spec=spec, X=X, y=y, split=parts, device=device,
                             augment=augment, flip=flip, run_dir=run_dir, record=False)
         result = method_cls().train(ctx)
@@ -254,6 +256,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     compression = compression_summary(result.model, result.masks, model_path.stat().st_size, spec)
     report = {
         "method": cfg.method.name,
+        "defence": {"name": cfg.defence.name, "params": ctx.defence().params},
         "dataset": ds.name,
         "seed": cfg.seed,
         "version": __version__,

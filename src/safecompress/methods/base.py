@@ -43,11 +43,17 @@ class MethodContext:
         return build_model(self.spec, self.cfg.seed)
 
     def new_trainer(self, model: nn.Module, extra: list[Callback] | None = None) -> Trainer:
-        """A trainer for the run's recipe; ``extra`` callbacks (e.g. the sparse engine) run first."""
+        """A trainer for the run's recipe; ``extra`` callbacks (e.g. the sparse engine) run first, then the
+        configured defence's, then the run's own (checkpointing, progress)."""
         return Trainer(
             model, self.cfg.train, seed=self.cfg.seed, device=self.device, augment=self.augment, flip=self.flip,
-            callbacks=[*(extra or []), *self.callbacks],
+            callbacks=[*(extra or []), *self.defence().callbacks(self), *self.callbacks],
         )
+
+    def defence(self):
+        from ..defences import DEFENCES
+
+        return DEFENCES.get(self.cfg.defence.name)(**self.cfg.defence.params)
 
     def total_steps(self) -> int:
         """Optimizer steps of a full training run on ``train`` with the run's recipe."""

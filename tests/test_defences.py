@@ -1,0 +1,103 @@
+"""Defences: each loss term has the exact form it claims, and each combines with a compression method."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from safecompress.cli import main
+from safecompress.config import load_config
+from safecompress.defences import DEFENCES
+from safecompress.errors import ConfigError
+from safecompress.train import TrainState
+
+FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
+        "--set", "train.epochs=6", "--set", "audit.enabled=false"]
+
+
+class _Ctx:
+    class spec:
+        n_classes = 5
+
+
+class _Trainer:
+    def __init__(self, epoch=0):
+        self.state = TrainState(epoch=epoch)
+
+
+def _extra(name, params, logits, y, epoch=0):
+    cb = DEFENCES.get(name)(**params).callbacks(_Ctx)[0]
+    return cb.extra_loss(_Trainer(epoch), None, y, logits)
+
+
+def test_label_smoothing_equals_cross_entropy_with_smoothed_targets():
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(8, 5, generator=g), torch.randint(0, 5, (8,), generator=g)
+    total = F.cross_entropy(logits, y) + _extra("label_smoothing", {"epsilon": 0.2}, logits, y)
+    assert float(total) == pytest.approx(float(F.cross_entropy(logits, y, label_smoothing=0.2)), rel=1e-6)
+
+
+def test_confidence_penalty_subtracts_beta_times_entropy():
+    logits = torch.tensor([[2.0, 0.0, 0.0, 0.0, 0.0]])
+    p = torch.softmax(logits, 1)
+    entropy = float(-(p * p.log()).sum())
+    assert float(_extra("confidence_penalty", {"beta": 0.5}, logits, torch.tensor([0]))) == pytest.approx(-0.5 * entropy)
+
+
+def test_relaxloss_descends_above_alpha_ascends_or_flattens_below():
+    logits = torch.tensor([[4.0, 0.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 0.0, 0.0]], requires_grad=True)
+    y = torch.tensor([0, 1])
+    ce = F.cross_entropy(logits, y)
+    assert _extra("relaxloss", {"alpha": 0.01}, logits, y) is None  # loss above α: plain descent
+    ascent = ce + _extra("relaxloss", {"alpha": 5.0}, logits, y, epoch=0)
+    assert float(ascent) == pytest.approx(-float(ce), rel=1e-6)  # even epoch: gradient ascent
+    flat = ce + _extra("relaxloss", {"alpha": 5.0}, logits, y, epoch=1)
+    flat.backward()
+    # odd epoch: both samples are correct, so the target keeps p_true and spreads the rest uniformly;
+    # at that target the gradient w.r.t. the logits vanishes
+    assert float(logits.grad.abs().max()) < 1e-6
+
+
+def test_bad_defence_parameters_are_config_errors():
+    with pytest.raises(ConfigError, match="epsilon"):
+        load_config(overrides=["defence.name=label_smoothing", "defence.params={epsilon: 2}"])
+    with pytest.raises(ConfigError, match="no parameter"):
+        load_config(overrides=["defence.name=relaxloss", "defence.params={alfa: 1}"])
+    with pytest.raises(ConfigError, match="number"):
+        load_config(overrides=["defence.name=confidence_penalty", "defence.params={beta: lots}"])
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
+    out = tmp_path / "es"
+    assert main(["run", *FAST, "--set", "train.epochs=60", "--set", "train.lr=0.05", "--set", "defence.name=early_stopping",
+                 "--set", "defence.params={patience: 2}", "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["method_details"]["epochs"] < 60
+    assert rep["defence"]["name"] == "early_stopping" and rep["defence"]["params"]["patience"] == 2
+
+
+@pytest.mark.parametrize("defence", ["label_smoothing", "confidence_penalty", "relaxloss", "advreg"])
+def test_defences_combine_with_a_sparse_method(tmp_path, defence):
+    out = tmp_path / defence
+    assert main(["run", *FAST, "--set", "method.name=rigl", "--set", "sparse.density=0.2", "--set",
+                 f"defence.name={defence}", "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["compression"]["density"] == pytest.approx(0.2, abs=1e-3) and rep["defence"]["name"] == defence
+
+
+def test_label_smoothing_lowers_training_confidence(tmp_path):
+    from safecompress.checkpoint import load_model
+    from safecompress.data import DataContext, load_dataset
+
+    conf = {}
+    for name in ("none", "label_smoothing"):
+        out = tmp_path / name
+        assert main(["run", *FAST, "--set", "train.epochs=15", "--set", f"defence.name={name}",
+                     "--set", "defence.params={}" if name == "none" else "defence.params={epsilon: 0.3}",
+                     "--out", str(out)]) == 0
+        model = load_model(out / "model.safetensors").eval()
+        ds = load_dataset("digits", DataContext())
+        with torch.no_grad():
+            conf[name] = float(torch.softmax(model(torch.from_numpy(ds.X[:500])), 1).max(1).values.mean())
+    assert conf["label_smoothing"] < conf["none"] - 0.05
