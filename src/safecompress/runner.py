@@ -26,6 +26,7 @@ from .errors import ConfigError, RunFolderError
 from .fileio import atomic_write_json, atomic_write_text, load_npz
 from .methods import METHODS, MethodContext
 from .models import MODELS, ModelSpec, count_parameters, model_entry
+from .report.html import write_report_html
 from .runfolder import RunFolder
 from .train import Callback, Trainer, evaluate, resolve_device
 
@@ -138,6 +139,7 @@ def _run_baseline(cfg: RunConfig, main: RunResult, callbacks: Sequence[Callback]
     if main.report.get("baseline") != summary:
         main.report["baseline"] = summary
         atomic_write_json(main.run_dir / "report.json", main.report)
+        write_report_html(main.run_dir)
     return base
 
 
@@ -285,6 +287,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
         report["timing"]["audit_s"] = round(time.perf_counter() - t_audit, 3)
     report["timing"]["total_s"] = round(time.perf_counter() - t_start, 3)
     atomic_write_json(report_path, report)
+    write_report_html(folder.work)
     ckpt_path.unlink(missing_ok=True)
     log.info("test accuracy %.4f; report at %s", report["task"]["accuracy"], folder.final / "report.json")
     return RunResult(folder.final, report)
@@ -330,4 +333,5 @@ def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int 
             atomic_write_json(run_dir / "compare.json", {"other": str(compare), "attacks": comparison})
             report["audit"]["compare"] = {"other": str(compare), "file": "compare.json"}
         atomic_write_json(report_path, report)
+        write_report_html(run_dir)
     return report

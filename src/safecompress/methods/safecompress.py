@@ -238,6 +238,8 @@ class SafeCompress(SparseMethod):
         engine_rounds = result.report["sparse"]["topology_updates"]
         result.report["safecompress"] = {"rounds": engine_rounds, "simulate": ctx.cfg.safecompress.simulate,
                                          "objective": ctx.cfg.safecompress.objective}
+        best = self.engine_.best
+        result.report["safecompress"]["final_round"] = best["round"] if best else "final"
         timing = {"rounds_s": round(self.engine_.loop_s, 3)}
         for cb in self.extras_:
             if isinstance(cb, AdversarialRegularizer):

@@ -1,0 +1,203 @@
+"""``report.html``: one self-contained page per run folder (images inline as data URIs, no network).
+
+Sections: headline numbers with 95 % intervals (beside the baseline run when there is one), the ROC
+curves of the audit (log-log), the SafeCompress round trajectory (every candidate as a point, the
+chosen one highlighted), per-class leakage of the strongest attack, the compression numbers per
+layer, and the resolved configuration. Everything is read from the run folder's own files.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..fileio import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
+.sub{color:#5b6475;margin-top:0} table{border-collapse:collapse;margin:.6rem 0;font-size:.92rem}
+th,td{padding:.35rem .7rem;border-bottom:1px solid #e6e8ef;text-align:right} th:first-child,td:first-child{text-align:left}
+thead th{background:#f3f5fa} .good{color:#0a7a3b;font-weight:600} .bad{color:#b3261e;font-weight:600}
+img{max-width:100%;border:1px solid #e6e8ef;border-radius:6px} pre{background:#f6f8fb;padding:1rem;border-radius:6px;overflow:auto;font-size:.85rem}
+.note{color:#5b6475;font-size:.88rem}
+"""
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _img(src: str, alt: str) -> str:
+    return f'<img src="{src}" alt="{html.escape(alt)}">'
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _ci(value: float, ci: list[float] | None) -> str:
+    return f"{value:.3f}" + (f" <span class=note>[{ci[0]:.3f}, {ci[1]:.3f}]</span>" if ci else "")
+
+
+def _headline_rows(rep: dict[str, Any]) -> dict[str, str]:
+    audit = rep.get("audit")
+    comp = rep["compression"]
+    rows = {
+        "test accuracy": f"{rep['task']['accuracy']:.4f}",
+        "train accuracy": f"{rep['task']['train_accuracy']:.4f}",
+        "density": f"{comp['density']:.4f}",
+        "file size": f"{comp['file_bytes'] / 1024:,.0f} KB ({comp['ratio']:.1f}× smaller than dense)",
+    }
+    if audit:
+        worst = audit["worst"]
+        strongest = audit["attacks"][worst["attack"]]
+        rows["strongest attack"] = worst["attack"]
+        rows["its AUC [95% CI]"] = _ci(strongest["auc"], strongest.get("auc_ci"))
+        rows["its advantage [95% CI]"] = _ci(strongest["advantage"], strongest.get("advantage_ci"))
+        for fpr in ("0.01", "0.001"):
+            rows[f"best TPR @ {float(fpr):.1%} FPR"] = (f"{worst['max_tpr_at_fpr'][fpr]:.4f} "
+                                                         f"<span class=note>({worst['max_tpr_attack'][fpr]})</span>")
+    else:
+        rows["privacy audit"] = "not run (audit.enabled=false)"
+    rows["train time"] = f"{rep['timing']['train_s']:.1f} s"
+    if "overhead_x" in rep["timing"]:
+        rows["method overhead vs plain sparse training"] = f"{rep['timing']['overhead_x']:.2f}×"
+    return rows
+
+
+def _headline(rep: dict[str, Any], baseline: dict[str, Any] | None) -> str:
+    cols = [(rep["method"], _headline_rows(rep))]
+    if baseline is not None:
+        cols.append((f"{baseline['method']} (baseline)", _headline_rows(baseline)))
+    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in cols)
+    body = ""
+    for key in cols[0][1]:
+        body += f"<tr><td>{html.escape(key)}</td>" + "".join(f"<td>{rows.get(key, '—')}</td>" for _, rows in cols) + "</tr>"
+    return f'<table id="headline"><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _attack_table(audit: dict[str, Any]) -> str:
+    body = ""
+    for name, a in sorted(audit["attacks"].items(), key=lambda kv: -kv[1]["auc"]):
+        body += (f"<tr><td>{html.escape(name)}</td><td>{_ci(a['auc'], a.get('auc_ci'))}</td>"
+                 f"<td>{a['advantage']:.3f}</td><td>{a['tpr_at_fpr']['0.01']:.4f}</td>"
+                 f"<td>{a['tpr_at_fpr']['0.001']:.4f}</td><td>{'white' if a.get('white_box') else 'black'}-box</td></tr>")
+    return ("<table><thead><tr><th>attack</th><th>AUC [95% CI]</th><th>advantage</th><th>TPR@1%FPR</th>"
+            f"<th>TPR@0.1%FPR</th><th>access</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def _trajectory(rounds: list[dict[str, Any]], final_round: Any = None) -> str:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for r in rounds:
+        for c in r["candidates"]:
+            leak = max(c["attack_auc"].values())
+            color, size = ("#b3261e", 40) if c["chosen"] else ("#8a93a6", 14)
+            axes[0].scatter(r["round"], c["val_accuracy"], s=size, c=color, zorder=3 if c["chosen"] else 2)
+            axes[1].scatter(r["round"], leak, s=size, c=color, zorder=3 if c["chosen"] else 2)
+    chosen = [r["candidates"][r["chosen"]] for r in rounds]
+    xs = [r["round"] for r in rounds]
+    axes[0].plot(xs, [c["val_accuracy"] for c in chosen], c="#b3261e", lw=1)
+    axes[1].plot(xs, [max(c["attack_auc"].values()) for c in chosen], c="#b3261e", lw=1)
+    axes[0].set(xlabel="round", ylabel="val accuracy", title="accuracy of candidates (chosen in red)")
+    axes[1].set(xlabel="round", ylabel="simulated attack AUC (worst)", title="in-loop attack success (probe data)")
+    axes[1].axhline(0.5, ls="--", c="#999", lw=0.8)
+    if isinstance(final_round, int):
+        for ax in axes:
+            ax.axvline(final_round, ls=":", c="#0a7a3b", lw=1.2, label=f"final model (round {final_round})")
+        axes[0].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    src = _png(fig)
+    plt.close(fig)
+    return src
+
+
+def _per_class(per_class: dict[str, Any]) -> str:
+    plt = _pyplot()
+    items = sorted(per_class["auc"].items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else kv[0])
+    fig, ax = plt.subplots(figsize=(10, 2.8))
+    ax.bar([k for k, _ in items], [v for _, v in items], color="#3a6ea5")
+    ax.axhline(0.5, ls="--", c="#999", lw=0.8)
+    ax.set(xlabel="class", ylabel="AUC", title=f"per-class leakage of {per_class['attack']}")
+    if len(items) > 30:
+        ax.set_xticks([k for i, (k, _) in enumerate(items) if i % 10 == 0])
+    fig.tight_layout()
+    src = _png(fig)
+    plt.close(fig)
+    return src
+
+
+def _layers(sparse: dict[str, Any]) -> str:
+    body = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{'×'.join(map(str, layer['shape']))}</td><td>{layer['nonzeros']:,}</td>"
+        f"<td>{layer['density']:.4f}</td><td>{layer.get('ever_active', float('nan')):.4f}</td></tr>"
+        for name, layer in sparse.get("layers", {}).items())
+    return ("<table><thead><tr><th>layer</th><th>shape</th><th>non-zeros</th><th>density</th><th>ever active</th>"
+            f"</tr></thead><tbody>{body}</tbody></table>")
+
+
+def render_report(run_dir: Path) -> str:
+    run_dir = Path(run_dir)
+    rep = json.loads((run_dir / "report.json").read_text())
+    baseline = None
+    if "baseline" in rep and (run_dir / rep["baseline"]["run_dir"] / "report.json").is_file():
+        baseline = json.loads((run_dir / rep["baseline"]["run_dir"] / "report.json").read_text())
+    title = f"{rep['method']} on {rep['dataset']}"
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f"<p class=sub>seed {rep['seed']} · safecompress {html.escape(rep['version'])} · "
+             f"model {html.escape(rep['model']['name'])} ({rep['model']['parameters']:,} parameters) · "
+             f"defence {html.escape(rep.get('defence', {}).get('name', 'none'))}</p>",
+             "<h2>Headline</h2>", _headline(rep, baseline),
+             "<p class=note>Accuracy is on the <code>test</code> part. Privacy numbers come from the independent audit "
+             "on audit members vs audit non-members that training never used (not from any in-loop attacker).</p>"]
+    audit = rep.get("audit")
+    if audit:
+        parts.append("<h2>Membership-inference audit</h2>")
+        if (run_dir / "roc.png").is_file():
+            src = "data:image/png;base64," + base64.b64encode((run_dir / "roc.png").read_bytes()).decode("ascii")
+            parts.append(_img(src, "ROC curves (log-log)"))
+        parts.append(_attack_table(audit))
+        if audit.get("per_class", {}).get("auc"):
+            parts += ["<h3>Per-class leakage</h3>", _img(_per_class(audit["per_class"]), "per-class leakage")]
+    rounds_file = run_dir / "rounds.jsonl"
+    if rounds_file.is_file() and rounds_file.stat().st_size:
+        rounds = [json.loads(line) for line in rounds_file.read_text().splitlines() if line.strip()]
+        final_round = rep.get("method_details", {}).get("safecompress", {}).get("final_round")
+        parts += ["<h2>SafeCompress rounds</h2>", _img(_trajectory(rounds, final_round), "SafeCompress round trajectory"),
+                  f"<p class=note>{len(rounds)} rounds × {len(rounds[0]['candidates'])} candidates; the simulated "
+                  "attackers are scored on held-apart probe data. The final model is chosen on val "
+                  f"(here: {html.escape(str(final_round if final_round is not None else 'final'))}).</p>"]
+    comp = rep["compression"]
+    parts += ["<h2>Compression</h2>",
+              f"<p>{comp['nonzeros']:,} of {comp['parameters']:,} parameters non-zero (density {comp['density']:.4f}); "
+              f"packed file {comp['file_bytes']:,} B vs dense {comp['dense_bytes']:,} B ({comp['ratio']:.1f}×).</p>"]
+    sparse = rep.get("method_details", {}).get("sparse")
+    if sparse:
+        parts.append(_layers(sparse))
+    if (run_dir / "config.yaml").is_file():
+        parts += ["<h2>Resolved configuration</h2>", f"<pre>{html.escape((run_dir / 'config.yaml').read_text())}</pre>"]
+    body = "\n".join(parts)
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{_STYLE}</style></head>"
+            f"<body>{body}</body></html>\n")
+
+
+def write_report_html(run_dir: Path) -> Path:
+    path = Path(run_dir) / "report.html"
+    atomic_write_text(path, render_report(Path(run_dir)))
+    return path
