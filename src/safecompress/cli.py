@@ -121,6 +121,33 @@ def _summary_table(result) -> Table:
     return table
 
 
+@cli.command("bench", context_settings=CONTEXT)
+@click.option("--suite", required=True, help="Built-in suite (cpu, paper) or a suite YAML file.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Bench folder (resumable).")
+@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override applied to every cell, e.g. --set train.epochs=5 (repeatable).")
+def bench_cmd(suite, out, overrides) -> None:
+    """Run a datasets × densities × methods × seeds matrix; finished cells are skipped on a rerun."""
+    from .benchmark import expand, load_suite, run_bench
+    from .config import deep_merge, parse_override
+
+    s = load_suite(suite)
+    extra: dict = {}
+    for item in overrides:
+        extra = deep_merge(extra, parse_override(item))
+    total = len(expand(s, extra))
+    done = [0]
+
+    def on_cell(cell, row, cached):
+        done[0] += 1
+        auc = f"AUC {row['auc']:.3f} ({row['strongest_attack']})" if "auc" in row else "not audited"
+        out_console.print(f"[{done[0]}/{total}] {cell.folder}: acc {row['test_accuracy']:.4f}, {auc}"
+                          + (" (already done)" if cached else ""), highlight=False, soft_wrap=True)
+
+    run_bench(s, out, extra, on_cell)
+    out_console.print(f"summary: {out / 'summary.md'} and {out / 'summary.html'}", highlight=False)
+
+
 @cli.group("list", context_settings=CONTEXT)
 def list_group() -> None:
     """List what is available: datasets, models, methods, attacks, defences."""

@@ -1,0 +1,338 @@
+"""``safecompress bench``: a matrix of datasets × densities × methods × seeds from a suite file.
+
+Every cell is a normal run folder (``OUT/cells/<dataset>/<method>/d<density>-s<seed>``) with its own
+independent audit, so the bench resumes for free: finished cells are reported, not re-run. Every
+cell's configuration is validated before the first one trains. Results: ``results.csv``,
+``results.json``, ``summary.md`` and ``summary.html`` (Pareto plots, one panel per density).
+
+The *matched-accuracy* table compares each method's privacy with the suite's reference method
+(SafeCompress) only where the accuracies are comparable (within ``tolerance``), because a less
+accurate model is trivially more private.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import logging
+import math
+import statistics
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .config import RunConfig, build_config, deep_merge, preset_dict, read_yaml
+from .errors import ConfigError
+from .fileio import atomic_write_json, atomic_write_text
+from .registry import closest
+
+log = logging.getLogger(__name__)
+SUITES = ("cpu", "paper")
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    preset: str | None = None
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    densities: list[float] = Field(min_length=1)
+    common: dict[str, Any] = Field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = Field(min_length=1)
+    methods: dict[str, dict[str, Any]] = Field(min_length=1)
+    reference: str | None = Field(None, description="the method the matched-accuracy table compares against")
+    tolerance: float = Field(0.015, ge=0, description="accuracy difference still counted as matched")
+
+
+@dataclass
+class Cell:
+    dataset: str
+    method: str
+    density: float  # 1.0 for dense methods
+    seed: int
+    cfg: RunConfig
+
+    @property
+    def folder(self) -> str:
+        return f"cells/{self.dataset}/{self.method}/d{self.density:g}-s{self.seed}"
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """A built-in suite by name (``cpu``, ``paper``) or a YAML suite file."""
+    text = str(name_or_path)
+    if text in SUITES:
+        raw = _yaml(resources.files("safecompress.suites").joinpath(f"{text}.yaml").read_text())
+    elif Path(text).is_file():
+        raw = read_yaml(text)
+    else:
+        hint = closest(text, list(SUITES))
+        raise ConfigError(f"no suite {text!r}: give a built-in suite ({', '.join(SUITES)})"
+                          + (f" — did you mean {hint!r}?" if hint else "") + " or the path of a suite YAML file")
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([f"suite {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]) from None
+    if suite.reference is not None and suite.reference not in suite.methods:
+        raise ConfigError(f"suite reference {suite.reference!r} is not one of its methods: {', '.join(suite.methods)}")
+    return suite
+
+
+def _yaml(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def expand(suite: Suite, overrides: dict[str, Any] | None = None) -> list[Cell]:
+    """Every cell of the suite with its validated config; all problems are reported at once."""
+    base = preset_dict(suite.preset) if suite.preset else {}
+    base = deep_merge(base, suite.common)
+    cells, problems = [], []
+    for seed in suite.seeds:
+        for dataset, dcfg in suite.datasets.items():
+            for method, mcfg in suite.methods.items():
+                mcfg = dict(mcfg)
+                dense = bool(mcfg.pop("dense", False))
+                for density in ([1.0] if dense else suite.densities):
+                    raw = deep_merge(base, dcfg)
+                    raw = deep_merge(raw, mcfg)
+                    raw = deep_merge(raw, {"data": {"name": dataset}, "seed": seed, "sparse": {"density": density}})
+                    if overrides:
+                        raw = deep_merge(raw, overrides)
+                    try:
+                        cells.append(Cell(dataset, method, density, seed, build_config(raw)))
+                    except ConfigError as exc:
+                        problems += [f"{dataset}/{method}: {p}" for p in exc.problems]
+    if problems:
+        raise ConfigError(sorted(set(problems)))
+    return cells
+
+
+def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
+    row = {"dataset": cell.dataset, "method": cell.method, "density": cell.density, "seed": cell.seed,
+           "test_accuracy": rep["task"]["accuracy"], "train_accuracy": rep["task"]["train_accuracy"],
+           "measured_density": rep["compression"]["density"], "file_bytes": rep["compression"]["file_bytes"],
+           "train_s": rep["timing"]["train_s"], "total_s": rep["timing"]["total_s"], "run_dir": cell.folder}
+    audit = rep.get("audit")
+    if audit:
+        worst = audit["worst"]
+        strongest = audit["attacks"][worst["attack"]]
+        row.update({"strongest_attack": worst["attack"], "auc": worst["auc"], "auc_lo": strongest["auc_ci"][0],
+                    "auc_hi": strongest["auc_ci"][1], "tpr_at_1pct_fpr": worst["max_tpr_at_fpr"]["0.01"],
+                    "tpr_attack": worst["max_tpr_attack"]["0.01"]})
+    return row
+
+
+def run_bench(suite: Suite, out: Path, overrides: dict[str, Any] | None = None,
+              on_cell: Callable[[Cell, dict[str, Any], bool], None] | None = None) -> list[dict[str, Any]]:
+    from .runner import run_experiment
+
+    out = Path(out)
+    cells = expand(suite, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "suite.json", suite.model_dump())
+    rows = []
+    for i, cell in enumerate(cells):
+        log.info("cell %d/%d: %s", i + 1, len(cells), cell.folder)
+        result = run_experiment(cell.cfg, out / cell.folder, "resume")
+        rows.append(_row(cell, result.report))
+        if on_cell:
+            on_cell(cell, rows[-1], result.resumed_complete)
+        write_results(suite, rows, out)  # partial results are usable while the bench runs
+    return rows
+
+
+# -- summaries ---------------------------------------------------------------------------------------
+def _interval(xs: list[float], los: list[float] | None = None, his: list[float] | None = None) -> tuple[float, float, float]:
+    """(mean, low, high): a t-interval over seeds, or the audit's bootstrap interval for one seed."""
+    m = statistics.mean(xs)
+    if len(xs) > 1:
+        t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78}.get(len(xs), 2.0)
+        h = t * statistics.stdev(xs) / math.sqrt(len(xs))
+        return m, m - h, m + h
+    if los and his:
+        return m, los[0], his[0]
+    return m, m, m
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["density"], r["method"]), []).append(r)
+    out = []
+    for (dataset, density, method), rs in groups.items():
+        acc = _interval([r["test_accuracy"] for r in rs])
+        agg = {"dataset": dataset, "density": density, "method": method, "seeds": len(rs),
+               "accuracy": acc[0], "accuracy_lo": acc[1], "accuracy_hi": acc[2],
+               "file_kb": statistics.mean(r["file_bytes"] for r in rs) / 1024,
+               "train_s": statistics.mean(r["train_s"] for r in rs), "total_s": statistics.mean(r["total_s"] for r in rs)}
+        if all("auc" in r for r in rs):
+            auc = _interval([r["auc"] for r in rs], [r["auc_lo"] for r in rs], [r["auc_hi"] for r in rs])
+            tpr = _interval([r["tpr_at_1pct_fpr"] for r in rs])
+            agg.update({"auc": auc[0], "auc_lo": auc[1], "auc_hi": auc[2], "tpr_at_1pct_fpr": tpr[0],
+                        "attacks": ",".join(sorted({r["strongest_attack"] for r in rs}))})
+        out.append(agg)
+    return out
+
+
+def _panels(aggs: list[dict[str, Any]]) -> list[tuple[str, float, list[dict[str, Any]]]]:
+    """(dataset, density, rows) per panel; dense rows (density 1) join every density panel."""
+    datasets = sorted({a["dataset"] for a in aggs})
+    densities = sorted({a["density"] for a in aggs if a["density"] < 1.0}, reverse=True) or [1.0]
+    return [(d, q, [a for a in aggs if a["dataset"] == d and a["density"] in (q, 1.0)]) for d in datasets for q in densities]
+
+
+def matched(aggs: list[dict[str, Any]], reference: str | None, tolerance: float) -> list[dict[str, Any]]:
+    """Per panel, each method's accuracy and AUC relative to the reference method; 'matched' when the
+    accuracy is within ``tolerance`` of the reference's (only then is a privacy comparison fair)."""
+    out = []
+    for dataset, density, rows in _panels(aggs):
+        ref = next((r for r in rows if r["method"] == reference and r["density"] == density), None)
+        if ref is None or "auc" not in ref:
+            continue
+        for r in rows:
+            if r is ref or "auc" not in r:
+                continue
+            d_acc = r["accuracy"] - ref["accuracy"]
+            out.append({"dataset": dataset, "density": density, "method": r["method"], "reference": reference,
+                        "accuracy": r["accuracy"], "reference_accuracy": ref["accuracy"], "delta_accuracy": d_acc,
+                        "auc": r["auc"], "reference_auc": ref["auc"], "delta_auc": r["auc"] - ref["auc"],
+                        "matched": abs(d_acc) <= tolerance,
+                        "verdict": _verdict(d_acc, r["auc"] - ref["auc"], tolerance, reference)})
+    return out
+
+
+def _verdict(d_acc: float, d_auc: float, tol: float, reference: str) -> str:
+    if abs(d_acc) > tol:
+        if d_acc < 0 and d_auc <= 0:
+            return "less accurate and less leaky: not comparable"
+        if d_acc > 0 and d_auc >= 0:
+            return "more accurate and leakier: not comparable"
+        return f"dominates {reference}" if d_acc > 0 else f"dominated by {reference}"
+    if abs(d_auc) < 0.005:
+        return "tie"
+    return f"{'leakier' if d_auc > 0 else 'less leaky'} than {reference} at matched accuracy"
+
+
+def _fmt(a: dict[str, Any], key: str, digits: int = 4) -> str:
+    if key not in a:
+        return "—"
+    return f"{a[key]:.{digits}f} [{a[key + '_lo']:.{digits}f}, {a[key + '_hi']:.{digits}f}]"
+
+
+def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
+    aggs = aggregate(rows)
+    lines = [f"# Benchmark `{suite.name}`", "",
+             f"{len(rows)} cells; seeds {suite.seeds}; intervals: 95 % t-interval over seeds (one seed: the audit's "
+             "bootstrap interval for AUC). Privacy = the strongest attack of each cell's independent audit.", ""]
+    for dataset, density, panel in _panels(aggs):
+        lines += [f"## {dataset}, density {density:g}", "",
+                  "| method | seeds | test accuracy | strongest AUC | TPR@1%FPR | attacks | file KB | train s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for a in sorted(panel, key=lambda a: -a["accuracy"]):
+            tpr = f"{a['tpr_at_1pct_fpr']:.4f}" if "tpr_at_1pct_fpr" in a else "—"
+            lines.append(f"| {a['method']}{' (dense)' if a['density'] == 1.0 else ''} | {a['seeds']} | {_fmt(a, 'accuracy')} | "
+                         f"{_fmt(a, 'auc', 3)} | {tpr} | {a.get('attacks', '—')} | {a['file_kb']:.0f} | {a['train_s']:.0f} |")
+        lines.append("")
+    m = matched(aggs, suite.reference, suite.tolerance)
+    if m:
+        lines += [f"## Matched accuracy (reference: {suite.reference}, tolerance ±{suite.tolerance * 100:.1f} pt)", "",
+                  "| dataset | density | method | Δ accuracy (pt) | Δ strongest AUC | verdict |", "|---|---|---|---|---|---|"]
+        for r in m:
+            lines.append(f"| {r['dataset']} | {r['density']:g} | {r['method']} | {r['delta_accuracy'] * 100:+.1f} | "
+                         f"{r['delta_auc']:+.3f} | {r['verdict']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _pareto_png(aggs: list[dict[str, Any]]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [p for p in _panels(aggs) if any("auc" in a for a in p[2])]
+    if not panels:
+        return ""
+    datasets = sorted({p[0] for p in panels})
+    densities = sorted({p[1] for p in panels}, reverse=True)
+    fig, axes = plt.subplots(len(datasets), len(densities), figsize=(4.6 * len(densities), 3.6 * len(datasets)),
+                             squeeze=False)
+    methods = sorted({a["method"] for a in aggs})
+    markers = dict(zip(methods, "o s ^ D v P X * h < > p".split() * 3))
+    colors = dict(zip(methods, plt.get_cmap("tab10").colors * 3))
+    for dataset, density, rows in panels:
+        ax = axes[datasets.index(dataset)][densities.index(density)]
+        for a in rows:
+            if "auc" not in a:
+                continue
+            ax.errorbar(a["auc"], a["accuracy"], xerr=[[a["auc"] - a["auc_lo"]], [a["auc_hi"] - a["auc"]]],
+                        yerr=[[a["accuracy"] - a["accuracy_lo"]], [a["accuracy_hi"] - a["accuracy"]]],
+                        fmt=markers[a["method"]], color=colors[a["method"]], ms=8, capsize=2, lw=0.8,
+                        label=a["method"] + (" (dense)" if a["density"] == 1.0 else ""))
+        ax.set(title=f"{dataset} · density {density:g}", xlabel="strongest attack AUC (→ leakier)",
+               ylabel="test accuracy")
+        ax.axvline(0.5, ls="--", c="#999", lw=0.8)
+        ax.legend(fontsize=7, loc="best")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def summary_html(suite: Suite, rows: list[dict[str, Any]]) -> str:
+    from .report.html import _STYLE
+
+    md = summary_markdown(suite, rows)
+    plot = _pareto_png(aggregate(rows))
+    body = [f"<h1>Benchmark {html.escape(suite.name)}</h1>",
+            "<p class=sub>Upper left is better: accurate and hard to attack. Error bars: 95 % intervals.</p>"]
+    if plot:
+        body.append(f'<img id="pareto" src="{plot}" alt="Pareto plots: accuracy vs strongest attack AUC">')
+    body.append(_markdown_tables_to_html(md))
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(suite.name)} benchmark</title>"
+            f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def _markdown_tables_to_html(md: str) -> str:
+    out, table = [], []
+
+    def flush():
+        if table:
+            head, *rest = [[html.escape(c.strip()) for c in line.strip("|").split("|")] for line in table if "---" not in line]
+            out.append("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr></thead><tbody>"
+                       + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rest) + "</tbody></table>")
+            table.clear()
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.startswith("## "):
+            out.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line and not line.startswith("# "):
+            out.append(f"<p class=note>{html.escape(line)}</p>")
+    flush()
+    return "\n".join(out)
+
+
+def write_results(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:
+    out = Path(out)
+    atomic_write_json(out / "results.json", rows)
+    buf = io.StringIO()
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "results.csv", buf.getvalue())
+    atomic_write_text(out / "summary.md", summary_markdown(suite, rows))
+    atomic_write_text(out / "summary.html", summary_html(suite, rows))

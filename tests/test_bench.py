@@ -1,0 +1,76 @@
+"""safecompress bench: suite files, resumable cells, results files, matched-accuracy comparison."""
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from safecompress.benchmark import expand, load_suite, matched
+from safecompress.cli import main
+from safecompress.errors import ConfigError
+
+SUITE = {
+    "name": "tiny", "preset": "ci", "seeds": [0], "densities": [0.2],
+    "common": {"model": {"name": "mlp"}, "train": {"epochs": 3, "augment": False}, "sparse": {"update_every": 10},
+               "audit": {"attacks": ["loss", "nn"], "refs": 2, "bootstrap": 20}},
+    "datasets": {"digits": {}},
+    "methods": {"dense": {"method": {"name": "dense"}, "dense": True}, "rigl": {"method": {"name": "rigl"}},
+                "safecompress": {"method": {"name": "safecompress"}}},
+    "reference": "safecompress",
+}
+
+
+def test_bench_runs_every_cell_writes_results_and_resumes(tmp_path, capsys):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump(SUITE))
+    out = tmp_path / "B"
+    assert main(["bench", "--suite", str(suite), "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert {(r["method"], r["density"]) for r in rows} == {("dense", 1.0), ("rigl", 0.2), ("safecompress", 0.2)}
+    assert all(0 <= r["auc"] <= 1 and r["strongest_attack"] in ("loss", "nn") for r in rows)
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == 3
+    md = (out / "summary.md").read_text()
+    assert "## digits, density 0.2" in md and "Matched accuracy" in md
+    assert 'id="pareto" src="data:image/png;base64,' in (out / "summary.html").read_text()
+    for r in rows:
+        assert (out / r["run_dir"] / "report.json").is_file()  # each cell is a normal run folder
+    capsys.readouterr()
+    assert main(["bench", "--suite", str(suite), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.count("(already done)") == 3
+    assert json.loads((out / "results.json").read_text()) == rows
+
+
+def test_suite_problems_are_reported_before_anything_trains(tmp_path):
+    bad = dict(SUITE, methods={"x": {"method": {"name": "rigll"}}, "y": {"sparse": {"densty": 0.1}}}, reference=None)
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError) as err:
+        expand(load_suite(f))
+    text = str(err.value)
+    assert "rigll" in text and "densty" in text
+    assert main(["bench", "--suite", str(f), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ConfigError, match="did you mean 'cpu'"):
+        load_suite("cpx")
+
+
+def test_builtin_suites_expand_to_valid_configs():
+    cpu = expand(load_suite("cpu"))
+    assert {c.dataset for c in cpu} == {"purchase100-synth", "texas100-synth", "cifar100-synth", "fashion-mnist"}
+    assert {c.density for c in cpu} == {1.0, 0.1, 0.05}
+    assert len(expand(load_suite("paper"))) > len(cpu)
+
+
+def test_matched_accuracy_only_compares_comparable_models():
+    aggs = [
+        {"dataset": "d", "density": 0.05, "method": "sc", "accuracy": 0.60, "auc": 0.60},
+        {"dataset": "d", "density": 0.05, "method": "a", "accuracy": 0.61, "auc": 0.70},  # matched, leakier
+        {"dataset": "d", "density": 0.05, "method": "b", "accuracy": 0.50, "auc": 0.55},  # less accurate
+        {"dataset": "d", "density": 0.05, "method": "c", "accuracy": 0.65, "auc": 0.58},  # dominates
+    ]
+    by = {r["method"]: r for r in matched(aggs, "sc", 0.015)}
+    assert by["a"]["matched"] and "leakier" in by["a"]["verdict"]
+    assert not by["b"]["matched"] and "not comparable" in by["b"]["verdict"]
+    assert by["c"]["verdict"] == "dominates sc"
