@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], dest="overrides")
+    ap.add_argument("--report-only", action="store_true", help="tabulate the cached cells; run nothing")
     args = ap.parse_args()
     threads = 1 if args.workers > 1 else 2
     jobs = []
@@ -141,6 +142,8 @@ def main() -> None:
             for density in (float(d) for d in args.densities.split(",")):
                 jobs += [(dataset, v, density, seed) for v in args.variants.split(",") if v != "dense"]
     rows = []
+    if args.report_only:
+        jobs = [j for j in jobs if (CELLS / f"{cell_key(*j, args.overrides)}.json").exists()]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = [pool.submit(run_cell, *job, args.preset, args.overrides, threads) for job in jobs]
         for fut in futures:

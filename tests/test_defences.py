@@ -51,7 +51,7 @@ def test_relaxloss_descends_above_alpha_ascends_or_flattens_below():
     ce = F.cross_entropy(logits, y)
     assert _extra("relaxloss", {"alpha": 0.01}, logits, y) is None  # loss above α: plain descent
     ascent = ce + _extra("relaxloss", {"alpha": 5.0}, logits, y, epoch=0)
-    assert float(ascent) == pytest.approx(-float(ce), rel=1e-6)  # even epoch: gradient ascent
+    assert ascent.item() == pytest.approx(-ce.item(), rel=1e-6)  # even epoch: gradient ascent
     flat = ce + _extra("relaxloss", {"alpha": 5.0}, logits, y, epoch=1)
     flat.backward()
     # odd epoch: both samples are correct, so the target keeps p_true and spreads the rest uniformly;
@@ -101,3 +101,24 @@ def test_label_smoothing_lowers_training_confidence(tmp_path):
         with torch.no_grad():
             conf[name] = float(torch.softmax(model(torch.from_numpy(ds.X[:500])), 1).max(1).values.mean())
     assert conf["label_smoothing"] < conf["none"] - 0.05
+
+
+def test_early_stopping_with_a_sparse_method_saves_the_model_it_reports(tmp_path):
+    from safecompress.checkpoint import load_model
+    from safecompress.data import DataContext, load_dataset
+    from safecompress.data.split import MembershipSplit
+    from safecompress.train import evaluate
+
+    out = tmp_path / "es"
+    assert main(["run", *FAST, "--set", "train.epochs=40", "--set", "train.lr=0.05", "--set", "method.name=rigl",
+                 "--set", "sparse.density=0.2", "--set", "sparse.update_every=5", "--set", "defence.name=early_stopping",
+                 "--set", "defence.params={patience: 2}", "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["method_details"]["epochs"] < 40
+    assert rep["compression"]["density"] == pytest.approx(0.2, abs=1e-3)
+    ds = load_dataset("digits", DataContext())
+    split = MembershipSplit.load(out / "split.npz", n_total=len(ds))
+    idx = torch.as_tensor(split["test"])
+    model = load_model(out / "model.safetensors")
+    acc = evaluate(model, torch.from_numpy(ds.X)[idx], torch.from_numpy(ds.y)[idx], torch.device("cpu"))["accuracy"]
+    assert acc == pytest.approx(rep["task"]["accuracy"], abs=1e-6)  # the file is the reported model

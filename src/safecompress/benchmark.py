@@ -91,6 +91,10 @@ def _yaml(text: str) -> Any:
 
 def expand(suite: Suite, overrides: dict[str, Any] | None = None) -> list[Cell]:
     """Every cell of the suite with its validated config; all problems are reported at once."""
+    clash = {"seed"} & set(overrides or {}) or ({"density"} & set((overrides or {}).get("sparse", {})))
+    if clash:
+        raise ConfigError("the suite sets seed and sparse.density per cell; change its seeds/densities lists instead "
+                          "of overriding them")
     base = preset_dict(suite.preset) if suite.preset else {}
     base = deep_merge(base, suite.common)
     cells, problems = [], []
@@ -122,9 +126,8 @@ def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
     audit = rep.get("audit")
     if audit:
         worst = audit["worst"]
-        strongest = audit["attacks"][worst["attack"]]
-        row.update({"strongest_attack": worst["attack"], "auc": worst["auc"], "auc_lo": strongest["auc_ci"][0],
-                    "auc_hi": strongest["auc_ci"][1], "tpr_at_1pct_fpr": worst["max_tpr_at_fpr"]["0.01"],
+        ci = audit["attacks"][worst["attack"]].get("auc_ci") or [worst["auc"], worst["auc"]]  # bootstrap=0: none
+        row.update({"strongest_attack": worst["attack"], "auc": worst["auc"], "auc_lo": ci[0], "auc_hi": ci[1], "tpr_at_1pct_fpr": worst["max_tpr_at_fpr"]["0.01"],
                     "tpr_attack": worst["max_tpr_attack"]["0.01"]})
     return row
 
@@ -149,11 +152,16 @@ def run_bench(suite: Suite, out: Path, overrides: dict[str, Any] | None = None,
 
 
 # -- summaries ---------------------------------------------------------------------------------------
+# two-sided 95 % Student t quantiles for 1..30 degrees of freedom
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
 def _interval(xs: list[float], los: list[float] | None = None, his: list[float] | None = None) -> tuple[float, float, float]:
     """(mean, low, high): a t-interval over seeds, or the audit's bootstrap interval for one seed."""
     m = statistics.mean(xs)
     if len(xs) > 1:
-        t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78}.get(len(xs), 2.0)
+        t = _T975[len(xs) - 1] if len(xs) <= len(_T975) else 1.96
         h = t * statistics.stdev(xs) / math.sqrt(len(xs))
         return m, m - h, m + h
     if los and his:
@@ -193,7 +201,7 @@ def matched(aggs: list[dict[str, Any]], reference: str | None, tolerance: float)
     accuracy is within ``tolerance`` of the reference's (only then is a privacy comparison fair)."""
     out = []
     for dataset, density, rows in _panels(aggs):
-        ref = next((r for r in rows if r["method"] == reference and r["density"] == density), None)
+        ref = next((r for r in rows if r["method"] == reference and r["density"] in (density, 1.0)), None)
         if ref is None or "auc" not in ref:
             continue
         for r in rows:
@@ -204,19 +212,26 @@ def matched(aggs: list[dict[str, Any]], reference: str | None, tolerance: float)
                         "accuracy": r["accuracy"], "reference_accuracy": ref["accuracy"], "delta_accuracy": d_acc,
                         "auc": r["auc"], "reference_auc": ref["auc"], "delta_auc": r["auc"] - ref["auc"],
                         "matched": abs(d_acc) <= tolerance,
-                        "verdict": _verdict(d_acc, r["auc"] - ref["auc"], tolerance, reference)})
+                        "verdict": _verdict(d_acc, r["auc"] - ref["auc"], tolerance, reference, _overlap(r, ref))})
     return out
 
 
-def _verdict(d_acc: float, d_auc: float, tol: float, reference: str) -> str:
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether the two AUC intervals overlap (then a difference is within noise)."""
+    if not all(k in x for x in (a, b) for k in ("auc_lo", "auc_hi")):
+        return False
+    return a["auc_lo"] <= b["auc_hi"] and b["auc_lo"] <= a["auc_hi"]
+
+
+def _verdict(d_acc: float, d_auc: float, tol: float, reference: str, overlap: bool = False) -> str:
     if abs(d_acc) > tol:
         if d_acc < 0 and d_auc <= 0:
             return "less accurate and less leaky: not comparable"
         if d_acc > 0 and d_auc >= 0:
             return "more accurate and leakier: not comparable"
         return f"dominates {reference}" if d_acc > 0 else f"dominated by {reference}"
-    if abs(d_auc) < 0.005:
-        return "tie"
+    if abs(d_auc) < 0.005 or overlap:
+        return "tie (AUC within noise)"
     return f"{'leakier' if d_auc > 0 else 'less leaky'} than {reference} at matched accuracy"
 
 
@@ -272,8 +287,8 @@ def _pareto_png(aggs: list[dict[str, Any]]) -> str:
         for a in rows:
             if "auc" not in a:
                 continue
-            ax.errorbar(a["auc"], a["accuracy"], xerr=[[a["auc"] - a["auc_lo"]], [a["auc_hi"] - a["auc"]]],
-                        yerr=[[a["accuracy"] - a["accuracy_lo"]], [a["accuracy_hi"] - a["accuracy"]]],
+            ax.errorbar(a["auc"], a["accuracy"], xerr=[[max(0.0, a["auc"] - a["auc_lo"])], [max(0.0, a["auc_hi"] - a["auc"])]],
+                        yerr=[[max(0.0, a["accuracy"] - a["accuracy_lo"])], [max(0.0, a["accuracy_hi"] - a["accuracy"])]],
                         fmt=markers[a["method"]], color=colors[a["method"]], ms=8, capsize=2, lw=0.8,
                         label=a["method"] + (" (dense)" if a["density"] == 1.0 else ""))
         ax.set(title=f"{dataset} · density {density:g}", xlabel="strongest attack AUC (→ leakier)",

@@ -10,10 +10,18 @@ from ..train import Callback, evaluate
 from .base import Defence, register_defence
 
 
+def _engine(trainer):
+    """The run's sparse engine, if any (its masks must follow the restored weights)."""
+    from ..sparse.engine import SparseEngine
+
+    return next((cb for cb in trainer.callbacks if isinstance(cb, SparseEngine)), None)
+
+
 class _EarlyStop(Callback):
     def __init__(self, val: tuple[torch.Tensor, torch.Tensor], patience: int, min_delta: float):
         self.val, self.patience, self.min_delta = val, patience, min_delta
         self.best_loss, self.best_epoch, self.best_state, self.stopped = float("inf"), 0, None, False
+        self.best_masks: dict[str, torch.Tensor] | None = None
 
     def on_fit_start(self, trainer):
         if self.stopped:  # resumed after stopping: do not train on
@@ -24,6 +32,8 @@ class _EarlyStop(Callback):
         if loss < self.best_loss - self.min_delta:
             self.best_loss, self.best_epoch = loss, trainer.state.epoch
             self.best_state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+            engine = _engine(trainer)
+            self.best_masks = None if engine is None else {k: v.clone() for k, v in engine.masks.items()}
         elif trainer.state.epoch - self.best_epoch >= self.patience:
             self.stopped = True
             trainer.epochs = trainer.state.epoch  # the trainer's loop ends after this epoch
@@ -31,15 +41,22 @@ class _EarlyStop(Callback):
     def on_fit_end(self, trainer):
         if self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
+            engine = _engine(trainer)
+            if engine is not None and self.best_masks is not None:
+                engine.set_masks(self.best_masks)  # the weights and the topology of the same epoch
 
     def get_state(self):
         tensors = {} if self.best_state is None else {f"best.{k}": v for k, v in self.best_state.items()}
+        if self.best_masks is not None:
+            tensors.update({f"mask.{k}": v.cpu() for k, v in self.best_masks.items()})
         return tensors, {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "stopped": self.stopped}
 
     def set_state(self, tensors, meta):
         self.best_loss, self.best_epoch, self.stopped = float(meta["best_loss"]), int(meta["best_epoch"]), bool(meta["stopped"])
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         self.best_state = best or None
+        masks = {k[5:]: v for k, v in tensors.items() if k.startswith("mask.")}
+        self.best_masks = masks or None
 
 
 @register_defence("early_stopping")

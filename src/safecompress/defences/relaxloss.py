@@ -3,7 +3,9 @@
 While the batch loss is above α the model descends as usual. Below α it alternates by epoch: on even
 epochs it *ascends* (the loss is pushed back up towards α), on odd epochs it flattens the posterior:
 correctly classified samples are trained towards a soft target that keeps the model's own confidence
-on the true class and spreads the rest uniformly over the other classes.
+on the true class and spreads the rest uniformly over the other classes, while misclassified ones
+keep the ordinary cross-entropy. (The authors' code has per-dataset variants of this flattening
+step; this is ours, with the same ascend-below-α schedule.)
 """
 
 from __future__ import annotations

@@ -66,6 +66,7 @@ class SafeCompressEngine(SparseEngine):
         self.fit_probe, self.test_probe = _halves(ctx, ctx.cfg.seed)
         val_idx = np.asarray(ctx.split["val"])[: self.cfg.val_samples]
         self.val = (ctx.X[torch.as_tensor(val_idx)], ctx.y[torch.as_tensor(val_idx)])
+        self.train_idx = torch.as_tensor(np.asarray(ctx.split["train"]))
         kind = "image" if ctx.X.dim() == 4 else "tabular"
         self.simulators = [Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs)
                            for n in self.cfg.simulate]
@@ -133,21 +134,22 @@ class SafeCompressEngine(SparseEngine):
 
     def _finetune(self, trainer: Trainer, masks, r: int, i: int) -> None:
         """``finetune_steps`` steps of the run's optimizer type (fresh state, current learning rate) on
-        seeded training batches, masks re-applied after each step."""
-        X, y = self.ctx.part("train")
+        seeded training batches, masks re-applied after each step. Plain cross-entropy: a configured
+        defence's loss term applies to the main training steps, not to these few."""
+        train_idx = self.train_idx
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence([self.ctx.cfg.seed, r, i, 0xF7]).generate_state(1)[0]))
         opt = make_optimizer(self.model.parameters(), trainer.cfg)
         for group in opt.param_groups:
             group["lr"] = trainer.optimizer.param_groups[0]["lr"]
-        bs = min(trainer.cfg.batch_size, len(y))
+        bs = min(trainer.cfg.batch_size, len(train_idx))
         self.model.train()
         for _ in range(self.cfg.finetune_steps):
-            idx = torch.randint(len(y), (bs,), generator=gen)
-            xb = X[idx]
+            idx = train_idx[torch.randint(len(train_idx), (bs,), generator=gen)]
+            xb = self.ctx.X[idx]
             if trainer.augment:
                 xb = augment_images(xb, gen, flip=trainer.flip)
             opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(self.model(xb.to(self.ctx.device)), y[idx].to(self.ctx.device)).backward()
+            torch.nn.functional.cross_entropy(self.model(xb.to(self.ctx.device)), self.ctx.y[idx].to(self.ctx.device)).backward()
             opt.step()
             apply_masks(self.model, masks)
 
@@ -206,7 +208,8 @@ class SafeCompressEngine(SparseEngine):
     def set_state(self, tensors, meta):
         super().set_state(tensors, meta)
         self.rounds = list(meta["rounds"])
-        self.loop_s = float(meta.get("loop_s", 0.0))
+        # timing is per process: train_s in the report covers only this process too
+        self.loop_s = 0.0
         if "best" in meta:
             b = meta["best"]
             self.best = {"round": b["round"], "candidate": Candidate(b["accuracy"], b["aucs"], b["advantages"]),
