@@ -83,3 +83,28 @@ def test_ci_rigl_run_audits_every_preset_attack(tmp_path):
     assert set(rep["audit"]["attacks"]) == set(load_config(preset="ci").audit.attacks)
     assert rep["audit"]["worst"]["auc"] == max(m["auc"] for m in rep["audit"]["attacks"].values())
     assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("method,density", [("dense", 1.0), ("rigl", 0.2)])
+def test_int8_quantized_model_is_the_one_evaluated_and_saved(tmp_path, method, density):
+    import torch
+
+    from safecompress.checkpoint import load_model
+    from safecompress.data import DataContext, load_dataset
+    from safecompress.data.split import MembershipSplit
+    from safecompress.train import evaluate
+
+    runs = {}
+    for q in ("none", "int8"):
+        out = tmp_path / q
+        assert main(["run", *FAST, "--set", f"method.name={method}", "--set", f"sparse.density={density}",
+                     "--set", f"quantize={q}", "--out", str(out)]) == 0
+        runs[q] = json.loads((out / "report.json").read_text())
+    assert runs["int8"]["compression"]["values"] == "int8"
+    assert runs["int8"]["compression"]["file_bytes"] < 0.4 * runs["none"]["compression"]["file_bytes"]
+    assert abs(runs["int8"]["task"]["accuracy"] - runs["none"]["task"]["accuracy"]) < 0.05  # int8 costs little
+    ds = load_dataset("digits", DataContext())
+    idx = torch.as_tensor(MembershipSplit.load(tmp_path / "int8" / "split.npz", n_total=len(ds))["test"])
+    model = load_model(tmp_path / "int8" / "model.safetensors")
+    acc = evaluate(model, torch.from_numpy(ds.X)[idx], torch.from_numpy(ds.y)[idx], torch.device("cpu"))["accuracy"]
+    assert acc == pytest.approx(runs["int8"]["task"]["accuracy"], abs=1e-6)

@@ -299,6 +299,8 @@ class RunConfig(_Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     safecompress: SafeCompressConfig = Field(default_factory=SafeCompressConfig)
     defence: DefenceConfig = Field(default_factory=DefenceConfig)
+    quantize: Literal["none", "fp16", "int8"] = Field(
+        "none", description="post-training quantization of the weights (dense or sparse); evaluated and audited as quantized")
     baseline: MethodName | None = Field(
         None, description="also run this method with the same config into OUT/baseline-<name> and report both")
 

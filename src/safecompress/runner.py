@@ -26,6 +26,7 @@ from .errors import ConfigError, RunFolderError
 from .fileio import atomic_write_json, atomic_write_text, load_npz
 from .methods import METHODS, MethodContext
 from .models import MODELS, ModelSpec, count_parameters, model_entry
+from .quantize import quantize_
 from .report.html import write_report_html
 from .runfolder import RunFolder
 from .train import Callback, Trainer, evaluate, resolve_device
@@ -155,7 +156,8 @@ def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, aug
         ctx = MethodContext(cfg=ref_cfg, spec=spec, X=X, y=y, split=parts, device=device,
                             augment=augment, flip=flip, run_dir=run_dir, record=False)
         result = method_cls().train(ctx)
-        return result.model, result.masks
+        masks = quantize_(result.model, result.masks, cfg.quantize) if cfg.quantize != "none" else result.masks
+        return result.model, masks
 
     return train
 
@@ -250,12 +252,15 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     t_train = time.perf_counter()
     result = METHODS.get(cfg.method.name)().train(ctx)
     train_s = time.perf_counter() - t_train
+    values = "fp32"
+    if cfg.quantize != "none":
+        result.masks, values = quantize_(result.model, result.masks, cfg.quantize), cfg.quantize
 
     bs = cfg.train.eval_batch_size
     scores = {part: evaluate(result.model, *ctx.part(part), device, bs) for part in ("train", "val", "test")}
     model_path = save_model(result.model, spec, folder.path("model.safetensors"), masks=result.masks,
-                            extra={"method": cfg.method.name})
-    compression = compression_summary(result.model, result.masks, model_path.stat().st_size, spec)
+                            values=values, extra={"method": cfg.method.name})
+    compression = {**compression_summary(result.model, result.masks, model_path.stat().st_size, spec), "values": values}
     report = {
         "method": cfg.method.name,
         "defence": {"name": cfg.defence.name, "params": ctx.defence().params},
