@@ -140,3 +140,18 @@ def test_candidate_finetuning_keeps_masks_and_reports_overhead(tmp_path):
     assert main(["run", *FAST, "--out", str(plain)]) == 0
     assert [c["val_accuracy"] for c in rounds[0]["candidates"]] != \
         [c["val_accuracy"] for c in _rounds(plain)[0]["candidates"]]
+
+
+def test_live_progress_shows_round_accuracy_and_attack_success(tmp_path, capsys):
+    from rich.console import Console
+
+    from safecompress.config import load_config
+    from safecompress.progress import RichProgress
+    from safecompress.runner import run_experiment
+
+    overrides = [FAST[i + 1] for i in range(0, len(FAST), 2) if FAST[i] == "--set"]
+    cfg = load_config(preset="ci", overrides=overrides)
+    console = Console(file=__import__("io").StringIO(), width=200, force_terminal=False)
+    run_experiment(cfg, tmp_path / "p", callbacks=[RichProgress(console, "sc")])
+    text = console.file.getvalue()
+    assert "round" in text and "val acc" in text and "attack AUC" in text

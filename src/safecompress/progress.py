@@ -33,6 +33,8 @@ class RichProgress(Callback):
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         if self._progress is not None:
             info = f"epoch {trainer.state.epoch}/{trainer.epochs} loss {metrics['loss']:.3f}"
+            extra = [cb.progress_info() for cb in trainer.callbacks if hasattr(cb, "progress_info")]
+            info = " · ".join([info, *(e for e in extra if e)])
             self._progress.update(self._task, info=info)
 
     def on_fit_end(self, trainer: Trainer) -> None:

@@ -153,6 +153,14 @@ class SafeCompressEngine(SparseEngine):
             opt.step()
             apply_masks(self.model, masks)
 
+    def progress_info(self) -> str:
+        """Live progress: the last round, its chosen candidate's val accuracy and worst in-loop AUC."""
+        if not self.rounds:
+            return ""
+        last = self.rounds[-1]
+        c = last["candidates"][last["chosen"]]
+        return f"round {last['round']}: val acc {c['val_accuracy']:.3f}, attack AUC {max(c['attack_auc'].values()):.3f}"
+
     def _gap_gradients(self) -> dict[str, torch.Tensor]:
         """∂/∂w of (mean loss on probe non-members − mean loss on probe members), fit half only."""
         data = self.fit_probe
