@@ -122,3 +122,68 @@ def test_early_stopping_with_a_sparse_method_saves_the_model_it_reports(tmp_path
     model = load_model(out / "model.safetensors")
     acc = evaluate(model, torch.from_numpy(ds.X)[idx], torch.from_numpy(ds.y)[idx], torch.device("cpu"))["accuracy"]
     assert acc == pytest.approx(rep["task"]["accuracy"], abs=1e-6)  # the file is the reported model
+
+
+def test_dp_sgd_gradient_is_the_mean_of_clipped_masked_per_sample_gradients():
+    from safecompress.defences.dp_sgd import _DPSGD
+    from safecompress.train import Trainer
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))
+    X, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
+    mask = (torch.rand(4, 6) < 0.5)
+
+    class _Engine:  # stands in for the sparse engine: only its masks matter here
+        masks = {"0.weight": mask}
+
+    from safecompress.config import TrainConfig
+    report = {}
+    dp = _DPSGD(sigma=0.0, clip=0.5, delta=1e-5, n_train=80, seed=0, report=report)
+    trainer = Trainer(model, TrainConfig(batch_size=8), seed=0, device=torch.device("cpu"), callbacks=[dp])
+    trainer.callbacks.insert(0, _Engine())
+    import safecompress.defences.dp_sgd as dpmod
+    orig = dpmod._engine_masks
+    dpmod._engine_masks = lambda tr: _Engine.masks
+    try:
+        dp.on_fit_start(trainer)
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(X), y).backward()
+        dp.before_step(trainer)
+    finally:
+        dpmod._engine_masks = orig
+    got = {n: p.grad.clone() for n, p in model.named_parameters()}
+    # the same by a per-sample loop
+    ref = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    for i in range(8):
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(X[i:i + 1]), y[i:i + 1]).backward()
+        g = {n: p.grad.clone() for n, p in model.named_parameters()}
+        g["0.weight"] = g["0.weight"] * mask
+        norm = torch.sqrt(sum(v.pow(2).sum() for v in g.values()))
+        for n in ref:
+            ref[n] += g[n] * min(1.0, 0.5 / (float(norm) + 1e-6)) / 8
+    for n in ref:
+        assert torch.allclose(got[n], ref[n], atol=1e-6), n
+    assert bool((got["0.weight"][~mask] == 0).all())
+
+
+def test_dp_sgd_with_a_sparse_method_reports_epsilon(tmp_path):
+    eps = {}
+    for sigma in (0.7, 2.0):
+        out = tmp_path / f"dp{sigma}"
+        assert main(["run", *FAST, "--set", "train.epochs=2", "--set", "method.name=rigl", "--set", "sparse.density=0.2",
+                     "--set", "defence.name=dp_sgd", "--set", f"defence.params={{noise_multiplier: {sigma}}}",
+                     "--out", str(out)]) == 0
+        rep = json.loads((out / "report.json").read_text())
+        assert rep["compression"]["density"] == pytest.approx(0.2, abs=1e-3)  # masks hold under clipping + noise
+        eps[sigma] = rep["defence"]["epsilon"]
+        assert rep["defence"]["delta"] == 1e-5 and rep["defence"]["steps"] > 0
+    assert 0 < eps[2.0] < eps[0.7]  # more noise, less privacy spent
+
+
+def test_dp_sgd_refuses_batchnorm_with_a_fix(tmp_path, capsys):
+    args = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=cnn", "--set", "train.epochs=1",
+            "--set", "audit.enabled=false", "--set", "defence.name=dp_sgd"]
+    assert main(["run", *args, "--out", str(tmp_path / "bn")]) == 2
+    assert "model.norm=group" in capsys.readouterr().err
+    assert main(["run", *args, "--set", "model.norm=group", "--out", str(tmp_path / "gn")]) == 0

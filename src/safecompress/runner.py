@@ -263,7 +263,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     compression = {**compression_summary(result.model, result.masks, model_path.stat().st_size, spec), "values": values}
     report = {
         "method": cfg.method.name,
-        "defence": {"name": cfg.defence.name, "params": ctx.defence().params},
+        "defence": {"name": cfg.defence.name, "params": ctx.defence().params, **ctx.defence_report},
         "dataset": ds.name,
         "seed": cfg.seed,
         "version": __version__,

@@ -87,6 +87,9 @@ class Callback:
         """A term added to the batch loss before backward (e.g. an adversarial privacy penalty)."""
         return None
 
+    def before_step(self, trainer: "Trainer") -> None:
+        """After backward, before the optimizer step (e.g. DP-SGD clips and noises the gradients here)."""
+
     def on_step_end(self, trainer: "Trainer") -> None:
         """After each optimizer step (masks are re-applied here)."""
 
@@ -148,6 +151,8 @@ class Trainer:
             if extra is not None:
                 loss = loss + extra
         loss.backward()
+        for cb in self.callbacks:
+            cb.before_step(self)
         self.optimizer.step()
         self.state.step += 1
         for cb in self.callbacks:

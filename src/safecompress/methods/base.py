@@ -32,6 +32,8 @@ class MethodContext:
     run_dir: Path
     callbacks: list[Callback] = field(default_factory=list)
     record: bool = True  # write per-method logs (rounds.jsonl) into run_dir; False for reference models
+    # What the defence reports about itself (e.g. DP-SGD's epsilon); copied into report.json.
+    defence_report: dict = field(default_factory=dict)
     # Restores a trainer from the run's checkpoint when resuming (no-op otherwise).
     restore: Callable[[Trainer], None] = lambda trainer: None
 
