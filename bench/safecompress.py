@@ -39,6 +39,9 @@ VARIANTS = {
     "bmia": ["method.name=safecompress", "safecompress.simulate=[nn]"],
     "wmia": ["method.name=safecompress", "safecompress.simulate=[whitebox]"],
     "mmia": ["method.name=safecompress", "safecompress.simulate=[nn,whitebox]"],
+    # the privacy weight λ of the objective acc − λ·(AUC − 0.5): the trade-off knob (default 1)
+    "bmia-l0.5": ["method.name=safecompress", "safecompress.simulate=[nn]", "safecompress.privacy_weight=0.5"],
+    "bmia-l0.25": ["method.name=safecompress", "safecompress.simulate=[nn]", "safecompress.privacy_weight=0.25"],
 }
 SCALE = {
     "purchase100-synth": [],
@@ -129,7 +132,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="purchase100-synth,fashion-mnist,cifar100-synth")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default="dense,rigl,bmia,wmia,mmia")
     ap.add_argument("--densities", default="0.1,0.05")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--preset", default="cpu")
