@@ -13,7 +13,8 @@ from safecompress.cli import main
 from safecompress.data.split import MembershipSplit
 
 RUN_FILES = {"config.yaml", "split.npz", "model.safetensors", "report.json", "log.txt"}
-FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "train.epochs=2", "--set", "audit.enabled=false"]
+FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "method.name=dense", "--set", "train.epochs=2",
+        "--set", "audit.enabled=false"]
 AUDITED = FAST[:-1] + ["audit.attacks=[loss,lira,nn]"]
 
 

@@ -7,7 +7,7 @@ from safecompress.errors import ConfigError
 def test_defaults_are_valid():
     cfg = load_config()
     assert isinstance(cfg, RunConfig)
-    assert cfg.data.name == "purchase100-synth" and cfg.method.name == "dense"
+    assert cfg.data.name == "purchase100-synth" and cfg.method.name == "safecompress"
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -12,7 +12,7 @@ from safecompress.defences import DEFENCES
 from safecompress.errors import ConfigError
 from safecompress.train import TrainState
 
-FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
+FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "method.name=dense", "--set", "model.name=mlp", "--set", "train.augment=false",
         "--set", "train.epochs=6", "--set", "audit.enabled=false"]
 
 

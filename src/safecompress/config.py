@@ -286,7 +286,7 @@ class DefenceConfig(_Section):
 
 
 class MethodConfig(_Section):
-    name: MethodName = "dense"
+    name: MethodName = Field("safecompress", description="safecompress (default), dense, rigl, gmp, ... (list methods)")
 
 
 class RunConfig(_Section):
