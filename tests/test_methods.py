@@ -108,3 +108,43 @@ def test_int8_quantized_model_is_the_one_evaluated_and_saved(tmp_path, method, d
     model = load_model(tmp_path / "int8" / "model.safetensors")
     acc = evaluate(model, torch.from_numpy(ds.X)[idx], torch.from_numpy(ds.y)[idx], torch.device("cpu"))["accuracy"]
     assert acc == pytest.approx(runs["int8"]["task"]["accuracy"], abs=1e-6)
+
+
+def test_distillation_loss_and_sparse_student(tmp_path, monkeypatch):
+    import torch
+    import torch.nn.functional as F
+
+    from safecompress.methods.distill import _Distil
+
+    teacher = torch.nn.Linear(4, 3)
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    logits = torch.randn(6, 3)
+    total = F.cross_entropy(logits, y) + _Distil(teacher, 0.7, 2.0).extra_loss(None, x, y, logits)
+    p_t = torch.softmax(teacher(x) / 2.0, 1)
+    kl = (p_t * (p_t.log() - torch.log_softmax(logits / 2.0, 1))).sum(1).mean()
+    assert float(total) == pytest.approx(float(0.3 * F.cross_entropy(logits, y) + 0.7 * 4.0 * kl), rel=1e-5)
+
+    args = [*FAST, "--set", "method.name=distill", "--set", "sparse.density=0.2"]
+    assert main(["run", *args, "--out", str(tmp_path / "a")]) == 0
+    from safecompress.sparse.engine import SparseEngine
+    from safecompress.train import Callback, Trainer
+
+    original = Trainer.fit
+
+    def student_dies_at_epoch_2(self, X, y):  # the teacher trains to the end; the student is killed
+        class Kill(Callback):
+            def on_epoch_end(self, trainer, metrics):
+                if trainer.state.epoch == 2:
+                    raise KeyboardInterrupt
+
+        if any(isinstance(cb, SparseEngine) for cb in self.callbacks):
+            self.callbacks.append(Kill())
+        return original(self, X, y)
+
+    monkeypatch.setattr(Trainer, "fit", student_dies_at_epoch_2)
+    assert main(["run", *args, "--out", str(tmp_path / "b")]) == 130
+    monkeypatch.setattr(Trainer, "fit", original)
+    assert (tmp_path / "b" / "teacher.safetensors").is_file()  # cached: the resume does not retrain it
+    assert main(["run", *args, "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
+    assert a["task"] == b["task"] and a["compression"]["density"] == pytest.approx(0.2, abs=1e-3)

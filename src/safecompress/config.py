@@ -168,6 +168,8 @@ class SparseConfig(_Section):
     mest_grad_weight: float = Field(0.01, ge=0, description="MEST prune score |w| + this * |grad|")
     prune_start: float = Field(0.1, ge=0, lt=1, description="gmp: start pruning at this fraction of training")
     prune_end: float = Field(0.6, gt=0, le=1, description="gmp: reach the density here; oneshot: prune here")
+    distill_alpha: float = Field(0.7, ge=0, le=1, description="distill: weight of the teacher's soft targets")
+    distill_temperature: float = Field(4.0, gt=0, description="distill: softmax temperature")
 
 
 DEFAULT_ATTACKS = ["loss", "confidence", "entropy", "m_entropy", "nn", "top3", "shadow", "lira", "rmia",
