@@ -42,6 +42,8 @@ VARIANTS = {
     # the privacy weight λ of the objective acc − λ·(AUC − 0.5): the trade-off knob (default 1)
     "bmia-l0.5": ["method.name=safecompress", "safecompress.simulate=[nn]", "safecompress.privacy_weight=0.5"],
     "bmia-l0.25": ["method.name=safecompress", "safecompress.simulate=[nn]", "safecompress.privacy_weight=0.25"],
+    # the obvious matched-accuracy comparator: RigL stopped at its best validation loss
+    "rigl-es": ["method.name=rigl", "defence.name=early_stopping", "defence.params={patience: 3}"],
 }
 SCALE = {
     "purchase100-synth": [],
