@@ -78,6 +78,7 @@ def audit_model(
     n_bootstrap: int = 200,
     attack_params: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
+    executor=None,
 ) -> AuditResult:
     """Run every attack against ``model`` on the given members vs non-members."""
     names = check_attacks(attacks)
@@ -89,7 +90,7 @@ def audit_model(
     if needed > refs:
         raise ConfigError(f"attacks {names} need at least {needed} reference models but refs={refs}; raise --refs")
     pool = ReferencePool(train_fn, population[0], population[1], refs, seed, device, cache_dir=cache_dir,
-                         save_fn=save_fn, load_fn=load_fn, X_cand=X_q, y_cand=y_q)
+                         save_fn=save_fn, load_fn=load_fn, X_cand=X_q, y_cand=y_q, executor=executor)
     ctx = AttackContext(population[0], population[1], n_classes, pool, device, seed, kind)
     t_refs = time.perf_counter()
     pool.ensure(refs if any(ATTACKS.get(n).references_needed for n in names) else 0)

@@ -132,22 +132,45 @@ def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def run_bench(suite: Suite, out: Path, overrides: dict[str, Any] | None = None,
-              on_cell: Callable[[Cell, dict[str, Any], bool], None] | None = None) -> list[dict[str, Any]]:
+def run_cell(task: tuple[RunConfig, Path, int]) -> tuple[dict[str, Any], bool]:
+    """One bench cell (an executor task): its run folder, resumed if it exists; (report, was complete)."""
+    import torch
+
     from .runner import run_experiment
+
+    cfg, folder, threads = task
+    torch.set_num_threads(threads)
+    result = run_experiment(cfg, folder, "resume")
+    return result.report, result.resumed_complete
+
+
+def run_bench(suite: Suite, out: Path, overrides: dict[str, Any] | None = None,
+              on_cell: Callable[[Cell, dict[str, Any], bool], None] | None = None, executor=None) -> list[dict[str, Any]]:
+    import torch
+
+    from .executor import LocalExecutor
 
     out = Path(out)
     cells = expand(suite, overrides)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "suite.json", suite.model_dump())
-    rows = []
-    for i, cell in enumerate(cells):
-        log.info("cell %d/%d: %s", i + 1, len(cells), cell.folder)
-        result = run_experiment(cell.cfg, out / cell.folder, "resume")
-        rows.append(_row(cell, result.report))
+    tasks = [(c.cfg, out / c.folder, c.cfg.train.num_threads or torch.get_num_threads()) for c in cells]
+    rows: list[dict[str, Any]] = []
+
+    def record(cell: Cell, report: dict[str, Any], cached: bool) -> None:
+        rows.append(_row(cell, report))
         if on_cell:
-            on_cell(cell, rows[-1], result.resumed_complete)
-        write_results(suite, rows, out)  # partial results are usable while the bench runs
+            on_cell(cell, rows[-1], cached)
+
+    if executor is None or isinstance(executor, LocalExecutor):
+        for i, (cell, task) in enumerate(zip(cells, tasks)):
+            log.info("cell %d/%d: %s", i + 1, len(cells), cell.folder)
+            record(cell, *run_cell(task))
+            write_results(suite, rows, out)  # partial results are usable while the bench runs
+    else:
+        for cell, (report, cached) in zip(cells, executor.map(run_cell, tasks)):
+            record(cell, report, cached)
+        write_results(suite, rows, out)
     return rows
 
 

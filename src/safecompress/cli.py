@@ -33,6 +33,25 @@ def _setup_logging(verbose: bool) -> None:
     pkg.propagate = False
 
 
+def executor_options(fn):
+    """--executor / --address / --workers: where fanned-out work (reference models, bench cells) runs."""
+    fn = click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
+                      help="Workers of the local Dask cluster (without --address).")(fn)
+    fn = click.option("--address", help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786 (default: a local cluster "
+                      "on 127.0.0.1).")(fn)
+    fn = click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                      help="Run reference-model training and bench cells here (local) or on Dask.")(fn)
+    return fn
+
+
+def _executor(name: str, address: str | None, workers: int):
+    from .executor import make_executor
+
+    if address and name != "dask":
+        raise SafeCompressError("--address needs --executor dask")
+    return make_executor(name, address=address, workers=workers)
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="safecompress")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
@@ -55,7 +74,8 @@ def cli(verbose: bool) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out once the new run has succeeded.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding dataset files (= data.data_dir).")
 @click.option("--download", is_flag=True, help="Allow downloading the dataset from its canonical location.")
-def run(config_file, preset, overrides, out, resume, overwrite, data_dir, download) -> None:
+@executor_options
+def run(config_file, preset, overrides, out, resume, overwrite, data_dir, download, executor, address, workers) -> None:
     """Train (and compress) a model as configured, and write its run folder."""
     from .config import load_config
     from .progress import RichProgress
@@ -75,7 +95,8 @@ def run(config_file, preset, overrides, out, resume, overwrite, data_dir, downlo
         out = Path("runs") / f"{cfg.method.name}-{cfg.data.name}-seed{cfg.seed}"
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     bar = RichProgress(err_console, f"{cfg.method.name} on {cfg.data.name}")
-    result = run_experiment(cfg, out, mode, callbacks=[bar])
+    with _executor(executor, address, workers) as ex:
+        result = run_experiment(cfg, out, mode, callbacks=[bar], executor=ex)
     task = result.report["task"]
     state = "already complete" if result.resumed_complete else "done"
     out_console.print(
@@ -126,7 +147,8 @@ def _summary_table(result) -> Table:
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Bench folder (resumable).")
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override applied to every cell, e.g. --set train.epochs=5 (repeatable).")
-def bench_cmd(suite, out, overrides) -> None:
+@executor_options
+def bench_cmd(suite, out, overrides, executor, address, workers) -> None:
     """Run a datasets × densities × methods × seeds matrix; finished cells are skipped on a rerun."""
     from .benchmark import expand, load_suite, run_bench
     from .config import deep_merge, parse_override
@@ -144,7 +166,8 @@ def bench_cmd(suite, out, overrides) -> None:
         out_console.print(f"[{done[0]}/{total}] {cell.folder}: acc {row['test_accuracy']:.4f}, {auc}"
                           + (" (already done)" if cached else ""), highlight=False, soft_wrap=True)
 
-    run_bench(s, out, extra, on_cell)
+    with _executor(executor, address, workers) as ex:
+        run_bench(s, out, extra, on_cell, ex)
     out_console.print(f"summary: {out / 'summary.md'} and {out / 'summary.html'}", highlight=False)
 
 
@@ -238,12 +261,14 @@ def list_defences() -> None:
 @click.option("--refs", type=click.IntRange(1), help="Reference/shadow models (default: the run's audit.refs).")
 @click.option("--compare", type=click.Path(path_type=Path),
               help="Another audited run on the same split: write per-sample risk changes to compare.json.")
-def audit_cmd(run_dir, attacks, refs, compare) -> None:
+@executor_options
+def audit_cmd(run_dir, attacks, refs, compare, executor, address, workers) -> None:
     """Audit a finished run with membership-inference attacks (writes audit.json, scores.npz, roc.png)."""
     from .runner import audit_run_folder
 
     names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
-    report = audit_run_folder(run_dir, names, refs, compare)
+    with _executor(executor, address, workers) as ex:
+        report = audit_run_folder(run_dir, names, refs, compare, ex)
     table = Table(title=f"audit of {run_dir}")
     for col in ("attack", "AUC (95% CI)", "TPR@0.1%", "TPR@1%", "TPR@10%", "bal. acc", "s"):
         table.add_column(col, no_wrap=True)

@@ -108,31 +108,31 @@ def _config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 
 def run_experiment(
-    cfg: RunConfig, out: str | Path, mode: str = "new", callbacks: Sequence[Callback] = ()
+    cfg: RunConfig, out: str | Path, mode: str = "new", callbacks: Sequence[Callback] = (), executor=None
 ) -> RunResult:
     """Run one configured job into the folder ``out`` and return its report."""
     t_start = time.perf_counter()
     folder = RunFolder(out, mode)
     try:
         with _log_to(folder.path("log.txt")):
-            result = _run_in(folder, cfg, callbacks, t_start)
+            result = _run_in(folder, cfg, callbacks, t_start, executor)
         folder.commit()
         result.run_dir = folder.final
     except BaseException:
         folder.abandon(keep=CHECKPOINT)
         raise
     if cfg.baseline:
-        result.baseline = _run_baseline(cfg, result, callbacks)
+        result.baseline = _run_baseline(cfg, result, callbacks, executor)
     return result
 
 
-def _run_baseline(cfg: RunConfig, main: RunResult, callbacks: Sequence[Callback]) -> RunResult:
+def _run_baseline(cfg: RunConfig, main: RunResult, callbacks: Sequence[Callback], executor=None) -> RunResult:
     """Train and audit ``cfg.baseline`` with the same config into RUN/baseline-<name> (resumable), and
     record where it is and its headline numbers in the main report."""
     name = cfg.baseline
     base_cfg = cfg.model_copy(update={"method": cfg.method.model_copy(update={"name": name}), "baseline": None})
     log.info("baseline: %s with the same configuration", name)
-    base = run_experiment(base_cfg, main.run_dir / f"baseline-{name}", "resume", callbacks)
+    base = run_experiment(base_cfg, main.run_dir / f"baseline-{name}", "resume", callbacks, executor)
     summary = {"method": name, "run_dir": f"baseline-{name}", "task": base.report["task"],
                "compression": base.report["compression"], "timing": base.report["timing"]}
     if "audit" in base.report:
@@ -177,7 +177,7 @@ def reference_parts(n: int, needs: tuple[str, ...], seed: int) -> dict[str, np.n
 
 def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: MembershipSplit, model: torch.nn.Module,
                       device: torch.device, augment: bool, run_dir: Path, attacks: list[str] | None = None,
-                      refs: int | None = None) -> AuditResult:
+                      refs: int | None = None, executor=None) -> AuditResult:
     """Audit ``model`` on the split's audit parts with the configured attacks; write the audit files."""
     X, y = torch.from_numpy(ds.X), torch.from_numpy(ds.y)
 
@@ -196,12 +196,13 @@ def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: 
         train_fn=reference_trainer(cfg, spec, device, augment, ds.hflip, run_dir),
         refs=refs or cfg.audit.refs, kind=ds.kind, seed=cfg.seed, device=device, cache_dir=refs_dir,
         save_fn=save_ref, load_fn=load_model, n_bootstrap=cfg.audit.bootstrap, attack_params=cfg.audit.attack_params,
+        executor=executor,
     )
     write_audit(result, run_dir)
     return result
 
 
-def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_start: float) -> RunResult:
+def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_start: float, executor=None) -> RunResult:
     log.info("safecompress %s: run in %s (mode %s)", __version__, folder.final, folder.mode)
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
@@ -287,7 +288,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     }
     if cfg.audit.enabled:
         t_audit = time.perf_counter()
-        audit = audit_with_config(cfg, spec, ds, split, result.model, device, augment, folder.work)
+        audit = audit_with_config(cfg, spec, ds, split, result.model, device, augment, folder.work, executor=executor)
         report["audit"] = audit.report
         report["timing"]["audit_s"] = round(time.perf_counter() - t_audit, 3)
     report["timing"]["total_s"] = round(time.perf_counter() - t_start, 3)
@@ -309,7 +310,7 @@ def _method_overhead(train_s: float, parts: dict[str, float]) -> dict[str, float
 
 
 def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int | None = None,
-                     compare: Path | None = None) -> dict[str, Any]:
+                     compare: Path | None = None, executor=None) -> dict[str, Any]:
     """``safecompress audit``: (re-)audit a finished run folder and update its report.json."""
     run_dir = Path(run_dir)
     report_path = run_dir / "report.json"
@@ -325,7 +326,7 @@ def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int 
         spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
         augment = cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")
         t0 = time.perf_counter()
-        result = audit_with_config(cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs)
+        result = audit_with_config(cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor)
         report = json.loads(report_path.read_text())
         report["audit"] = result.report
         report.setdefault("timing", {})["audit_s"] = round(time.perf_counter() - t0, 3)

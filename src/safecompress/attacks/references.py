@@ -33,11 +33,23 @@ def membership_matrix(n_models: int, n_points: int, seed: int) -> np.ndarray:
     return order < n_models // 2
 
 
+def train_reference(task):
+    """One reference model (an executor task): the caller's thread count, so results match everywhere."""
+    train_fn, X, y, seed, threads = task
+    torch.set_num_threads(threads)
+    model, masks = train_fn(X, y, seed)
+    return model.cpu(), masks
+
+
 class ReferencePool:
     def __init__(self, train_fn: TrainFn, X_pop: torch.Tensor, y_pop: torch.Tensor, n_models: int, seed: int,
                  device: torch.device, cache_dir: Path | None = None, save_fn=None, load_fn=None,
-                 X_cand: torch.Tensor | None = None, y_cand: torch.Tensor | None = None, progress=None):
+                 X_cand: torch.Tensor | None = None, y_cand: torch.Tensor | None = None, progress=None,
+                 executor=None):
+        from ..executor import LocalExecutor
+
         self.train_fn, self.save_fn, self.load_fn = train_fn, save_fn, load_fn
+        self.executor = executor or LocalExecutor()
         self.n_pop = len(y_pop)
         self.X_cand = X_cand
         self.X = X_pop if X_cand is None else torch.cat([X_pop, X_cand])
@@ -74,23 +86,31 @@ class ReferencePool:
             raise SafeCompressError(
                 f"an attack needs {count} reference models but audit.refs is {self.n_models}; raise --refs"
             )
-        while len(self.models) < count:
-            k = len(self.models)
+        have: dict[int, nn.Module] = {}
+        missing = []
+        for k in range(len(self.models), count):
             path = self._cache_file(k)
-            model = None
             if path is not None and path.exists() and self.load_fn is not None:
                 try:
-                    model = self.load_fn(path).to(self.device)
+                    have[k] = self.load_fn(path).to(self.device)
                     log.info("loaded reference model %d from %s", k, path)
+                    continue
                 except SafeCompressError as exc:
                     log.warning("cached reference model %s is unusable (%s); retraining it", path, exc)
-            if model is None:
+            missing.append(k)
+        if missing:
+            log.info("training reference models %s of %d", [k + 1 for k in missing], self.n_models)
+            tasks = []
+            for k in missing:
                 idx = torch.from_numpy(np.flatnonzero(self.in_masks[k]))
-                log.info("training reference model %d/%d on %d samples", k + 1, self.n_models, len(idx))
-                model, masks = self.train_fn(self.X[idx], self.y[idx], self.seed * 1000 + k + 1)
+                tasks.append((self.train_fn, self.X[idx], self.y[idx], self.seed * 1000 + k + 1, torch.get_num_threads()))
+            for k, (model, masks) in zip(missing, self.executor.map(train_reference, tasks)):
+                path = self._cache_file(k)
                 if path is not None and self.save_fn is not None:
                     self.save_fn(model, masks, path)
-            self.models.append(model.eval())
+                have[k] = model.to(self.device)
+        for k in range(len(self.models), count):
+            self.models.append(have[k].eval())
             if self.progress is not None:
                 self.progress(k + 1, self.n_models)
 

@@ -1,0 +1,52 @@
+"""Executors: the same seeds give the same numbers whether the work ran locally or on Dask (loopback)."""
+
+import json
+
+import pytest
+
+from safecompress.cli import main
+from safecompress.executor import LocalExecutor, make_executor
+
+pytest.importorskip("distributed")
+
+RUN = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "method.name=dense",
+       "--set", "train.augment=false", "--set", "train.epochs=2", "--set", "audit.enabled=false"]
+
+
+@pytest.fixture(scope="module")
+def dask_executor():
+    ex = make_executor("dask", workers=2)
+    assert ex.client.scheduler.address.startswith("tcp://127.0.0.1:")  # loopback only
+    yield ex
+    ex.close()
+
+
+def _square(x):
+    return x * x
+
+
+def test_map_keeps_order(dask_executor):
+    assert dask_executor.map(_square, list(range(7))) == [x * x for x in range(7)] == LocalExecutor().map(_square, range(7))
+
+
+def test_lira_audit_with_4_references_equals_local(tmp_path, dask_executor, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["run", *RUN, "--out", str(out)]) == 0
+    reports = {}
+    for name in ("local", "dask"):
+        for f in (out / "refs").glob("*"):
+            f.unlink()  # train the references again with this executor
+        if name == "dask":
+            import safecompress.executor as exmod
+
+            monkeypatch.setattr(exmod, "make_executor", lambda *a, **k: dask_executor)
+            monkeypatch.setattr(dask_executor, "close", lambda: None)
+        assert main(["audit", str(out), "--attacks", "lira,loss", "--refs", "4", "--executor", name]) == 0
+        rep = json.loads((out / "report.json").read_text())["audit"]["attacks"]
+        reports[name] = {k: {m: v for m, v in a.items() if m != "wall_s"} for k, a in rep.items()}
+    assert reports["local"] == reports["dask"]
+
+
+def test_address_needs_the_dask_executor(tmp_path, capsys):
+    assert main(["audit", str(tmp_path), "--address", "tcp://127.0.0.1:1"]) == 2
+    assert "--executor dask" in capsys.readouterr().err
