@@ -175,7 +175,7 @@ def test_no_config_and_no_preset_means_the_default_job(monkeypatch):
 
     seen = []
 
-    def fake_run(cfg, out, mode, callbacks=()):
+    def fake_run(cfg, out, mode, callbacks=(), executor=None):
         seen.append(cfg)
         raise KeyboardInterrupt  # stop before any training
 
