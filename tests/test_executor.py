@@ -50,3 +50,22 @@ def test_lira_audit_with_4_references_equals_local(tmp_path, dask_executor, monk
 def test_address_needs_the_dask_executor(tmp_path, capsys):
     assert main(["audit", str(tmp_path), "--address", "tcp://127.0.0.1:1"]) == 2
     assert "--executor dask" in capsys.readouterr().err
+
+
+def test_two_cell_bench_on_dask_equals_local(tmp_path, dask_executor):
+    import yaml
+
+    from safecompress.benchmark import load_suite, run_bench
+
+    suite = {"name": "two", "preset": "ci", "seeds": [0], "densities": [0.2],
+             "common": {"model": {"name": "mlp"}, "train": {"epochs": 2, "augment": False, "num_threads": 1},
+                        "audit": {"attacks": ["loss", "nn"], "refs": 2, "bootstrap": 10}},
+             "datasets": {"digits": {}}, "methods": {"rigl": {"method": {"name": "rigl"}},
+                                                     "dense": {"method": {"name": "dense"}, "dense": True}}}
+    f = tmp_path / "two.yaml"
+    f.write_text(yaml.safe_dump(suite))
+    rows = {}
+    for name, ex in (("local", LocalExecutor()), ("dask", dask_executor)):
+        got = run_bench(load_suite(f), tmp_path / name, executor=ex)
+        rows[name] = [{k: v for k, v in r.items() if not k.endswith("_s")} for r in got]
+    assert len(rows["local"]) == 2 and rows["local"] == rows["dask"]
