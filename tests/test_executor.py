@@ -69,3 +69,21 @@ def test_two_cell_bench_on_dask_equals_local(tmp_path, dask_executor):
         got = run_bench(load_suite(f), tmp_path / name, executor=ex)
         rows[name] = [{k: v for k, v in r.items() if not k.endswith("_s")} for r in got]
     assert len(rows["local"]) == 2 and rows["local"] == rows["dask"]
+
+
+def _die_once(task):
+    """Kills its worker process the first time it runs (a crashed machine), then succeeds."""
+    import os
+    from pathlib import Path
+
+    marker, value = task
+    if not Path(marker).exists():
+        Path(marker).write_text("died")
+        os._exit(1)
+    return value * 10
+
+
+def test_a_task_whose_worker_dies_is_rerun(tmp_path, dask_executor):
+    out = dask_executor.map(_die_once, [(str(tmp_path / "m0"), 1), (str(tmp_path / "m1"), 2)])
+    assert out == [10, 20]
+    assert (tmp_path / "m0").read_text() == "died" and (tmp_path / "m1").read_text() == "died"
