@@ -87,3 +87,19 @@ def test_a_task_whose_worker_dies_is_rerun(tmp_path, dask_executor):
     out = dask_executor.map(_die_once, [(str(tmp_path / "m0"), 1), (str(tmp_path / "m1"), 2)])
     assert out == [10, 20]
     assert (tmp_path / "m0").read_text() == "died" and (tmp_path / "m1").read_text() == "died"
+
+
+def test_corrupt_cached_reference_models_are_rebuilt_not_loaded(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", *RUN, "--out", str(out)]) == 0
+    assert main(["audit", str(out), "--attacks", "lira", "--refs", "2"]) == 0
+    first = json.loads((out / "report.json").read_text())["audit"]["attacks"]["lira"]["auc"]
+    refs = sorted((out / "refs").glob("*.safetensors"))
+    assert len(refs) == 2 and all(p.with_name(p.name + ".sha256").is_file() for p in refs)
+    original = refs[0].read_bytes()
+    data = bytearray(original)
+    data[-5] ^= 0xFF  # flip bits inside a weight: still a loadable file, but not the model that was trained
+    refs[0].write_bytes(bytes(data))
+    assert main(["audit", str(out), "--attacks", "lira", "--refs", "2"]) == 0
+    assert json.loads((out / "report.json").read_text())["audit"]["attacks"]["lira"]["auc"] == first  # retrained
+    assert refs[0].read_bytes() == original  # the corrupt file was replaced by the deterministic retrain

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import SafeCompressError
+from ..fileio import atomic_write_text, sha256_file
 
 log = logging.getLogger(__name__)
 TrainFn = Callable[[torch.Tensor, torch.Tensor, int], tuple[nn.Module, dict | None]]
@@ -31,6 +32,20 @@ def membership_matrix(n_models: int, n_points: int, seed: int) -> np.ndarray:
         return (rng.permutation(n_points) < n_points // 2)[None, :]
     order = np.argsort(rng.random((n_models, n_points)), axis=0)
     return order < n_models // 2
+
+
+def _checksum_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _verify(path: Path) -> None:
+    """A cached model is trusted only if its checksum file exists and matches (a crash or a bit flip
+    never yields a model the audit silently uses)."""
+    sums = _checksum_file(path)
+    if not sums.is_file():
+        raise SafeCompressError("no checksum file (written by an interrupted or older run)")
+    if sums.read_text().strip() != sha256_file(path):
+        raise SafeCompressError("checksum mismatch: the file is corrupt")
 
 
 def train_reference(task):
@@ -92,6 +107,7 @@ class ReferencePool:
             path = self._cache_file(k)
             if path is not None and path.exists() and self.load_fn is not None:
                 try:
+                    _verify(path)
                     have[k] = self.load_fn(path).to(self.device)
                     log.info("loaded reference model %d from %s", k, path)
                     continue
@@ -108,6 +124,7 @@ class ReferencePool:
                 path = self._cache_file(k)
                 if path is not None and self.save_fn is not None:
                     self.save_fn(model, masks, path)
+                    atomic_write_text(_checksum_file(path), sha256_file(path) + "\n")
                 have[k] = model.to(self.device)
         for k in range(len(self.models), count):
             self.models.append(have[k].eval())
