@@ -90,6 +90,7 @@ class DataConfig(_Section):
     download: bool = False
     path: Path | None = None
     label_column: str = "label"
+    sensitive_column: str | None = Field(None, description="attribute-inference datasets: the sensitive column (income: SEX)")
     synth_samples: int | None = Field(None, gt=0)
     synth_seed: int = 0
     image_size: int = Field(32, gt=0)

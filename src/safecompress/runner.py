@@ -47,6 +47,7 @@ def data_context(cfg: RunConfig) -> DataContext:
     d = cfg.data
     ctx = DataContext(
         data_dir=d.data_dir, download=d.download, path=d.path, label_column=d.label_column,
+        sensitive_column=d.sensitive_column,
         synth_samples=d.synth_samples, synth_seed=d.synth_seed, image_size=d.image_size,
     )
     return ctx

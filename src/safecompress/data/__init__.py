@@ -15,6 +15,7 @@ _PLUGINS = (
     "texas100",
     "imagenet100",
     "byod",
+    "income",
     "synth_shoppers",
     "synth_images",
 )

@@ -83,6 +83,8 @@ class ArrayDataset:
     source: str  # where it came from (a path, or "generated: ...")
     class_names: list[str] | None = None
     hflip: bool = True  # images: is a horizontal flip label-preserving (False for digits and text)
+    sensitive: np.ndarray | None = None  # attribute-inference datasets: the sensitive attribute's codes
+    sensitive_names: list[str] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
