@@ -23,9 +23,8 @@ import torch
 from torch import nn
 
 from .config import build_config
-from .defences import DEFENCES
 from .errors import ConfigError
-from .methods import METHODS, MethodContext
+from .methods import METHODS, MethodContext, needed_parts
 from .models import ModelSpec
 from .train import resolve_device
 
@@ -62,8 +61,7 @@ class SafeCompress:
         if probe is not None:
             (Xm, ym), (Xn, yn) = probe
             parts.append((torch.as_tensor(Xn).float(), torch.as_tensor(yn).long()))
-        elif {*METHODS.get(self.cfg.method.name).needs_parts, *DEFENCES.get(self.cfg.defence.name).needs_parts} \
-                & {"probe_members", "probe_nonmembers"}:
+        elif set(needed_parts(self.cfg)) & {"probe_members", "probe_nonmembers"}:
             raise ConfigError("SafeCompress needs probe=((X_members, y_members), (X_nonmembers, y_nonmembers)): "
                               "members from the training set and non-members it never trains on")
         X = torch.cat([p[0] for p in parts])

@@ -12,11 +12,9 @@ accurate model is trivially more private.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
-import json
 import logging
 import math
 import statistics
@@ -290,11 +288,9 @@ def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
 
 
 def _pareto_png(aggs: list[dict[str, Any]]) -> str:
-    import matplotlib
+    from .report.html import figure_uri, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = [p for p in _panels(aggs) if any("auc" in a for a in p[2])]
     if not panels:
         return ""
@@ -320,10 +316,7 @@ def _pareto_png(aggs: list[dict[str, Any]]) -> str:
         ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return figure_uri(fig, dpi=100, tight=False)
 
 
 def summary_html(suite: Suite, rows: list[dict[str, Any]]) -> str:

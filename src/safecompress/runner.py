@@ -21,10 +21,9 @@ from .checkpoint import compression_summary, load_model, load_tensors, save_mode
 from .config import RunConfig, build_config, dump_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
-from .defences import DEFENCES
 from .errors import ConfigError, RunFolderError
 from .fileio import atomic_write_json, atomic_write_text, load_npz
-from .methods import METHODS, MethodContext
+from .methods import METHODS, MethodContext, needed_parts
 from .models import MODELS, ModelSpec, count_parameters, model_entry
 from .quantize import quantize_
 from .report.html import write_report_html
@@ -149,7 +148,7 @@ def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, aug
     """A function training a reference model with the target's recipe (method, density, schedule)."""
 
     method_cls = METHODS.get(cfg.method.name)
-    needs = tuple(dict.fromkeys((*method_cls.needs_parts, *DEFENCES.get(cfg.defence.name).needs_parts)))
+    needs = needed_parts(cfg)
 
     def train(X: torch.Tensor, y: torch.Tensor, seed: int):
         ref_cfg = cfg.model_copy(update={"seed": seed})

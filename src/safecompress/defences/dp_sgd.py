@@ -18,14 +18,13 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..sparse.engine import find_engine
 from ..train import Callback
 from .base import Defence, register_defence
 
 
 def _engine_masks(trainer) -> dict[str, torch.Tensor]:
-    from ..sparse.engine import SparseEngine
-
-    engine = next((cb for cb in trainer.callbacks if isinstance(cb, SparseEngine)), None)
+    engine = find_engine(trainer)
     return engine.masks if engine is not None else {}
 
 

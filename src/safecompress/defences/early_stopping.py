@@ -6,15 +6,9 @@ from __future__ import annotations
 
 import torch
 
+from ..sparse.engine import find_engine
 from ..train import Callback, evaluate
 from .base import Defence, register_defence
-
-
-def _engine(trainer):
-    """The run's sparse engine, if any (its masks must follow the restored weights)."""
-    from ..sparse.engine import SparseEngine
-
-    return next((cb for cb in trainer.callbacks if isinstance(cb, SparseEngine)), None)
 
 
 class _EarlyStop(Callback):
@@ -32,7 +26,7 @@ class _EarlyStop(Callback):
         if loss < self.best_loss - self.min_delta:
             self.best_loss, self.best_epoch = loss, trainer.state.epoch
             self.best_state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
-            engine = _engine(trainer)
+            engine = find_engine(trainer)  # its masks must follow the restored weights
             self.best_masks = None if engine is None else {k: v.clone() for k, v in engine.masks.items()}
         elif trainer.state.epoch - self.best_epoch >= self.patience:
             self.stopped = True
@@ -41,7 +35,7 @@ class _EarlyStop(Callback):
     def on_fit_end(self, trainer):
         if self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
-            engine = _engine(trainer)
+            engine = find_engine(trainer)
             if engine is not None and self.best_masks is not None:
                 engine.set_masks(self.best_masks)  # the weights and the topology of the same epoch
 

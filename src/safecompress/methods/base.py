@@ -82,3 +82,10 @@ class Method:
 
 METHODS: Registry[type[Method]] = Registry("method")
 register_method = METHODS.register  # class decorator: @register_method("name")
+
+
+def needed_parts(cfg: RunConfig) -> tuple[str, ...]:
+    """The split parts a run reads: its method's and its defence's, in order, without repeats."""
+    from ..defences import DEFENCES
+
+    return tuple(dict.fromkeys((*METHODS.get(cfg.method.name).needs_parts, *DEFENCES.get(cfg.defence.name).needs_parts)))

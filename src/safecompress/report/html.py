@@ -31,17 +31,25 @@ img{max-width:100%;border:1px solid #e6e8ef;border-radius:6px} pre{background:#f
 """
 
 
-def _png(fig) -> str:
+def png_uri(png: bytes) -> str:
+    """A PNG as a data URI, so a page needs no files beside it."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def figure_uri(fig, dpi: int = 110, tight: bool = True) -> str:
+    """A matplotlib figure rendered to a PNG data URI; the figure is closed."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    fig.savefig(buf, format="png", dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))
+    pyplot().close(fig)
+    return png_uri(buf.getvalue())
 
 
 def _img(src: str, alt: str) -> str:
     return f'<img src="{src}" alt="{html.escape(alt)}">'
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,7 +110,7 @@ def _attack_table(audit: dict[str, Any]) -> str:
 
 
 def _trajectory(rounds: list[dict[str, Any]], final_round: Any = None) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for r in rounds:
         for c in r["candidates"]:
@@ -122,13 +130,11 @@ def _trajectory(rounds: list[dict[str, Any]], final_round: Any = None) -> str:
             ax.axvline(final_round, ls=":", c="#0a7a3b", lw=1.2, label=f"final model (round {final_round})")
         axes[0].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    src = _png(fig)
-    plt.close(fig)
-    return src
+    return figure_uri(fig)
 
 
 def _per_class(per_class: dict[str, Any]) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     items = sorted(per_class["auc"].items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else kv[0])
     fig, ax = plt.subplots(figsize=(10, 2.8))
     ax.bar([k for k, _ in items], [v for _, v in items], color="#3a6ea5")
@@ -137,9 +143,7 @@ def _per_class(per_class: dict[str, Any]) -> str:
     if len(items) > 30:
         ax.set_xticks([k for i, (k, _) in enumerate(items) if i % 10 == 0])
     fig.tight_layout()
-    src = _png(fig)
-    plt.close(fig)
-    return src
+    return figure_uri(fig)
 
 
 def _layers(sparse: dict[str, Any]) -> str:
@@ -169,8 +173,7 @@ def render_report(run_dir: Path) -> str:
     if audit:
         parts.append("<h2>Membership-inference audit</h2>")
         if (run_dir / "roc.png").is_file():
-            src = "data:image/png;base64," + base64.b64encode((run_dir / "roc.png").read_bytes()).decode("ascii")
-            parts.append(_img(src, "ROC curves (log-log)"))
+            parts.append(_img(png_uri((run_dir / "roc.png").read_bytes()), "ROC curves (log-log)"))
         parts.append(_attack_table(audit))
         if audit.get("per_class", {}).get("auc"):
             parts += ["<h3>Per-class leakage</h3>", _img(_per_class(audit["per_class"]), "per-class leakage")]

@@ -52,6 +52,11 @@ def prune_and_grow(state: LayerState, n: int, prune: Criterion, grow: Criterion)
     return new.view_as(mask)
 
 
+def find_engine(trainer) -> "SparseEngine | None":
+    """The sparse engine among a trainer's callbacks (None for dense training)."""
+    return next((cb for cb in trainer.callbacks if isinstance(cb, SparseEngine)), None)
+
+
 class SparseEngine(Callback):
     """Holds masks (plain bool tensors, never module buffers) and keeps the model sparse."""
 
