@@ -187,3 +187,62 @@ def test_dp_sgd_refuses_batchnorm_with_a_fix(tmp_path, capsys):
     assert main(["run", *args, "--out", str(tmp_path / "bn")]) == 2
     assert "model.norm=group" in capsys.readouterr().err
     assert main(["run", *args, "--set", "model.norm=group", "--out", str(tmp_path / "gn")]) == 0
+
+
+def _trained_dense(tmp_path):
+    """A small over-fitted dense model on digits with its data parts."""
+    from safecompress.checkpoint import load_model
+    from safecompress.data import DataContext, load_dataset
+    from safecompress.data.split import MembershipSplit
+
+    out = tmp_path / "dense"
+    assert main(["run", *FAST, "--set", "train.epochs=15", "--out", str(out)]) == 0
+    ds = load_dataset("digits", DataContext())
+    split = MembershipSplit.load(out / "split.npz", n_total=len(ds))
+    X, y = torch.from_numpy(ds.X), torch.from_numpy(ds.y)
+    part = {p: (X[torch.as_tensor(split[p])], y[torch.as_tensor(split[p])]) for p in ("train", "val", "test")}
+    return load_model(out / "model.safetensors", "cpu"), part
+
+
+def test_memguard_keeps_labels_stays_in_budget_and_confuses_its_attack_model(tmp_path):
+    from safecompress.defences import unwrap
+    from safecompress.defences.memguard import _features
+
+    model, part = _trained_dense(tmp_path)
+    guard = DEFENCES.get("memguard")(budget=0.4)
+    served = guard.deploy(model, part["train"], part["val"], seed=0, device=torch.device("cpu"))
+    assert unwrap(served) is model
+    assert [n for n, _ in served.named_parameters()] == [f"inner.{n}" for n, _ in model.named_parameters()]
+    with torch.no_grad():
+        for X, _ in (part["train"], part["test"]):
+            raw, out = model.eval()(X), served.eval()(X)
+            assert torch.equal(raw.argmax(1), out.argmax(1))  # accuracy is untouched
+            l1 = (torch.softmax(out, 1) - torch.softmax(raw, 1)).abs().sum(1)
+            assert float(l1.max()) <= 0.4 + 1e-4
+            assert float(l1.mean()) > 1e-3  # it does perturb
+            g_raw = served.attack(_features(raw)).squeeze(1)
+            g_out = served.attack(_features(out)).squeeze(1)
+            assert float(g_out.abs().mean()) < 0.5 * float(g_raw.abs().mean())  # pushed towards "unsure"
+
+
+def test_memguard_run_reports_the_same_accuracy_and_leaves_white_box_attacks_alone(tmp_path):
+    common = ["--preset", "ci", "--set", "method.name=rigl", "--set", "audit.attacks=[nn, grad_norm, label_only]"]
+    reps = {}
+    for name in ("none", "memguard"):
+        assert main(["run", *common, "--set", f"defence.name={name}", "--out", str(tmp_path / name)]) == 0
+        reps[name] = json.loads((tmp_path / name / "report.json").read_text())
+    plain, guarded = reps["none"], reps["memguard"]
+    assert guarded["task"]["accuracy"] == plain["task"]["accuracy"]
+    assert guarded["defence"]["defender_samples"] > 0
+    for attack in ("grad_norm", "label_only"):  # the weights and the labels are what they were
+        assert guarded["audit"]["attacks"][attack]["auc"] == pytest.approx(plain["audit"]["attacks"][attack]["auc"])
+    assert guarded["audit"]["attacks"]["nn"]["auc"] != plain["audit"]["attacks"]["nn"]["auc"]
+    # a re-audit rebuilds the same served model
+    assert main(["audit", str(tmp_path / "memguard"), "--attacks", "nn"]) == 0
+    again = json.loads((tmp_path / "memguard" / "report.json").read_text())
+    assert again["audit"]["attacks"]["nn"]["auc"] == pytest.approx(guarded["audit"]["attacks"]["nn"]["auc"])
+
+
+def test_memguard_budget_must_be_an_l1_distance():
+    with pytest.raises(ConfigError, match="budget"):
+        DEFENCES.get("memguard")(budget=3.0)

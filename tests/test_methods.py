@@ -16,7 +16,8 @@ FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp"
 @pytest.mark.parametrize("method", METHODS.names())
 def test_method_reaches_target_density(tmp_path, method):
     out = tmp_path / method
-    assert main(["run", *FAST, "--set", f"method.name={method}", "--set", "sparse.density=0.2", "--out", str(out)]) == 0
+    needs = ["--set", "defence.name=label_smoothing"] if method == "defend_then_compress" else []
+    assert main(["run", *FAST, *needs, "--set", f"method.name={method}", "--set", "sparse.density=0.2", "--out", str(out)]) == 0
     rep = json.loads((out / "report.json").read_text())
     comp = rep["compression"]
     if method == "dense":
@@ -148,3 +149,63 @@ def test_distillation_loss_and_sparse_student(tmp_path, monkeypatch):
     assert main(["run", *args, "--out", str(tmp_path / "b"), "--resume"]) == 0
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
     assert a["task"] == b["task"] and a["compression"]["density"] == pytest.approx(0.2, abs=1e-3)
+
+
+def test_defend_then_compress_refuses_an_undefended_run_before_writing_anything(tmp_path, capsys):
+    from safecompress.cli import main
+
+    out = tmp_path / "dtc"
+    assert main(["run", "--preset", "ci", "--set", "method.name=defend_then_compress", "--out", str(out)]) == 2
+    assert "needs a defence" in capsys.readouterr().err and not out.exists()
+
+
+def test_defend_then_compress_prunes_a_defended_dense_model(tmp_path):
+    import json
+
+    from safecompress.cli import main
+
+    out = tmp_path / "dtc"
+    assert main(["run", "--preset", "ci", "--set", "method.name=defend_then_compress", "--set", "defence.name=label_smoothing",
+                 "--set", "audit.enabled=false", "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["compression"]["density"] == pytest.approx(0.1, abs=1e-3)
+    assert rep["method_details"]["pipeline"] == {"defence": "label_smoothing", "prune_at": 0.6}
+
+
+def test_dmp_student_never_trains_on_private_samples(tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+
+    from safecompress.cli import main
+    from safecompress.data.split import MembershipSplit
+    from safecompress.train import Trainer
+
+    seen = []
+    fit = Trainer.fit
+
+    def spy(self, X, y, *a, **k):
+        seen.append(X.clone())
+        return fit(self, X, y, *a, **k)
+
+    monkeypatch.setattr(Trainer, "fit", spy)
+    out = tmp_path / "dmp"
+    assert main(["run", "--preset", "ci", "--set", "method.name=dmp", "--set", "audit.enabled=false", "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    import torch
+    import yaml
+
+    from safecompress.config import build_config
+    from safecompress.data import load_dataset
+    from safecompress.runner import data_context
+
+    cfg = build_config(yaml.safe_load((out / "config.yaml").read_text()))
+    ds = load_dataset(cfg.data.name, data_context(cfg))
+    split = MembershipSplit.load(out / "split.npz", n_total=len(ds))
+    teacher_X, student_X = seen
+    private = {tuple(r) for r in ds.X[split["train"]].tolist()}
+    reference = np.concatenate([split["val"], split["probe_nonmembers"]])
+    assert torch.equal(teacher_X, torch.from_numpy(ds.X[split["train"]]))
+    assert len(student_X) == len(reference) == rep["method_details"]["dmp"]["reference_samples"]
+    assert not any(tuple(r) in private for r in student_X.tolist())
+    assert rep["compression"]["density"] == pytest.approx(0.1, abs=1e-3)

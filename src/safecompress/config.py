@@ -57,6 +57,7 @@ AllocationName = RegistryName("sparse.allocation", "ALLOCATIONS")
 ObjectiveName = RegistryName("objectives", "OBJECTIVES")
 DefenceName = RegistryName("defences", "DEFENCES")
 _defences = _registry("defences", "DEFENCES")
+_methods = _registry("methods", "METHODS")
 _models = _registry("models", "MODELS")
 _attacks = _registry("attacks", "ATTACKS")
 
@@ -170,7 +171,8 @@ class SparseConfig(_Section):
     prune_start: float = Field(0.1, ge=0, lt=1, description="gmp: start pruning at this fraction of training")
     prune_end: float = Field(0.6, gt=0, le=1, description="gmp: reach the density here; oneshot: prune here")
     distill_alpha: float = Field(0.7, ge=0, le=1, description="distill: weight of the teacher's soft targets")
-    distill_temperature: float = Field(4.0, gt=0, description="distill: softmax temperature")
+    distill_temperature: float = Field(4.0, gt=0, description="distill, dmp: softmax temperature")
+    dmp_keep: float = Field(1.0, gt=0, le=1, description="dmp: fraction of reference samples kept (lowest teacher entropy)")
 
 
 DEFAULT_ATTACKS = ["loss", "confidence", "entropy", "m_entropy", "nn", "top3", "shadow", "lira", "rmia",
@@ -306,6 +308,17 @@ class RunConfig(_Section):
         "none", description="post-training quantization of the weights (dense or sparse); evaluated and audited as quantized")
     baseline: MethodName | None = Field(
         None, description="also run this method with the same config into OUT/baseline-<name> and report both")
+
+    @model_validator(mode="after")
+    def _method_fits(self) -> "RunConfig":
+        try:
+            cls = _methods().get(self.method.name)
+        except Exception:  # an unknown name is reported by the field check
+            return self
+        problems = cls.config_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -21,6 +21,7 @@ from .checkpoint import compression_summary, load_model, load_tensors, save_mode
 from .config import RunConfig, build_config, dump_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
+from .defences import DEFENCES
 from .errors import ConfigError, RunFolderError
 from .fileio import atomic_write_json, atomic_write_text, load_npz
 from .methods import METHODS, MethodContext, needed_parts
@@ -257,14 +258,17 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     if cfg.quantize != "none":
         result.masks, values = quantize_(result.model, result.masks, cfg.quantize), cfg.quantize
 
+    defence = ctx.defence()
+    served = served_model(defence, result.model, ctx.part, cfg.seed, device)
+    ctx.defence_report.update(getattr(defence, "fit_report", {}))
     bs = cfg.train.eval_batch_size
-    scores = {part: evaluate(result.model, *ctx.part(part), device, bs) for part in ("train", "val", "test")}
+    scores = {part: evaluate(served, *ctx.part(part), device, bs) for part in ("train", "val", "test")}
     model_path = save_model(result.model, spec, folder.path("model.safetensors"), masks=result.masks,
                             values=values, extra={"method": cfg.method.name})
     compression = {**compression_summary(result.model, result.masks, model_path.stat().st_size, spec), "values": values}
     report = {
         "method": cfg.method.name,
-        "defence": {"name": cfg.defence.name, "params": ctx.defence().params, **ctx.defence_report},
+        "defence": {"name": cfg.defence.name, "params": defence.params, **ctx.defence_report},
         "dataset": ds.name,
         "seed": cfg.seed,
         "version": __version__,
@@ -288,7 +292,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     }
     if cfg.audit.enabled:
         t_audit = time.perf_counter()
-        audit = audit_with_config(cfg, spec, ds, split, result.model, device, augment, folder.work, executor=executor)
+        audit = audit_with_config(cfg, spec, ds, split, served, device, augment, folder.work, executor=executor)
         report["audit"] = audit.report
         report["timing"]["audit_s"] = round(time.perf_counter() - t_audit, 3)
     report["timing"]["total_s"] = round(time.perf_counter() - t_start, 3)
@@ -297,6 +301,12 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     ckpt_path.unlink(missing_ok=True)
     log.info("test accuracy %.4f; report at %s", report["task"]["accuracy"], folder.final / "report.json")
     return RunResult(folder.final, report)
+
+
+def served_model(defence, model: torch.nn.Module, part, seed: int, device: torch.device) -> torch.nn.Module:
+    """The model as served: ``model`` under the defence's inference-time wrapper (MemGuard), fitted on
+    the run's train (members) vs val (held-out) parts; ``model`` itself for training-time defences."""
+    return defence.deploy(model, part("train"), part("val"), seed, device)
 
 
 def _method_overhead(train_s: float, parts: dict[str, float]) -> dict[str, float]:
@@ -325,6 +335,13 @@ def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int 
         model = load_model(run_dir / "model.safetensors", device)
         spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
         augment = cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")
+        X, y = torch.from_numpy(ds.X), torch.from_numpy(ds.y)
+
+        def part(name: str):
+            idx = torch.as_tensor(split[name])
+            return X[idx], y[idx]
+
+        model = served_model(DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, part, cfg.seed, device)
         t0 = time.perf_counter()
         result = audit_with_config(cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor)
         report = json.loads(report_path.read_text())

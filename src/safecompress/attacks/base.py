@@ -61,7 +61,11 @@ class AttackContext:
     kind: str = "tabular"  # "image" or "tabular" (label-only perturbations depend on it)
 
     def target_view(self, model: nn.Module, white_box: bool) -> BlackBoxTarget:
-        return WhiteBoxTarget(model, self.device) if white_box else BlackBoxTarget(model, self.device)
+        if white_box:  # the weights bypass inference-time output defences (MemGuard)
+            from ..defences.base import unwrap
+
+            return WhiteBoxTarget(unwrap(model), self.device)
+        return BlackBoxTarget(model, self.device)
 
 
 class Attack:

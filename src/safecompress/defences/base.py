@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import torch
+from torch import nn
+
 from ..errors import ConfigError
 from ..registry import Registry
 from ..train import Callback
@@ -44,6 +47,32 @@ class Defence:
 
     def callbacks(self, ctx: "MethodContext") -> list[Callback]:
         return []
+
+    def deploy(self, model: nn.Module, members: tuple[torch.Tensor, torch.Tensor],
+               nonmembers: tuple[torch.Tensor, torch.Tensor], seed: int, device: torch.device) -> nn.Module:
+        """The model as it is served. Inference-time defences (MemGuard) wrap it in a
+        :class:`Deployed` module; ``members`` are training data and ``nonmembers`` held-out data the
+        defender may use to fit its own attack model. Training-time defences return ``model``."""
+        return model
+
+
+class Deployed(nn.Module):
+    """A served model: the trained network plus an inference-time output transformation.
+
+    ``inner`` is the network itself. A white-box attacker holds the weights and bypasses the
+    transformation (see :func:`unwrap`); black-box attacks only see this module's outputs.
+    """
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The trained network under any inference-time defence wrappers."""
+    while isinstance(model, Deployed):
+        model = model.inner
+    return model
 
 
 DEFENCES: Registry[type[Defence]] = Registry("defence")

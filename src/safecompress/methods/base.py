@@ -79,6 +79,11 @@ class Method:
     def train(self, ctx: MethodContext) -> MethodResult:
         raise NotImplementedError
 
+    @classmethod
+    def config_problems(cls, cfg: RunConfig) -> list[str]:
+        """What in ``cfg`` this method cannot work with (checked when the config is built)."""
+        return []
+
 
 METHODS: Registry[type[Method]] = Registry("method")
 register_method = METHODS.register  # class decorator: @register_method("name")
