@@ -103,3 +103,68 @@ def test_corrupt_cached_reference_models_are_rebuilt_not_loaded(tmp_path):
     assert main(["audit", str(out), "--attacks", "lira", "--refs", "2"]) == 0
     assert json.loads((out / "report.json").read_text())["audit"]["attacks"]["lira"]["auc"] == first  # retrained
     assert refs[0].read_bytes() == original  # the corrupt file was replaced by the deterministic retrain
+
+
+SC = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
+      "--set", "train.lr=0.005", "--set", "data.split.train=0.5", "--set", "data.split.population=0.05",
+      "--set", "train.epochs=4", "--set", "sparse.update_every=10", "--set", "method.name=safecompress",
+      "--set", "sparse.density=0.2", "--set", "safecompress.finetune_steps=2", "--set", "audit.enabled=false"]
+
+
+def test_safecompress_candidates_on_dask_equal_local_and_a_killed_run_resumes(tmp_path, dask_executor, monkeypatch,
+                                                                               kill_at_epoch):
+    import safecompress.executor as exmod
+
+    calls = []
+    real_map = dask_executor.map
+
+    def counting_map(fn, items, resources=None):
+        calls.append(fn.__name__)
+        return real_map(fn, items, resources)
+
+    monkeypatch.setattr(exmod, "make_executor", lambda *a, **k: dask_executor)
+    monkeypatch.setattr(dask_executor, "close", lambda: None)
+    monkeypatch.setattr(dask_executor, "map", counting_map)
+    assert main(["run", *SC, "--out", str(tmp_path / "local")]) == 0
+    with kill_at_epoch(2):  # killed between rounds
+        assert main(["run", *SC, "--executor", "dask", "--out", str(tmp_path / "dask")]) == 130
+    assert main(["run", *SC, "--executor", "dask", "--resume", "--out", str(tmp_path / "dask")]) == 0
+    assert "run_candidate" in calls  # the rounds' candidates really went through Dask
+    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("local", "dask"))
+    assert a["task"] == b["task"] and a["compression"] == b["compression"]
+    assert (tmp_path / "local" / "rounds.jsonl").read_text() == (tmp_path / "dask" / "rounds.jsonl").read_text()
+
+
+def _hold(i):
+    import time
+
+    from distributed import get_worker
+
+    start = time.monotonic()
+    time.sleep(0.3)
+    return get_worker().address, start, time.monotonic()
+
+
+def test_tasks_that_need_a_gpu_run_one_at_a_time_per_gpu_worker():
+    from distributed import LocalCluster
+
+    from safecompress.executor import DaskExecutor
+
+    # two workers with two threads each but one "GPU" each: GPU tasks must never overlap on a worker
+    with LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=2, processes=False, protocol="tcp", dashboard_address=None,
+                      resources={"GPU": 1}) as cluster:
+        ex = DaskExecutor(address=cluster.scheduler_address)
+        try:
+            spans = ex.map(_hold, list(range(6)), resources={"GPU": 1})
+        finally:
+            ex.close()
+    by_worker = {}
+    for worker, start, end in spans:
+        by_worker.setdefault(worker, []).append((start, end))
+    for intervals in by_worker.values():
+        intervals.sort()
+        assert all(b[0] >= a[1] for a, b in zip(intervals, intervals[1:]))
+
+
+def test_resources_no_worker_offers_are_dropped_not_waited_for(dask_executor, caplog):
+    assert dask_executor.map(_square, [2, 3], resources={"GPU": 1}) == [4, 9]

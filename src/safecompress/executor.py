@@ -29,6 +29,10 @@ class Executor:
         """``[fn(x) for x in items]``, in order; ``resources`` are per-task needs (e.g. {"GPU": 1})."""
         raise NotImplementedError
 
+    def share(self, obj: Any) -> Any:
+        """A handle for ``obj`` to put inside many tasks (sent to the workers once); tasks receive ``obj``."""
+        return obj
+
     def close(self) -> None:
         """Release workers (no-op for the local executor)."""
 
@@ -56,6 +60,7 @@ class DaskExecutor(Executor):
         except ImportError:
             raise ConfigError("--executor dask needs Dask: pip install 'safecompress[dask]'") from None
         self.retries = retries
+        self._warned = False
         self.cluster = None
         if address:
             try:
@@ -69,16 +74,38 @@ class DaskExecutor(Executor):
             self.client = Client(self.cluster)
         log.info("dask executor: %s", self.client.scheduler.address)
 
+    def share(self, obj):
+        return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def _placeable(self, resources: dict[str, float] | None) -> dict[str, float] | None:
+        """``resources`` if some worker offers them all; otherwise None (with a warning), because a task
+        asking for a resource no worker has would wait forever."""
+        if not resources:
+            return None
+        offered = [w.get("resources", {}) for w in self.client.scheduler_info().get("workers", {}).values()]
+        if any(all(w.get(k, 0) >= v for k, v in resources.items()) for w in offered):
+            return resources
+        if not self._warned:
+            log.warning("no Dask worker offers %s; tasks run without resource limits (start workers with "
+                        "--resources \"GPU=1\" to place one training per GPU)", resources)
+            self._warned = True
+        return None
+
     def map(self, fn, items, resources=None):
         if not items:
             return []
-        futures = self.client.map(fn, list(items), pure=False, retries=self.retries, resources=resources or None)
+        futures = self.client.map(fn, list(items), pure=False, retries=self.retries, resources=self._placeable(resources))
         return self.client.gather(futures)
 
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def resources_for(device) -> dict[str, float] | None:
+    """What a training task on ``device`` needs from a Dask worker: one GPU when it runs on one."""
+    return {"GPU": 1} if getattr(device, "type", str(device)).startswith("cuda") else None
 
 
 def make_executor(name: str = "local", **options: Any) -> Executor:

@@ -250,6 +250,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     ctx = MethodContext(
         cfg=cfg, spec=spec, X=torch.from_numpy(ds.X), y=torch.from_numpy(ds.y), split=split, device=device,
         augment=augment, flip=ds.hflip, run_dir=folder.work, callbacks=[_Checkpointer(ckpt_path), *callbacks], restore=restore,
+        executor=executor,
     )
     t_train = time.perf_counter()
     result = METHODS.get(cfg.method.name)().train(ctx)

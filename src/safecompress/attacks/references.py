@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import SafeCompressError
+from ..executor import resources_for
 from ..fileio import atomic_write_text, sha256_file
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class ReferencePool:
             for k in missing:
                 idx = torch.from_numpy(np.flatnonzero(self.in_masks[k]))
                 tasks.append((self.train_fn, self.X[idx], self.y[idx], self.seed * 1000 + k + 1, torch.get_num_threads()))
-            for k, (model, masks) in zip(missing, self.executor.map(train_reference, tasks)):
+            for k, (model, masks) in zip(missing, self.executor.map(train_reference, tasks, resources=resources_for(self.device))):
                 path = self._cache_file(k)
                 if path is not None and self.save_fn is not None:
                     self.save_fn(model, masks, path)

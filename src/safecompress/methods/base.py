@@ -36,6 +36,8 @@ class MethodContext:
     defence_report: dict = field(default_factory=dict)
     # Restores a trainer from the run's checkpoint when resuming (no-op otherwise).
     restore: Callable[[Trainer], None] = lambda trainer: None
+    # Where fanned-out work of the method runs (SafeCompress candidates); None = in this process.
+    executor: Any = None
 
     def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(self.split[name])

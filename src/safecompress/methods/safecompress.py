@@ -35,8 +35,10 @@ from ..sparse.criteria import GROW, PRUNE
 from ..sparse.engine import SparseEngine, prune_and_grow
 from ..sparse.masks import apply_masks, prunable_parameters
 from ..sparse.schedule import UpdateSchedule
-from ..train import Trainer, augment_images, evaluate, make_optimizer
+from ..executor import LocalExecutor, resources_for
+from ..train import Trainer
 from .base import MethodContext, MethodResult, register_method
+from .candidates import CandidateData, CandidateTask, FineTune, assess, run_candidate
 from .sparse_base import SparseMethod, initial_masks
 
 log = logging.getLogger(__name__)
@@ -64,9 +66,12 @@ class SafeCompressEngine(SparseEngine):
         self.ctx, self.cfg = ctx, ctx.cfg.safecompress
         self.schedule = schedule
         self.fit_probe, self.test_probe = _halves(ctx, ctx.cfg.seed)
-        val_idx = np.asarray(ctx.split["val"])[: self.cfg.val_samples]
-        self.val = (ctx.X[torch.as_tensor(val_idx)], ctx.y[torch.as_tensor(val_idx)])
+        val_idx = torch.as_tensor(np.asarray(ctx.split["val"])[: self.cfg.val_samples])
         self.train_idx = torch.as_tensor(np.asarray(ctx.split["train"]))
+        self.data = CandidateData((ctx.X[val_idx], ctx.y[val_idx]), self.test_probe,
+                                  (ctx.X[self.train_idx], ctx.y[self.train_idx]))
+        self.executor = ctx.executor or LocalExecutor()
+        self._shared_handle = None
         kind = "image" if ctx.X.dim() == 4 else "tabular"
         self.simulators = [Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs)
                            for n in self.cfg.simulate]
@@ -77,12 +82,7 @@ class SafeCompressEngine(SparseEngine):
     # -- one round ---------------------------------------------------------------------------------
     def _assess(self, round_seed: int) -> Candidate:
         """Accuracy on val and every simulator's leakage on the test probe half, for the current model."""
-        view = WhiteBoxTarget(self.model, self.ctx.device)
-        acc = evaluate(self.model, *self.val, self.ctx.device)["accuracy"]
-        aucs, advs = {}, {}
-        for sim in self.simulators:
-            aucs[sim.name], advs[sim.name] = sim.measure(view, self.test_probe)
-        return Candidate(acc, aucs, advs)
+        return assess(self.model, self.data, self.simulators, self.ctx.device)
 
     def maybe_update(self, trainer: Trainer) -> None:
         if not self.schedule.is_update_step(trainer.state.step):
@@ -90,6 +90,12 @@ class SafeCompressEngine(SparseEngine):
         t0 = time.perf_counter()
         self._round(trainer)
         self.loop_s += time.perf_counter() - t0
+
+    def _shared(self):
+        """The run's candidate data, handed to the executor once."""
+        if self._shared_handle is None:
+            self._shared_handle = self.executor.share(self.data)
+        return self._shared_handle
 
     def _round(self, trainer: Trainer) -> None:
         step = trainer.state.step
@@ -105,21 +111,28 @@ class SafeCompressEngine(SparseEngine):
             state.weight = base[name]  # candidates are scored from the same weights, not from each other
             state.gap_grad = gap.get(name)
         was_training = self.model.training
-        candidates, cand_masks, cand_states = [], [], []
+        cand_masks, tasks = [], []
+        local = isinstance(self.executor, LocalExecutor)
+        cpu_base = {k: v.cpu() for k, v in base.items()}
+        lr = trainer.optimizer.param_groups[0]["lr"]
         for i, strategy in enumerate(self.cfg.candidates):
             prune, grow = PRUNE.get(strategy.prune), GROW.get(strategy.grow)
             masks = {n: prune_and_grow(s, round(strategy.fraction * decay * int(s.mask.sum())), prune, grow)
                      for n, s in states.items()}
-            self.model.load_state_dict(base)
-            apply_masks(self.model, masks)
-            if self.cfg.finetune_steps:
-                self._finetune(trainer, masks, r, i)
-                cand_states.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
-            candidates.append(self._assess(r))
             cand_masks.append(masks)
+            ft = None
+            if self.cfg.finetune_steps:
+                seed = int(np.random.SeedSequence([self.ctx.cfg.seed, r, i, 0xF7]).generate_state(1)[0])
+                ft = FineTune(self.cfg.finetune_steps, trainer.cfg, lr, seed, trainer.augment, trainer.flip)
+            tasks.append((self._shared(), CandidateTask(
+                self.ctx.spec, cpu_base, {n: m.cpu() for n, m in masks.items()}, self.simulators, ft,
+                str(self.ctx.device), threads=None if local else torch.get_num_threads())))
+        results = self.executor.map(run_candidate, tasks, resources=resources_for(self.ctx.device))
+        candidates = [c for c, _ in results]
         chosen, scores = select(candidates, self.cfg.objective, self.cfg.privacy_weight, self.cfg.delta, self.cfg.combine)
-        self.model.load_state_dict(cand_states[chosen] if cand_states else base)
-        self.set_masks(cand_masks[chosen], trainer)
+        state = results[chosen][1]
+        self.model.load_state_dict(state if state is not None else base)
+        self.set_masks({n: m.to(self.masks[n].device) for n, m in cand_masks[chosen].items()}, trainer)
         self.model.train(was_training)
         table = [{"strategy": s.model_dump(), "val_accuracy": c.accuracy, "attack_auc": c.aucs,
                   "attack_advantage": c.advantages, "score": sc, "chosen": i == chosen}
@@ -131,27 +144,6 @@ class SafeCompressEngine(SparseEngine):
         self._write_rounds()
         log.info("round %d (step %d): chose candidate %d — val acc %.4f, leakage %s", r, step, chosen,
                  candidates[chosen].accuracy, {k: round(v, 4) for k, v in candidates[chosen].aucs.items()})
-
-    def _finetune(self, trainer: Trainer, masks, r: int, i: int) -> None:
-        """``finetune_steps`` steps of the run's optimizer type (fresh state, current learning rate) on
-        seeded training batches, masks re-applied after each step. Plain cross-entropy: a configured
-        defence's loss term applies to the main training steps, not to these few."""
-        train_idx = self.train_idx
-        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([self.ctx.cfg.seed, r, i, 0xF7]).generate_state(1)[0]))
-        opt = make_optimizer(self.model.parameters(), trainer.cfg)
-        for group in opt.param_groups:
-            group["lr"] = trainer.optimizer.param_groups[0]["lr"]
-        bs = min(trainer.cfg.batch_size, len(train_idx))
-        self.model.train()
-        for _ in range(self.cfg.finetune_steps):
-            idx = train_idx[torch.randint(len(train_idx), (bs,), generator=gen)]
-            xb = self.ctx.X[idx]
-            if trainer.augment:
-                xb = augment_images(xb, gen, flip=trainer.flip)
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(self.model(xb.to(self.ctx.device)), self.ctx.y[idx].to(self.ctx.device)).backward()
-            opt.step()
-            apply_masks(self.model, masks)
 
     def progress_info(self) -> str:
         """Live progress: the last round, its chosen candidate's val accuracy and worst in-loop AUC."""

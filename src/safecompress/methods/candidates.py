@@ -1,0 +1,107 @@
+"""Testing one SafeCompress candidate — an executor task, so a round's candidates can fan out.
+
+A task holds everything one candidate needs: the round's base weights, the candidate's masks, the
+simulators fitted this round, the fine-tuning recipe and its seed, the device and the thread count.
+The run's fixed data (val set, test probe half, training set for fine-tuning) travels once per run as
+:class:`CandidateData` (``Executor.share``). Whichever executor runs it, the task rebuilds the model
+from the weights and gives the same numbers: every random draw comes from the task's own seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..attacks.base import WhiteBoxTarget
+from ..config import TrainConfig
+from ..models import ModelSpec, build_model
+from ..objectives import Candidate
+from ..simulate import ProbeData, Simulator
+from ..sparse.masks import apply_masks
+from ..train import augment_images, evaluate, make_optimizer
+
+
+@dataclass
+class CandidateData:
+    """The run's data every candidate test reads (shared once per run)."""
+
+    val: tuple[torch.Tensor, torch.Tensor]
+    test_probe: ProbeData
+    train: tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class FineTune:
+    """``steps`` optimizer steps (fresh state at learning rate ``lr``) on batches drawn with ``seed``."""
+
+    steps: int
+    train_cfg: TrainConfig
+    lr: float
+    seed: int
+    augment: bool
+    flip: bool
+
+
+@dataclass
+class CandidateTask:
+    spec: ModelSpec
+    state: dict[str, torch.Tensor]  # the round's base weights (CPU)
+    masks: dict[str, torch.Tensor]
+    simulators: list[Simulator]  # fitted this round
+    finetune: FineTune | None
+    device: str
+    threads: int | None = None  # pin torch's thread count (set for out-of-process executors)
+
+
+def assess(model: torch.nn.Module, data: CandidateData, simulators: list[Simulator], device) -> Candidate:
+    """Accuracy on val and every simulator's (AUC, advantage) on the test probe half."""
+    view = WhiteBoxTarget(model, device)
+    acc = evaluate(model, *data.val, device)["accuracy"]
+    aucs, advs = {}, {}
+    for sim in simulators:
+        aucs[sim.name], advs[sim.name] = sim.measure(view, data.test_probe)
+    return Candidate(acc, aucs, advs)
+
+
+def finetune(model: torch.nn.Module, masks, data: CandidateData, ft: FineTune, device) -> None:
+    """Plain cross-entropy steps with the masks re-applied after each (a configured defence's loss term
+    belongs to the main training steps, not to these few)."""
+    X, y = data.train
+    gen = torch.Generator().manual_seed(ft.seed)
+    opt = make_optimizer(model.parameters(), ft.train_cfg)
+    for group in opt.param_groups:
+        group["lr"] = ft.lr
+    bs = min(ft.train_cfg.batch_size, len(y))
+    model.train()
+    for _ in range(ft.steps):
+        idx = torch.randint(len(y), (bs,), generator=gen)
+        xb = X[idx]
+        if ft.augment:
+            xb = augment_images(xb, gen, flip=ft.flip)
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xb.to(device)), y[idx].to(device)).backward()
+        opt.step()
+        apply_masks(model, masks)
+
+
+def run_candidate(item: tuple[CandidateData, CandidateTask]) -> tuple[Candidate, dict[str, Any] | None]:
+    """Build the candidate from the base weights and masks, fine-tune it if asked, and test it.
+    Returns the candidate's scores and, when fine-tuned, its weights (CPU)."""
+    data, task = item
+    if task.threads:
+        torch.set_num_threads(task.threads)
+    device = torch.device(task.device)
+    model = build_model(task.spec, 0)
+    model.load_state_dict(task.state)
+    model.to(device)
+    masks = {n: m.to(device) for n, m in task.masks.items()}
+    apply_masks(model, masks)
+    state = None
+    if task.finetune is not None:
+        finetune(model, masks, data, task.finetune, device)
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return assess(model, data, task.simulators, device), state
+
