@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .attacks.features import BinaryMLP
 from .attacks.signals import onehot_pm1
-from .train import Callback, Trainer
+from .train import Callback, Trainer, load_optimizer_tensors, optimizer_tensors
 
 
 def attack_features(logits: torch.Tensor, y: torch.Tensor, n_classes: int, with_loss: bool) -> torch.Tensor:
@@ -82,21 +82,14 @@ class AdversarialRegularizer(Callback):
 
     def get_state(self):
         tensors = {f"attacker.{k}": v for k, v in self.attacker.state_dict().items()}
-        opt = self.optimizer.state_dict()
-        for pid, slots in opt["state"].items():
-            for key, value in slots.items():
-                tensors[f"optim.{pid}.{key}"] = torch.as_tensor(value).detach().cpu()
+        opt_tensors, param_groups = optimizer_tensors(self.optimizer)
+        tensors.update(opt_tensors)
         tensors["generator"] = self.generator.get_state()
-        return tensors, {"param_groups": opt["param_groups"], "history": self.history, "seconds": self.seconds}
+        return tensors, {"param_groups": param_groups, "history": self.history, "seconds": self.seconds}
 
     def set_state(self, tensors, meta):
         self.attacker.load_state_dict({k[len("attacker."):]: v for k, v in tensors.items() if k.startswith("attacker.")})
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, pid, slot = key.split(".", 2)
-                state.setdefault(int(pid), {})[slot] = value
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        load_optimizer_tensors(self.optimizer, tensors, meta["param_groups"])
         self.generator.set_state(tensors["generator"])
         self.history = list(meta["history"])
         self.seconds = 0.0  # per process, like the report's train_s

@@ -20,6 +20,7 @@ from torch import nn
 
 from . import metrics
 from .attacks import ATTACKS, AttackContext, ReferencePool
+from .attacks.base import PropertyData
 from .errors import ConfigError, SafeCompressError
 from .fileio import atomic_save_npz, atomic_write_json
 
@@ -46,6 +47,9 @@ def check_attacks(names: Sequence[str]) -> list[str]:
         raise ConfigError(problems)
     if not names:
         raise ConfigError("no attacks to run; list some in audit.attacks or --attacks (see `safecompress list attacks`)")
+    if all(ATTACKS.get(n).family != "membership" for n in names):
+        raise ConfigError(f"{', '.join(names)} need a membership attack beside them (the audit's headline); "
+                          f"e.g. --attacks loss,{','.join(names)}")
     return list(names)
 
 
@@ -79,9 +83,17 @@ def audit_model(
     attack_params: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
     executor=None,
+    sensitive: dict[str, np.ndarray] | None = None,
+    sensitive_names: list[str] | None = None,
 ) -> AuditResult:
-    """Run every attack against ``model`` on the given members vs non-members."""
+    """Run every attack against ``model`` on the given members vs non-members.
+
+    Membership attacks score members vs non-members; attacks of other families (attribute
+    inference, model inversion) report their own metrics under their name. ``sensitive`` holds the
+    sensitive attribute's codes for "population", "members" and "nonmembers" when the dataset has one."""
     names = check_attacks(attacks)
+    others = [n for n in names if ATTACKS.get(n).family != "membership"]
+    names = [n for n in names if n not in others]
     device = torch.device(device)
     X_q = torch.cat([members[0], nonmembers[0]])
     y_q = torch.cat([members[1], nonmembers[1]])
@@ -89,8 +101,11 @@ def audit_model(
     needed = max((ATTACKS.get(n).references_needed for n in names), default=0)
     if needed > refs:
         raise ConfigError(f"attacks {names} need at least {needed} reference models but refs={refs}; raise --refs")
+    s_all = None
+    if sensitive and all(sensitive.get(k) is not None for k in ("population", "members", "nonmembers")):
+        s_all = np.concatenate([sensitive["population"], sensitive["members"], sensitive["nonmembers"]])
     pool = ReferencePool(train_fn, population[0], population[1], refs, seed, device, cache_dir=cache_dir,
-                         save_fn=save_fn, load_fn=load_fn, X_cand=X_q, y_cand=y_q, executor=executor)
+                         save_fn=save_fn, load_fn=load_fn, X_cand=X_q, y_cand=y_q, executor=executor, sensitive=s_all)
     ctx = AttackContext(population[0], population[1], n_classes, pool, device, seed, kind)
     t_refs = time.perf_counter()
     pool.ensure(refs if any(ATTACKS.get(n).references_needed for n in names) else 0)
@@ -119,6 +134,22 @@ def audit_model(
         fpr, tpr, _ = metrics.roc_curve(s, is_member)
         curves[name] = (fpr, tpr, m["auc"])
         log.info("attack %-10s AUC %.4f  TPR@1%%FPR %.4f  (%.1f s)", name, m["auc"], m["tpr_at_fpr"]["0.01"], m["wall_s"])
+    property_data = PropertyData(population, members, nonmembers, n_classes, kind, device, seed, n_bootstrap,
+                                 *((sensitive or {}).get(k) for k in ("population", "members", "nonmembers")),
+                                 sensitive_names=sensitive_names)
+    beyond: dict[str, dict[str, Any]] = {}
+    for name in others:
+        if progress:
+            progress(name)
+        t0 = time.perf_counter()
+        attack = ATTACKS.get(name)(**(attack_params or {}).get(name, {}))
+        beyond[name] = {"family": attack.family, **attack.audit(model, property_data),
+                        "wall_s": round(time.perf_counter() - t0, 3)}
+        if "skipped" in beyond[name]:
+            log.info("attack %-10s skipped: %s", name, beyond[name]["skipped"])
+        else:
+            log.info("attack %-10s %s (%.1f s)", name, {k: v for k, v in beyond[name].items()
+                                                      if k in ("strongest", "auc", "member_closer_rate")}, beyond[name]["wall_s"])
     worst = metrics.worst_case(results)
     report = {
         "attacks": results,
@@ -128,6 +159,7 @@ def audit_model(
         "n_nonmembers": int((~is_member).sum()),
         "references": refs,
         "timing": timing,
+        **beyond,
     }
     return AuditResult(report, scores, is_member, y_q.numpy(), curves)
 

@@ -176,7 +176,7 @@ class SparseConfig(_Section):
 
 
 DEFAULT_ATTACKS = ["loss", "confidence", "entropy", "m_entropy", "nn", "top3", "shadow", "lira", "rmia",
-                   "whitebox", "grad_norm", "label_only"]
+                   "whitebox", "grad_norm", "label_only", "attribute", "inversion"]
 
 
 class AuditConfig(_Section):
@@ -244,7 +244,9 @@ class SafeCompressConfig(_Section):
     """The test-driven loop (method.name: safecompress). Rounds happen every sparse.update_every steps
     until sparse.update_stop; simulated attackers use only the probe parts of the split."""
 
-    simulate: list[AttackName] = Field(default_factory=lambda: ["nn"], description="[nn]=BMIA, [whitebox]=WMIA, both=MMIA")
+    simulate: list[AttackName] = Field(default_factory=lambda: ["nn"], description=(
+        "[nn]=BMIA, [whitebox]=WMIA, both=MMIA; attribute (attribute inference) and inversion (model inversion) "
+        "combine with them: the candidate's leakage is the worst over all (combine)"))
     candidates: list[CandidateStrategy] = Field(default_factory=_default_candidates)
     objective: ObjectiveName = "weighted"
     privacy_weight: float = Field(1.0, ge=0, description="λ in acc − λ·leakage")
@@ -254,6 +256,9 @@ class SafeCompressConfig(_Section):
     attacker_epochs: int = Field(30, ge=1)
     finetune_steps: int = Field(0, ge=0, description="train each candidate this many steps before testing it")
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
+    attribute_adversary: float = Field(0.0, ge=0, description=(
+        "β of an adversarial attribute head on the penultimate embedding: the network is trained so the head "
+        "can do no better than the population prior (0 = off; needs a sensitive attribute)"))
 
     @field_validator("simulate")
     @classmethod

@@ -59,6 +59,14 @@ def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
     if cfg.model.name == "auto":
         raw["model"]["name"] = cfg.model.auto_image if ds.kind == "image" else cfg.model.auto_tabular
     resolved = build_config(raw)
+    sc = resolved.safecompress
+    needs_attr = []
+    if resolved.method.name == "safecompress":
+        needs_attr += ["safecompress.simulate: attribute"] if "attribute" in sc.simulate else []
+        needs_attr += ["safecompress.attribute_adversary"] if sc.attribute_adversary else []
+    if needs_attr and ds.sensitive is None:
+        raise ConfigError(f"{' and '.join(needs_attr)}: needs a dataset with a sensitive attribute, and {ds.name} has "
+                          "none; use income, cifar10-synth-attr, or your own npz/csv with data.sensitive_column")
     entry = model_entry(resolved.model.name)
     if ds.kind not in entry.kinds:
         raise ConfigError(
@@ -151,11 +159,11 @@ def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, aug
     method_cls = METHODS.get(cfg.method.name)
     needs = needed_parts(cfg)
 
-    def train(X: torch.Tensor, y: torch.Tensor, seed: int):
+    def train(X: torch.Tensor, y: torch.Tensor, seed: int, sensitive: np.ndarray | None = None):
         ref_cfg = cfg.model_copy(update={"seed": seed})
         parts = reference_parts(len(y), needs, seed)
         ctx = MethodContext(cfg=ref_cfg, spec=spec, X=X, y=y, split=parts, device=device,
-                            augment=augment, flip=flip, run_dir=run_dir, record=False)
+                            augment=augment, flip=flip, run_dir=run_dir, record=False, sensitive=sensitive)
         result = method_cls().train(ctx)
         masks = quantize_(result.model, result.masks, cfg.quantize) if cfg.quantize != "none" else result.masks
         return result.model, masks
@@ -197,7 +205,10 @@ def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: 
         train_fn=reference_trainer(cfg, spec, device, augment, ds.hflip, run_dir),
         refs=refs or cfg.audit.refs, kind=ds.kind, seed=cfg.seed, device=device, cache_dir=refs_dir,
         save_fn=save_ref, load_fn=load_model, n_bootstrap=cfg.audit.bootstrap, attack_params=cfg.audit.attack_params,
-        executor=executor,
+        executor=executor, sensitive=None if ds.sensitive is None else {
+            "population": ds.sensitive[split["population"]], "members": ds.sensitive[split["audit_members"]],
+            "nonmembers": ds.sensitive[split["audit_nonmembers"]]},
+        sensitive_names=ds.sensitive_names,
     )
     write_audit(result, run_dir)
     return result
@@ -250,7 +261,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     ctx = MethodContext(
         cfg=cfg, spec=spec, X=torch.from_numpy(ds.X), y=torch.from_numpy(ds.y), split=split, device=device,
         augment=augment, flip=ds.hflip, run_dir=folder.work, callbacks=[_Checkpointer(ckpt_path), *callbacks], restore=restore,
-        executor=executor,
+        executor=executor, sensitive=ds.sensitive,
     )
     t_train = time.perf_counter()
     result = METHODS.get(cfg.method.name)().train(ctx)

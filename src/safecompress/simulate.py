@@ -27,8 +27,10 @@ SIGNAL_ATTACKS = (_MetricAttack, GradNormAttack, LabelOnlyAttack)
 
 
 def simulable(cls: type) -> bool:
-    """Attacks that run on probe data alone: signal attacks, and learned ones except per-class shadow."""
-    return issubclass(cls, SIGNAL_ATTACKS) or (issubclass(cls, _LearnedAttack) and cls is not ShadowAttack)
+    """Attacks that run on probe data alone: signal attacks, learned ones except per-class shadow, and
+    the attacks beyond membership (attribute inference, model inversion)."""
+    return (issubclass(cls, SIGNAL_ATTACKS) or (issubclass(cls, _LearnedAttack) and cls is not ShadowAttack)
+            or cls.family != "membership")
 
 
 @dataclass
@@ -36,6 +38,7 @@ class ProbeData:
     X: torch.Tensor
     y: torch.Tensor
     is_member: np.ndarray
+    s: np.ndarray | None = None  # the sensitive attribute (attribute-inference datasets)
 
 
 class Simulator:
@@ -47,6 +50,8 @@ class Simulator:
             supported = [n for n, c in ATTACKS.items() if simulable(c)]
             raise ConfigError(f"attack {name!r} cannot be simulated in the loop yet; use one of: {', '.join(supported)}")
         self.name, self.attack = name, cls()
+        self.family = cls.family
+        self.kind = kind
         self.white_box = cls.white_box
         self.learned = issubclass(cls, _LearnedAttack)
         self.n_classes, self.seed, self.epochs = n_classes, seed, epochs
@@ -60,11 +65,19 @@ class Simulator:
         return np.asarray(self.attack.score(view, data.X, data.y), dtype=np.float64)
 
     def fit(self, view: BlackBoxTarget, data: ProbeData, round_seed: int = 0) -> "Simulator":
+        if self.family != "membership":
+            self.attack.fit_probe(view, data, self.kind, self.seed + round_seed, self.epochs)
+            return self
         if self.learned:
             feats = self.attack.features(view, data.X, data.y, self.n_classes)
             self.fitted_ = fit_binary_mlp(feats, data.is_member, seed=self.seed + round_seed, epochs=self.epochs)
         return self
 
     def measure(self, view: BlackBoxTarget, data: ProbeData) -> tuple[float, float]:
+        """(AUC, advantage) of this attacker on ``data``: membership attacks score members vs
+        non-members; attribute inference scores the private (member) records' attribute; inversion
+        scores members vs non-members by their distance to the reconstructions."""
+        if self.family != "membership":
+            return self.attack.measure_probe(view, data, self.kind)
         s = self._scores(view, data)
         return metrics.auc(s, data.is_member), metrics.advantage(s, data.is_member)

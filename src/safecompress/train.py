@@ -200,13 +200,11 @@ class Trainer:
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """(tensors, json metadata) fully describing the training state, for safetensors files."""
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        opt = self.optimizer.state_dict()
-        for pid, slots in opt["state"].items():
-            for key, value in slots.items():
-                tensors[f"optim.{pid}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        opt_tensors, param_groups = optimizer_tensors(self.optimizer)
+        tensors.update(opt_tensors)
         tensors["rng.generator"] = self.generator.get_state()
         meta = {"epoch": self.state.epoch, "step": self.state.step, "history": self.state.history,
-                "param_groups": opt["param_groups"], "callbacks": {}}
+                "param_groups": param_groups, "callbacks": {}}
         for key, cb in self._stateful_callbacks():
             cb_tensors, cb_meta = cb.get_state()
             tensors.update({f"cb.{key}.{k}": v.detach().cpu().contiguous() for k, v in cb_tensors.items()})
@@ -221,17 +219,32 @@ class Trainer:
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, pid, slot = key.split(".", 2)
-                state.setdefault(int(pid), {})[slot] = value.to(self.device)
-        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        load_optimizer_tensors(self.optimizer, tensors, meta["param_groups"], self.device)
         self.generator.set_state(tensors["rng.generator"])
         self.state = TrainState(int(meta["epoch"]), int(meta["step"]), list(meta["history"]))
         for key, cb in self._stateful_callbacks():
             prefix = f"cb.{key}."
             cb.set_state({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, meta["callbacks"][key])
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str = "optim.") -> tuple[dict[str, torch.Tensor], list]:
+    """An optimizer's per-parameter state as flat CPU tensors ``{prefix}{param id}.{slot}``, and its
+    param_groups (JSON metadata) — the safetensors-friendly form of ``state_dict()``."""
+    opt = optimizer.state_dict()
+    tensors = {f"{prefix}{pid}.{key}": torch.as_tensor(value).detach().cpu().contiguous()
+               for pid, slots in opt["state"].items() for key, value in slots.items()}
+    return tensors, opt["param_groups"]
+
+
+def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: list,
+                           device: torch.device | str = "cpu", prefix: str = "optim.") -> None:
+    """Inverse of :func:`optimizer_tensors`."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            pid, slot = key[len(prefix):].split(".", 1)
+            state.setdefault(int(pid), {})[slot] = value.to(device)
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
 
 @torch.no_grad()

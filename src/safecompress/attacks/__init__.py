@@ -1,8 +1,9 @@
-"""Membership-inference attacks (one registered plugin per file) and the attack contract."""
+"""Privacy attacks (one registered plugin per file): membership inference, attribute inference and
+model inversion, and the attack contract."""
 
 from __future__ import annotations
 
-from . import label_only, learned, lira, metric, rmia, whitebox  # noqa: F401  (each registers itself)
+from . import attribute, inversion, label_only, learned, lira, metric, rmia, whitebox  # noqa: F401  (each registers itself)
 from .base import ATTACKS, Attack, AttackContext, BlackBoxTarget, WhiteBoxTarget, register_attack
 from .references import ReferencePool
 

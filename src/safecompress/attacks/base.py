@@ -68,10 +68,37 @@ class AttackContext:
         return BlackBoxTarget(model, self.device)
 
 
+@dataclass
+class PropertyData:
+    """What attacks beyond membership use: the attacker's population and the audit members (private
+    training records) and non-members, each with the sensitive attribute's codes when the dataset has one."""
+
+    population: tuple[torch.Tensor, torch.Tensor]
+    members: tuple[torch.Tensor, torch.Tensor]
+    nonmembers: tuple[torch.Tensor, torch.Tensor]
+    n_classes: int
+    kind: str
+    device: torch.device
+    seed: int = 0
+    n_bootstrap: int = 200
+    s_population: np.ndarray | None = None
+    s_members: np.ndarray | None = None
+    s_nonmembers: np.ndarray | None = None
+    sensitive_names: list[str] | None = None
+
+    @property
+    def has_sensitive(self) -> bool:
+        return self.s_population is not None and self.s_members is not None
+
+
 class Attack:
     """Base class. ``__init__`` stores parameters; ``fit`` learns (state ends in ``_``); ``score`` scores."""
 
     name = ""
+    # "membership" attacks score audit members vs non-members (score/fit); other families
+    # ("attribute", "inversion") implement ``audit(model, data: PropertyData)`` and report their own metrics.
+    family = "membership"
+    requires_sensitive = False  # needs a dataset with a sensitive attribute
     white_box = False  # True: receives WhiteBoxTarget (module access)
     citation = ""
     references_needed = 1  # reference/shadow models this attack uses (0 = none)

@@ -51,9 +51,9 @@ def _verify(path: Path) -> None:
 
 def train_reference(task):
     """One reference model (an executor task): the caller's thread count, so results match everywhere."""
-    train_fn, X, y, seed, threads = task
+    train_fn, X, y, seed, threads, sensitive = task
     torch.set_num_threads(threads)
-    model, masks = train_fn(X, y, seed)
+    model, masks = train_fn(X, y, seed) if sensitive is None else train_fn(X, y, seed, sensitive=sensitive)
     return model.cpu(), masks
 
 
@@ -61,7 +61,7 @@ class ReferencePool:
     def __init__(self, train_fn: TrainFn, X_pop: torch.Tensor, y_pop: torch.Tensor, n_models: int, seed: int,
                  device: torch.device, cache_dir: Path | None = None, save_fn=None, load_fn=None,
                  X_cand: torch.Tensor | None = None, y_cand: torch.Tensor | None = None, progress=None,
-                 executor=None):
+                 executor=None, sensitive: np.ndarray | None = None):
         from ..executor import LocalExecutor
 
         self.train_fn, self.save_fn, self.load_fn = train_fn, save_fn, load_fn
@@ -70,6 +70,8 @@ class ReferencePool:
         self.X_cand = X_cand
         self.X = X_pop if X_cand is None else torch.cat([X_pop, X_cand])
         self.y = y_pop if y_cand is None else torch.cat([y_pop, y_cand])
+        # the sensitive attribute of every row of self.X (passed on to recipes that use it), or None
+        self.sensitive = sensitive if sensitive is not None and len(sensitive) == len(self.y) else None
         self.n_models, self.seed, self.device = max(1, n_models), seed, device
         self.in_masks = membership_matrix(self.n_models, len(self.y), seed)
         self.cache_dir = cache_dir
@@ -120,7 +122,8 @@ class ReferencePool:
             tasks = []
             for k in missing:
                 idx = torch.from_numpy(np.flatnonzero(self.in_masks[k]))
-                tasks.append((self.train_fn, self.X[idx], self.y[idx], self.seed * 1000 + k + 1, torch.get_num_threads()))
+                s = None if self.sensitive is None else self.sensitive[idx.numpy()]
+                tasks.append((self.train_fn, self.X[idx], self.y[idx], self.seed * 1000 + k + 1, torch.get_num_threads(), s))
             for k, (model, masks) in zip(missing, self.executor.map(train_reference, tasks, resources=resources_for(self.device))):
                 path = self._cache_file(k)
                 if path is not None and self.save_fn is not None:

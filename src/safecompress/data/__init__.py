@@ -18,6 +18,7 @@ _PLUGINS = (
     "income",
     "synth_shoppers",
     "synth_images",
+    "synth_attr",
 )
 for _module in _PLUGINS:
     importlib.import_module(f"{__name__}.{_module}")

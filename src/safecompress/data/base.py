@@ -40,7 +40,7 @@ class DataContext:
     download: bool = False  # allowed to fetch from the dataset's canonical location
     path: Path | None = None  # file or folder for bring-your-own data (npz, csv, ...)
     label_column: str = "label"  # csv: the column holding the class label
-    sensitive_column: str | None = None  # reserved for attribute-inference datasets
+    sensitive_column: str | None = None  # attribute inference: the column (csv, income) or array (npz) held out
     synth_samples: int | None = None  # synthetic generators: number of records (None = default)
     synth_seed: int = 0  # synthetic generators: seed of the generated dataset
     image_size: int = 32  # folder-of-images datasets are resized to this square size
@@ -114,7 +114,14 @@ class ArrayDataset:
             self.y = self.y.astype(np.int64)
         if not np.isfinite(self.X).all():
             raise DataError(f"{where}: features contain NaN or infinite values; clean or impute them first")
+        if self.sensitive is not None:
+            if self.sensitive.shape != self.y.shape or self.sensitive.dtype != np.int64 or (len(self.sensitive) and self.sensitive.min() < 0):
+                raise DataError(f"{where}: the sensitive attribute must be one non-negative int64 code per sample")
         return self
+
+    @property
+    def has_sensitive(self) -> bool:
+        return self.sensitive is not None
 
 
 class DatasetSource:

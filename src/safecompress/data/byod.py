@@ -1,5 +1,9 @@
 """Bring-your-own-data: ``npz`` (arrays ``X`` and ``y``) and ``csv`` (header row + label column).
 
+Either may carry a sensitive attribute for attribute-inference audits: the npz array ``sensitive``
+(or the array ``data.sensitive_column`` names), or the csv column ``data.sensitive_column``, which is
+then held out of the features.
+
 Both read ``data.path``. Labels that are not already ``0..K-1`` integers (gaps, other integers,
 strings) are mapped to ``0..K-1`` in sorted order, and the original values become the class names.
 """
@@ -48,10 +52,16 @@ def _require_path(ctx: DataContext, what: str) -> Path:
     return path
 
 
-def _dataset(name: str, X: np.ndarray, y: np.ndarray, source: Path) -> ArrayDataset:
+def _dataset(name: str, X: np.ndarray, y: np.ndarray, source: Path, sensitive: np.ndarray | None = None) -> ArrayDataset:
     y_codes, names = encode_labels(y, str(source))
     if len(y_codes) != len(X):
         raise DataError(f"{source}: {len(X)} samples but {len(y_codes)} labels")
+    s_codes = s_names = None
+    if sensitive is not None:
+        s_codes, s_names = encode_labels(sensitive, f"{source} (sensitive attribute)")
+        if len(s_codes) != len(X):
+            raise DataError(f"{source}: {len(X)} samples but {len(s_codes)} sensitive values")
+        s_names = s_names or [str(v) for v in range(int(s_codes.max()) + 1 if len(s_codes) else 0)]
     log.info("loaded %s from %s: %d samples, features %s", name, source, len(X), X.shape[1:])
     return ArrayDataset(
         name=name,
@@ -62,6 +72,8 @@ def _dataset(name: str, X: np.ndarray, y: np.ndarray, source: Path) -> ArrayData
         synthetic=False,
         source=str(source),
         class_names=names,
+        sensitive=s_codes,
+        sensitive_names=s_names,
     )
 
 
@@ -82,6 +94,11 @@ class NpzDataset(DatasetSource):
                 if missing:
                     raise DataError(f"{path}: missing array(s) {missing}; the file holds {z.files}, expected X and y")
                 X, y = z["X"], z["y"]
+                key = ctx.sensitive_column or ("sensitive" if "sensitive" in z.files else None)
+                if key is not None and key not in z.files:
+                    raise DataError(f"{path}: no array {key!r} for the sensitive attribute (data.sensitive_column); "
+                                    f"the file holds {z.files}")
+                sensitive = z[key] if key is not None else None
         except DataError:
             raise
         except (OSError, ValueError, EOFError) as exc:
@@ -99,7 +116,7 @@ class NpzDataset(DatasetSource):
         X = X.astype(np.float32)
         if X.ndim == 4 and X.size and (X.min() < 0.0 or X.max() > 1.0):
             raise DataError(f"{path}: image values span [{X.min()}, {X.max()}]; scale them to [0, 1] (or store uint8)")
-        return _dataset(self.name, X, y, path)
+        return _dataset(self.name, X, y, path, sensitive)
 
 
 @register_dataset("csv")
@@ -122,7 +139,16 @@ class CsvDataset(DatasetSource):
                     "set data.label_column to the column holding the class"
                 )
             label_at = header.index(ctx.label_column)
-            feature_cols = [i for i in range(len(header)) if i != label_at]
+            sensitive_at = None
+            if ctx.sensitive_column is not None:
+                if ctx.sensitive_column not in header:
+                    raise DataError(f"{path}: no sensitive column {ctx.sensitive_column!r} in the header {header}; "
+                                    "set data.sensitive_column to the attribute to hold out, or leave it unset")
+                sensitive_at = header.index(ctx.sensitive_column)
+                if sensitive_at == label_at:
+                    raise DataError(f"{path}: the sensitive column cannot be the label column {ctx.label_column!r}")
+            feature_cols = [i for i in range(len(header)) if i not in (label_at, sensitive_at)]
+            sensitive_values: list[str] = []
             rows: list[list[float]] = []
             labels: list[str] = []
             for row in reader:
@@ -145,10 +171,18 @@ class CsvDataset(DatasetSource):
                     values.append(value)
                 rows.append(values)
                 labels.append(row[label_at].strip())
+                if sensitive_at is not None:
+                    sensitive_values.append(row[sensitive_at].strip())
         if not rows:
             raise DataError(f"{path}: no data rows after the header")
         try:
             y: np.ndarray = np.array([int(v) for v in labels], dtype=np.int64)
         except ValueError:
             y = np.array(labels)
-        return _dataset(self.name, np.array(rows, dtype=np.float32).reshape(len(rows), -1), y, path)
+        sensitive = None
+        if sensitive_at is not None:
+            try:
+                sensitive = np.array([int(v) for v in sensitive_values], dtype=np.int64)
+            except ValueError:
+                sensitive = np.array(sensitive_values)
+        return _dataset(self.name, np.array(rows, dtype=np.float32).reshape(len(rows), -1), y, path, sensitive)

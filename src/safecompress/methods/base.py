@@ -38,6 +38,8 @@ class MethodContext:
     restore: Callable[[Trainer], None] = lambda trainer: None
     # Where fanned-out work of the method runs (SafeCompress candidates); None = in this process.
     executor: Any = None
+    # The sensitive attribute's codes for every row of X (attribute-inference datasets), else None.
+    sensitive: Any = None
 
     def part(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(self.split[name])

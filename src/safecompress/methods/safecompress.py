@@ -27,6 +27,8 @@ import torch
 from torch import nn
 
 from ..adversarial import AdversarialRegularizer
+from ..attribute_adversary import AttributeAdversary
+from ..errors import ConfigError
 from ..attacks.base import WhiteBoxTarget
 from ..fileio import atomic_write_text
 from ..objectives import Candidate, select
@@ -45,18 +47,22 @@ log = logging.getLogger(__name__)
 
 
 def _halves(ctx: MethodContext, seed: int) -> tuple[ProbeData, ProbeData]:
-    """Probe data split into (fit, test) halves, each balanced members / non-members."""
+    """Probe data split into (fit, test) halves, each balanced members / non-members (with the sensitive
+    attribute when the dataset has one)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9B]))
-    halves: list[list[tuple[torch.Tensor, torch.Tensor, np.ndarray]]] = [[], []]
+    halves: list[list[np.ndarray]] = [[], []]
+    members: list[list[np.ndarray]] = [[], []]
     for part, member in (("probe_members", True), ("probe_nonmembers", False)):
         idx = rng.permutation(np.asarray(ctx.split[part]))
         for h, chunk in enumerate(np.array_split(idx, 2)):
-            t = torch.as_tensor(chunk)
-            halves[h].append((ctx.X[t], ctx.y[t], np.full(len(chunk), member)))
+            halves[h].append(chunk)
+            members[h].append(np.full(len(chunk), member))
     out = []
-    for parts in halves:
-        out.append(ProbeData(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]),
-                             np.concatenate([p[2] for p in parts])))
+    for h in range(2):
+        idx = np.concatenate(halves[h])
+        t = torch.as_tensor(idx)
+        s = None if ctx.sensitive is None else np.asarray(ctx.sensitive)[idx]
+        out.append(ProbeData(ctx.X[t], ctx.y[t], np.concatenate(members[h]), s))
     return out[0], out[1]
 
 
@@ -228,13 +234,21 @@ class SafeCompress(SparseMethod):
         return SafeCompressEngine(ctx, model, initial_masks(ctx, model), schedule)
 
     def extra_callbacks(self, ctx: MethodContext) -> list:
-        adv = ctx.cfg.safecompress.adversarial
-        if not adv.enabled:
-            return []
-        idx = torch.as_tensor(np.asarray(ctx.split["probe_nonmembers"]))
-        start = int(adv.warmup * ctx.total_steps())
-        return [AdversarialRegularizer(ctx.spec.n_classes, (ctx.X[idx], ctx.y[idx]), beta=adv.beta, k=adv.steps,
-                                       start_step=start, with_loss=adv.with_loss, seed=ctx.cfg.seed)]
+        sc = ctx.cfg.safecompress
+        out: list = []
+        if sc.adversarial.enabled:
+            adv = sc.adversarial
+            idx = torch.as_tensor(np.asarray(ctx.split["probe_nonmembers"]))
+            start = int(adv.warmup * ctx.total_steps())
+            out.append(AdversarialRegularizer(ctx.spec.n_classes, (ctx.X[idx], ctx.y[idx]), beta=adv.beta, k=adv.steps,
+                                              start_step=start, with_loss=adv.with_loss, seed=ctx.cfg.seed))
+        if sc.attribute_adversary > 0:
+            if ctx.sensitive is None:
+                raise ConfigError("safecompress.attribute_adversary needs a dataset with a sensitive attribute")
+            train = np.asarray(ctx.split["train"])
+            out.append(AttributeAdversary(ctx.X[torch.as_tensor(train)], np.asarray(ctx.sensitive)[train],
+                                          beta=sc.attribute_adversary, seed=ctx.cfg.seed))
+        return out
 
     def train(self, ctx: MethodContext) -> MethodResult:
         result = super().train(ctx)
@@ -247,5 +261,9 @@ class SafeCompress(SparseMethod):
         for cb in self.extras_:
             if isinstance(cb, AdversarialRegularizer):
                 timing["adversarial_s"] = round(cb.seconds, 3)
+            if isinstance(cb, AttributeAdversary):
+                timing["attribute_adversary_s"] = round(cb.seconds, 3)
+                tail = cb.head_accuracy[-50:]
+                result.report["safecompress"]["attribute_head_accuracy"] = round(float(np.mean(tail)), 4) if tail else None
         result.report["timing"] = timing
         return result
