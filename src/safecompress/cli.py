@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
+from .report import beyond
 from .errors import SafeCompressError
 
 out_console = Console()
@@ -134,6 +135,8 @@ def _summary_table(result) -> Table:
         "its AUC [95% CI]": lambda r: fmt_ci(worst(r)[0]["auc"], worst(r)[0]["auc_ci"]) if worst(r)[0] else "-",
         "best TPR @ 1% FPR": lambda r: (f"{worst(r)[1]['max_tpr_at_fpr']['0.01']:.3f} "
                                         f"({worst(r)[1]['max_tpr_attack']['0.01']})") if worst(r)[0] else "-",
+        "attribute inference": lambda r: beyond.attribute_line(r.get("audit")) if r.get("audit") else "-",
+        "model inversion": lambda r: beyond.inversion_line(r.get("audit")) if r.get("audit") else "-",
         "train time": lambda r: f"{r['timing']['train_s']:.0f} s",
         "audit time": lambda r: f"{r['timing'].get('audit_s', 0):.0f} s",
     }
@@ -215,15 +218,16 @@ def list_models() -> None:
 
 @list_group.command("attacks", context_settings=CONTEXT)
 def list_attacks() -> None:
-    """Membership-inference attacks usable in audit.attacks / --attacks."""
+    """Privacy attacks usable in audit.attacks / --attacks and safecompress.simulate."""
     from .attacks import ATTACKS
 
     table = Table(title="attacks")
-    for col in ("name", "access", "references", "paper"):
+    for col in ("name", "family", "access", "references", "needs", "paper"):
         table.add_column(col, no_wrap=col != "paper")
     for name, cls in ATTACKS.items():
         refs = "all" if cls.references_needed < 0 else str(cls.references_needed)
-        table.add_row(name, "white-box" if cls.white_box else "black-box", refs, cls.citation)
+        needs = "sensitive" if cls.requires_sensitive else "-"
+        table.add_row(name, cls.family, "white" if cls.white_box else "black", refs, needs, cls.citation)
     out_console.print(table)
 
 
@@ -280,6 +284,9 @@ def audit_cmd(run_dir, attacks, refs, compare, executor, address, workers) -> No
     out_console.print(table)
     worst = report["audit"]["worst"]
     out_console.print(f"strongest: {worst['attack']} (AUC {worst['auc']:.3f}); files in {run_dir}", highlight=False)
+    for label, line in beyond.lines(report["audit"]).items():
+        if line != "not run":
+            out_console.print(f"{label}: {line}", highlight=False, soft_wrap=True)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write_text
+from . import beyond
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,10 @@ def render_report(run_dir: Path) -> str:
         parts.append(_attack_table(audit))
         if audit.get("per_class", {}).get("auc"):
             parts += ["<h3>Per-class leakage</h3>", _img(_per_class(audit["per_class"]), "per-class leakage")]
+        extra = {k: v for k, v in beyond.lines(audit).items() if v != "not run"}
+        if extra:
+            parts.append("<h2>Beyond membership</h2><table><tbody>" + "".join(
+                f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in extra.items()) + "</tbody></table>")
     rounds_file = run_dir / "rounds.jsonl"
     if rounds_file.is_file() and rounds_file.stat().st_size:
         rounds = [json.loads(line) for line in rounds_file.read_text().splitlines() if line.strip()]
