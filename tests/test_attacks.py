@@ -69,7 +69,10 @@ def contexts(setup):
     return _context(population, 4, (Xq, yq)), (Xq, yq)
 
 
-@pytest.mark.parametrize("name", ATTACKS.names())
+MEMBERSHIP = [n for n, c in ATTACKS.items() if c.family == "membership"]
+
+
+@pytest.mark.parametrize("name", MEMBERSHIP)
 def test_attack_contract(setup, contexts, name):
     target, *_ = setup
     ctx, (Xq, yq) = contexts
@@ -106,6 +109,9 @@ def test_every_attack_near_chance_when_members_are_not_members(setup):
                          train_fn=train_fn, refs=4, n_bootstrap=0)
     for name, m in result.report["attacks"].items():
         assert abs(m["auc"] - 0.5) < 0.05, (name, m["auc"])
+    assert set(result.report["attacks"]) == set(MEMBERSHIP)
+    assert abs(result.report["inversion"]["auc"] - 0.5) < 0.08  # reconstructions no closer to the fake members
+    assert "skipped" in result.report["attribute"]  # no sensitive attribute here
 
 
 def test_audit_rejects_unknown_attack_and_too_few_refs(setup):

@@ -1,14 +1,15 @@
 """Testing one SafeCompress candidate — an executor task, so a round's candidates can fan out.
 
-A task holds everything one candidate needs: the round's base weights, the candidate's masks, the
+A task holds everything one candidate needs: the network at the round's base weights, the candidate's masks, the
 simulators fitted this round, the fine-tuning recipe and its seed, the device and the thread count.
 The run's fixed data (val set, test probe half, training set for fine-tuning) travels once per run as
-:class:`CandidateData` (``Executor.share``). Whichever executor runs it, the task rebuilds the model
-from the weights and gives the same numbers: every random draw comes from the task's own seed.
+:class:`CandidateData` (``Executor.share``). Whichever executor runs it, the task copies the network
+and gives the same numbers: every random draw comes from the task's own seed.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,6 @@ import torch.nn.functional as F
 
 from ..attacks.base import WhiteBoxTarget
 from ..config import TrainConfig
-from ..models import ModelSpec, build_model
 from ..objectives import Candidate
 from ..simulate import ProbeData, Simulator
 from ..sparse.masks import apply_masks
@@ -47,8 +47,7 @@ class FineTune:
 
 @dataclass
 class CandidateTask:
-    spec: ModelSpec
-    state: dict[str, torch.Tensor]  # the round's base weights (CPU)
+    base: torch.nn.Module  # the network with the round's base weights (CPU); copied, never changed
     masks: dict[str, torch.Tensor]
     simulators: list[Simulator]  # fitted this round
     finetune: FineTune | None
@@ -94,9 +93,7 @@ def run_candidate(item: tuple[CandidateData, CandidateTask]) -> tuple[Candidate,
     if task.threads:
         torch.set_num_threads(task.threads)
     device = torch.device(task.device)
-    model = build_model(task.spec, 0)
-    model.load_state_dict(task.state)
-    model.to(device)
+    model = copy.deepcopy(task.base).to(device)
     masks = {n: m.to(device) for n, m in task.masks.items()}
     apply_masks(model, masks)
     state = None

@@ -17,6 +17,7 @@ never ``test``, never audit data.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -119,7 +120,7 @@ class SafeCompressEngine(SparseEngine):
         was_training = self.model.training
         cand_masks, tasks = [], []
         local = isinstance(self.executor, LocalExecutor)
-        cpu_base = {k: v.cpu() for k, v in base.items()}
+        template = copy.deepcopy(self.model).cpu()  # the base weights (masks are applied per candidate)
         lr = trainer.optimizer.param_groups[0]["lr"]
         for i, strategy in enumerate(self.cfg.candidates):
             prune, grow = PRUNE.get(strategy.prune), GROW.get(strategy.grow)
@@ -131,7 +132,7 @@ class SafeCompressEngine(SparseEngine):
                 seed = int(np.random.SeedSequence([self.ctx.cfg.seed, r, i, 0xF7]).generate_state(1)[0])
                 ft = FineTune(self.cfg.finetune_steps, trainer.cfg, lr, seed, trainer.augment, trainer.flip)
             tasks.append((self._shared(), CandidateTask(
-                self.ctx.spec, cpu_base, {n: m.cpu() for n, m in masks.items()}, self.simulators, ft,
+                template, {n: m.cpu() for n, m in masks.items()}, self.simulators, ft,
                 str(self.ctx.device), threads=None if local else torch.get_num_threads())))
         results = self.executor.map(run_candidate, tasks, resources=resources_for(self.ctx.device))
         candidates = [c for c, _ in results]
