@@ -34,12 +34,14 @@ CELLS = RESULTS / "heterogeneous"
 
 VARIANTS = {
     "rigl": ["method.name=rigl"],
-    "sc{mia}": ["method.name=safecompress", "safecompress.simulate=[nn]"],
-    "sc{attr}": ["method.name=safecompress", "safecompress.simulate=[attribute]"],
-    "sc{mia,attr}": ["method.name=safecompress", "safecompress.simulate=[nn,attribute]"],
-    "sc{mia,inv}": ["method.name=safecompress", "safecompress.simulate=[nn,inversion]"],
-    "sc{mia,attr}+adv": ["method.name=safecompress", "safecompress.simulate=[nn,attribute]",
-                         "safecompress.attribute_adversary=1.0"],
+    # sc-X: SafeCompress simulating X (mia = the nn membership attacker, attr = attribute inference,
+    # inv = model inversion); +adv adds the adversarial attribute head
+    "sc-mia": ["method.name=safecompress", "safecompress.simulate=[nn]"],
+    "sc-attr": ["method.name=safecompress", "safecompress.simulate=[attribute]"],
+    "sc-mia+attr": ["method.name=safecompress", "safecompress.simulate=[nn,attribute]"],
+    "sc-mia+inv": ["method.name=safecompress", "safecompress.simulate=[nn,inversion]"],
+    "sc-mia+attr+adv": ["method.name=safecompress", "safecompress.simulate=[nn,attribute]",
+                        "safecompress.attribute_adversary=1.0"],
 }
 SCALE = {
     "income": [],
