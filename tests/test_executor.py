@@ -122,14 +122,14 @@ def test_safecompress_candidates_on_dask_equal_local_and_a_killed_run_resumes(tm
         calls.append(fn.__name__)
         return real_map(fn, items, resources)
 
-    monkeypatch.setattr(exmod, "make_executor", lambda *a, **k: dask_executor)
+    monkeypatch.setattr(exmod, "make_executor", lambda name="local", **k: dask_executor if name == "dask" else LocalExecutor())
     monkeypatch.setattr(dask_executor, "close", lambda: None)
     monkeypatch.setattr(dask_executor, "map", counting_map)
     assert main(["run", *SC, "--out", str(tmp_path / "local")]) == 0
     with kill_at_epoch(2):  # killed between rounds
         assert main(["run", *SC, "--executor", "dask", "--out", str(tmp_path / "dask")]) == 130
     assert main(["run", *SC, "--executor", "dask", "--resume", "--out", str(tmp_path / "dask")]) == 0
-    assert "run_candidate" in calls  # the rounds' candidates really went through Dask
+    assert calls and set(calls) == {"run_candidate"}  # the rounds' candidates went through Dask, only in the dask runs
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("local", "dask"))
     assert a["task"] == b["task"] and a["compression"] == b["compression"]
     assert (tmp_path / "local" / "rounds.jsonl").read_text() == (tmp_path / "dask" / "rounds.jsonl").read_text()
@@ -167,4 +167,8 @@ def test_tasks_that_need_a_gpu_run_one_at_a_time_per_gpu_worker():
 
 
 def test_resources_no_worker_offers_are_dropped_not_waited_for(dask_executor, caplog):
-    assert dask_executor.map(_square, [2, 3], resources={"GPU": 1}) == [4, 9]
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="safecompress.executor"):
+        assert dask_executor.map(_square, [2, 3], resources={"GPU": 1}) == [4, 9]
+    assert "no Dask worker offers" in caplog.text and "--resources" in caplog.text

@@ -35,6 +35,7 @@ class AttributeAdversary(Callback):
         self.seed = seed
         self.head: nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
+        self._restored: tuple[dict, dict] | None = None  # checkpointed head, loaded once the device is known
         self.seconds = 0.0
         self.head_accuracy: list[float] = []
 
@@ -56,6 +57,8 @@ class AttributeAdversary(Callback):
     def get_state(self):
         tensors = {"generator": self.generator.get_state()}
         meta = {"head_accuracy": self.head_accuracy[-50:], "param_groups": None}
+        if self.head is None and self._restored is not None:  # checkpointed again before the first step
+            return self._restored
         if self.head is not None:
             tensors.update({f"head.{k}": v for k, v in self.head.state_dict().items()})
             opt_tensors, meta["param_groups"] = optimizer_tensors(self.optimizer)
@@ -65,10 +68,8 @@ class AttributeAdversary(Callback):
     def set_state(self, tensors, meta):
         self.generator.set_state(tensors["generator"])
         self.head_accuracy = list(meta["head_accuracy"])
-        if "head.0.weight" in tensors:
-            self._make_head(int(tensors["head.0.weight"].shape[1]), tensors["head.0.weight"].device)
-            self.head.load_state_dict({k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")})
-            load_optimizer_tensors(self.optimizer, tensors, meta["param_groups"])
+        self.head, self.optimizer = None, None
+        self._restored = (tensors, meta) if "head.0.weight" in tensors else None
         self.seconds = 0.0
 
     def extra_loss(self, trainer: Trainer, xb, yb, logits):
@@ -79,6 +80,11 @@ class AttributeAdversary(Callback):
         s = self.s[idx].to(device)
         if self.head is None:
             self._make_head(h.shape[1], device)
+            if self._restored is not None:
+                tensors, meta = self._restored
+                self.head.load_state_dict({k[len("head."):]: v.to(device) for k, v in tensors.items() if k.startswith("head.")})
+                load_optimizer_tensors(self.optimizer, tensors, meta["param_groups"], device)
+                self._restored = None
         for _ in range(self.k):
             self.optimizer.zero_grad()
             out = self.head(h.detach())

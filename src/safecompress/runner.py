@@ -244,6 +244,9 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
         split = make_split(len(ds), cfg.data.split, seed, cfg.data.max_samples)
         split.save(split_path)
     log.info("split sizes: %s", split.sizes())
+    problems = DEFENCES.get(cfg.defence.name)(**cfg.defence.params).split_problems(split.sizes())
+    if problems:
+        raise ConfigError(problems)
 
     device = resolve_device(cfg.train.device)
     augment = cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")

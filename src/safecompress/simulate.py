@@ -52,6 +52,7 @@ class Simulator:
         self.name, self.attack = name, cls()
         self.family = cls.family
         self.kind = kind
+        self.attack.n_classes_ = n_classes
         self.white_box = cls.white_box
         self.learned = issubclass(cls, _LearnedAttack)
         self.n_classes, self.seed, self.epochs = n_classes, seed, epochs

@@ -75,7 +75,7 @@ class ModelInversion(Attack):
             if image and p["tv"]:
                 loss = loss + float(p["tv"]) * _tv(x)
             opt.zero_grad()
-            loss.backward()
+            (z.grad,) = torch.autograd.grad(loss, z)  # only the input: the network's .grad stays untouched
             opt.step()
         with torch.no_grad():
             x = torch.maximum(torch.minimum(mu + sd * z, hi), lo)
@@ -148,7 +148,7 @@ class ModelInversion(Attack):
     def measure_probe(self, view, data, kind: str) -> tuple[float, float]:
         """(AUC, advantage) of the nearest-reconstruction score on probe members vs non-members
         (a lighter inversion than the audit's: ≤ 10 classes, 2 restarts, a fifth of the steps)."""
-        classes = self.pick_classes(int(data.y.max()) + 1, limit=10)
+        classes = self.pick_classes(getattr(self, "n_classes_", None) or int(data.y.max()) + 1, limit=10)
         recon, recon_y, _ = self.reconstruct(view.module, self.pop_, classes, view.device, self.seed_, restarts=2,
                                              steps=max(20, int(self.params["steps"]) // 5))
         mu, sd = self.pop_.mean(0), self.pop_.std(0).clamp_min(1e-3)

@@ -71,7 +71,9 @@ class ReferencePool:
         self.X = X_pop if X_cand is None else torch.cat([X_pop, X_cand])
         self.y = y_pop if y_cand is None else torch.cat([y_pop, y_cand])
         # the sensitive attribute of every row of self.X (passed on to recipes that use it), or None
-        self.sensitive = sensitive if sensitive is not None and len(sensitive) == len(self.y) else None
+        if sensitive is not None and len(sensitive) != len(self.y):
+            raise SafeCompressError(f"reference pool: {len(sensitive)} sensitive values for {len(self.y)} records")
+        self.sensitive = sensitive
         self.n_models, self.seed, self.device = max(1, n_models), seed, device
         self.in_masks = membership_matrix(self.n_models, len(self.y), seed)
         self.cache_dir = cache_dir

@@ -48,6 +48,10 @@ class Defence:
     def callbacks(self, ctx: "MethodContext") -> list[Callback]:
         return []
 
+    def split_problems(self, sizes: dict[str, int]) -> list[str]:
+        """What about the run's split sizes (part → count) this defence cannot work with; checked before training."""
+        return []
+
     def deploy(self, model: nn.Module, members: tuple[torch.Tensor, torch.Tensor],
                nonmembers: tuple[torch.Tensor, torch.Tensor], seed: int, device: torch.device) -> nn.Module:
         """The model as it is served. Inference-time defences (MemGuard) wrap it in a

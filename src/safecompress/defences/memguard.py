@@ -88,13 +88,19 @@ class MemGuard(Defence):
             raise ConfigError(f"defence 'memguard': budget is an L1 distance between probability vectors and "
                               f"must lie in (0, 2], got {self.params['budget']!r}")
 
+    def split_problems(self, sizes: dict[str, int]) -> list[str]:
+        if min(sizes["train"], sizes["val"]) < 10:
+            return [f"defence 'memguard' fits its attack model on train vs val and needs at least 10 of each; the split "
+                    f"has train={sizes['train']}, val={sizes['val']}: enlarge data.split.val (or the dataset)"]
+        return []
+
     def deploy(self, model, members, nonmembers, seed, device):
         from ..train import predict_logits
 
+        problems = self.split_problems({"train": len(members[1]), "val": len(nonmembers[1])})
+        if problems:
+            raise ConfigError(problems)
         n = min(len(members[1]), len(nonmembers[1]))
-        if n < 10:
-            raise ConfigError("defence 'memguard' needs at least 10 validation samples to fit its attack model; "
-                              "enlarge data.split.val")
         gen = torch.Generator().manual_seed(seed + 4242)
         pick_in = torch.randperm(len(members[1]), generator=gen)[:n]
         pick_out = torch.randperm(len(nonmembers[1]), generator=gen)[:n]
@@ -103,8 +109,9 @@ class MemGuard(Defence):
             f_out = _features(predict_logits(model, nonmembers[0][pick_out], device))
         X = torch.cat([f_in, f_out]).to(device)
         t = torch.cat([torch.ones(n), torch.zeros(n)]).to(device)
-        torch.manual_seed(seed + 4243)
-        attack = nn.Sequential(nn.Linear(X.shape[1], 64), nn.ReLU(), nn.Linear(64, 1)).to(device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 4243)
+            attack = nn.Sequential(nn.Linear(X.shape[1], 64), nn.ReLU(), nn.Linear(64, 1)).to(device)
         opt = torch.optim.Adam(attack.parameters(), lr=1e-2)
         for _ in range(int(self.params["attack_steps"])):
             loss = F.binary_cross_entropy_with_logits(attack(X).squeeze(1), t)

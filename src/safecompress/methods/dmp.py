@@ -8,7 +8,8 @@
 
 The optional entropy filter of the paper (keep the reference samples the teacher is most certain
 about, ``sparse.dmp_keep`` < 1) reduces what the soft labels reveal about the private set.
-The served model is the student; its "train" numbers in the report are on the private set.
+The served model is the student; its "train" numbers in the report are on the private set, and its
+``val_accuracy`` is *not* held out (val is part of the student's reference data).
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ REFERENCE_PARTS = ("val", "probe_nonmembers")
 @register_method("dmp")
 class DMP(Distill):
     needs_parts = ("train", *REFERENCE_PARTS)
+
+    @classmethod
+    def config_problems(cls, cfg) -> list[str]:
+        from ..defences import DEFENCES
+
+        defence = DEFENCES.get(cfg.defence.name)
+        if set(defence.needs_parts) - {"train"} or cfg.defence.name == "memguard":
+            return [f"method 'dmp' cannot take defence {cfg.defence.name!r}: the student trains on the val and "
+                    "probe_nonmembers parts, so a defence that holds them out as non-members (or selects on val) "
+                    "would treat training data as unseen; use a defence of the training loss (label_smoothing, "
+                    "confidence_penalty, relaxloss) or none"]
+        return []
 
     def train(self, ctx: MethodContext) -> MethodResult:
         sp = ctx.cfg.sparse
