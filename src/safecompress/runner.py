@@ -184,16 +184,22 @@ def reference_parts(n: int, needs: tuple[str, ...], seed: int) -> dict[str, np.n
 
 
 
+def split_parts(ds: ArrayDataset, split: MembershipSplit):
+    """``part(name) -> (X, y)``: the tensors of one split part of ``ds``."""
+    X, y = torch.from_numpy(ds.X), torch.from_numpy(ds.y)
+
+    def part(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(split[name])
+        return X[idx], y[idx]
+
+    return part
+
+
 def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: MembershipSplit, model: torch.nn.Module,
                       device: torch.device, augment: bool, run_dir: Path, attacks: list[str] | None = None,
                       refs: int | None = None, executor=None) -> AuditResult:
     """Audit ``model`` on the split's audit parts with the configured attacks; write the audit files."""
-    X, y = torch.from_numpy(ds.X), torch.from_numpy(ds.y)
-
-    def part(name: str):
-        idx = torch.as_tensor(split[name])
-        return X[idx], y[idx]
-
+    part = split_parts(ds, split)
     def save_ref(model, masks, path):
         save_model(model, spec, path, masks=masks)
 
@@ -350,13 +356,8 @@ def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int 
         model = load_model(run_dir / "model.safetensors", device)
         spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
         augment = cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")
-        X, y = torch.from_numpy(ds.X), torch.from_numpy(ds.y)
-
-        def part(name: str):
-            idx = torch.as_tensor(split[name])
-            return X[idx], y[idx]
-
-        model = served_model(DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, part, cfg.seed, device)
+        model = served_model(DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, split_parts(ds, split),
+                             cfg.seed, device)
         t0 = time.perf_counter()
         result = audit_with_config(cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor)
         report = json.loads(report_path.read_text())

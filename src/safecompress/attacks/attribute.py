@@ -34,28 +34,15 @@ from torch import nn
 
 from .. import metrics
 from .base import Attack, BlackBoxTarget, PropertyData, register_attack
-from .features import logits_and_penultimate
+from .features import fit_standardised, logits_and_penultimate
 
 
 def fit_classifier(X: torch.Tensor, t: np.ndarray, n_out: int, seed: int, epochs: int, hidden: int = 64,
                    batch_size: int = 128, lr: float = 2e-3):
     """A standardised-input MLP X → t (n_out classes), seeded; returns a predict_proba function."""
-    mean, std = X.mean(0), X.std(0).clamp_min(1e-6)
-    Z = (X - mean) / std
-    target = torch.as_tensor(t, dtype=torch.long)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = nn.Sequential(nn.Linear(Z.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, n_out))
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        order = torch.randperm(len(Z), generator=gen)
-        for i in range(0, len(Z), batch_size):
-            idx = order[i:i + batch_size]
-            opt.zero_grad()
-            F.cross_entropy(net(Z[idx]), target[idx]).backward()
-            opt.step()
-    net.eval()
+    net, mean, std = fit_standardised(
+        lambda d: nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_out)), X,
+        torch.as_tensor(t, dtype=torch.long), F.cross_entropy, seed, epochs, lr, batch_size)
 
     @torch.no_grad()
     def predict(Xq: torch.Tensor) -> np.ndarray:

@@ -54,26 +54,33 @@ class BinaryMLP(nn.Module):
         return self.net(x)[:, 0]
 
 
-def fit_binary_mlp(features: torch.Tensor, labels: np.ndarray, seed: int, epochs: int = 40,
-                   lr: float = 1e-3, batch_size: int = 128, hidden: tuple[int, ...] = (64, 32)) -> tuple[BinaryMLP, torch.Tensor, torch.Tensor]:
-    """Train a BinaryMLP on standardised features; returns (model, mean, std) for scoring."""
+def fit_standardised(build, features: torch.Tensor, target: torch.Tensor, loss_fn, seed: int, epochs: int,
+                     lr: float, batch_size: int = 128):
+    """Train ``build(n_features)`` on standardised ``features`` with ``loss_fn(output, target)``: seeded
+    initialisation and batch order, Adam with weight decay 1e-4. Returns (network in eval mode, mean, std)."""
     mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
     Z = (features - mean) / std
-    target = torch.as_tensor(labels, dtype=torch.float32)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = BinaryMLP(Z.shape[1], hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+        net = build(Z.shape[1])
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(seed)
-    model.train()
+    net.train()
     for _ in range(epochs):
         order = torch.randperm(len(Z), generator=gen)
         for i in range(0, len(Z), batch_size):
             idx = order[i:i + batch_size]
             opt.zero_grad()
-            F.binary_cross_entropy_with_logits(model(Z[idx]), target[idx]).backward()
+            loss_fn(net(Z[idx]), target[idx]).backward()
             opt.step()
-    return model.eval(), mean, std
+    return net.eval(), mean, std
+
+
+def fit_binary_mlp(features: torch.Tensor, labels: np.ndarray, seed: int, epochs: int = 40,
+                   lr: float = 1e-3, batch_size: int = 128, hidden: tuple[int, ...] = (64, 32)) -> tuple[BinaryMLP, torch.Tensor, torch.Tensor]:
+    """Train a BinaryMLP on standardised features; returns (model, mean, std) for scoring."""
+    return fit_standardised(lambda d: BinaryMLP(d, hidden), features, torch.as_tensor(labels, dtype=torch.float32),
+                            F.binary_cross_entropy_with_logits, seed, epochs, lr, batch_size)
 
 
 @torch.no_grad()

@@ -74,9 +74,8 @@ class SafeCompressEngine(SparseEngine):
         self.schedule = schedule
         self.fit_probe, self.test_probe = _halves(ctx, ctx.cfg.seed)
         val_idx = torch.as_tensor(np.asarray(ctx.split["val"])[: self.cfg.val_samples])
-        self.train_idx = torch.as_tensor(np.asarray(ctx.split["train"]))
-        self.data = CandidateData((ctx.X[val_idx], ctx.y[val_idx]), self.test_probe,
-                                  (ctx.X[self.train_idx], ctx.y[self.train_idx]))
+        train_idx = torch.as_tensor(np.asarray(ctx.split["train"]))
+        self.data = CandidateData((ctx.X[val_idx], ctx.y[val_idx]), self.test_probe, (ctx.X[train_idx], ctx.y[train_idx]))
         self.executor = ctx.executor or LocalExecutor()
         self._shared_handle = None
         kind = "image" if ctx.X.dim() == 4 else "tabular"
