@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-from safecompress import metrics
 from safecompress.attacks import ATTACKS, AttackContext, BlackBoxTarget, ReferencePool, WhiteBoxTarget
 from safecompress.attacks.features import last_layer_gradient, logits_and_penultimate
 from safecompress.attacks.references import membership_matrix
@@ -120,11 +119,6 @@ def test_audit_rejects_unknown_attack_and_too_few_refs(setup):
         audit_model(target, members, nonmembers, population, attacks=["lyra"], n_classes=K, train_fn=train_fn)
     with pytest.raises(ConfigError, match="reference models"):
         audit_model(target, members, nonmembers, population, attacks=["nn"], n_classes=K, train_fn=train_fn, refs=1)
-
-
-def test_metrics_used_are_the_shared_ones():
-    s = np.array([0.9, 0.8, 0.1, 0.2])
-    assert metrics.auc(s, np.array([1, 1, 0, 0])) == 1.0
 
 
 def test_python_api_audits_a_users_model(setup):

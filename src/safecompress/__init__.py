@@ -1,6 +1,6 @@
 """safecompress: compress neural networks into sparse models that stay accurate and private."""
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def load_model(path, device="cpu"):

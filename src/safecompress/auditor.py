@@ -34,6 +34,8 @@ class AuditResult:
     is_member: np.ndarray
     labels: np.ndarray
     curves: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)
+    canary_scores: dict[str, np.ndarray] = field(default_factory=dict)  # per attack, on the canaries alone
+    canary_is_member: np.ndarray | None = None
 
 
 def check_attacks(names: Sequence[str]) -> list[str]:
@@ -85,6 +87,8 @@ def audit_model(
     executor=None,
     sensitive: dict[str, np.ndarray] | None = None,
     sensitive_names: list[str] | None = None,
+    serve_fn=None,
+    canaries: tuple[torch.Tensor, torch.Tensor, np.ndarray] | None = None,
 ) -> AuditResult:
     """Run every attack against ``model`` on the given members vs non-members.
 
@@ -98,20 +102,27 @@ def audit_model(
     X_q = torch.cat([members[0], nonmembers[0]])
     y_q = torch.cat([members[1], nonmembers[1]])
     is_member = np.concatenate([np.ones(len(members[1]), bool), np.zeros(len(nonmembers[1]), bool)])
+    n_main = len(y_q)
+    if canaries is not None:  # queried with the audit records, so references hold them IN/OUT the same way
+        X_q, y_q = torch.cat([X_q, canaries[0]]), torch.cat([y_q, canaries[1]])
     needed = max((ATTACKS.get(n).references_needed for n in names), default=0)
     if needed > refs:
         raise ConfigError(f"attacks {names} need at least {needed} reference models but refs={refs}; raise --refs")
     s_all = None
     if sensitive and all(sensitive.get(k) is not None for k in ("population", "members", "nonmembers")):
         s_all = np.concatenate([sensitive["population"], sensitive["members"], sensitive["nonmembers"]])
+        if canaries is not None:
+            s_all = np.concatenate([s_all, sensitive["canaries"]])
     pool = ReferencePool(train_fn, population[0], population[1], refs, seed, device, cache_dir=cache_dir,
-                         save_fn=save_fn, load_fn=load_fn, X_cand=X_q, y_cand=y_q, executor=executor, sensitive=s_all)
+                         save_fn=save_fn, load_fn=load_fn, X_cand=X_q, y_cand=y_q, executor=executor, sensitive=s_all,
+                         serve_fn=serve_fn)
     ctx = AttackContext(population[0], population[1], n_classes, pool, device, seed, kind)
     t_refs = time.perf_counter()
     pool.ensure(refs if any(ATTACKS.get(n).references_needed for n in names) else 0)
     timing: dict[str, float] = {"references_s": round(time.perf_counter() - t_refs, 3)}
     results: dict[str, dict[str, Any]] = {}
     scores: dict[str, np.ndarray] = {}
+    canary_scores: dict[str, np.ndarray] = {}
     curves = {}
     for name in names:
         if progress:
@@ -123,6 +134,9 @@ def audit_model(
         s = np.asarray(attack.score(view, X_q, y_q), dtype=np.float64)
         if s.shape != (len(y_q),) or not np.isfinite(s).all():
             raise RuntimeError(f"attack {name!r} returned invalid scores (shape {s.shape})")
+        if canaries is not None:
+            canary_scores[name] = s[n_main:]
+        s = s[:n_main]
         scores[name] = s
         m = metrics.membership_metrics(s, is_member, attacker_threshold=attack.threshold_,
                                        n_bootstrap=n_bootstrap, seed=seed)
@@ -133,7 +147,8 @@ def audit_model(
         results[name] = m
         fpr, tpr, _ = metrics.roc_curve(s, is_member)
         curves[name] = (fpr, tpr, m["auc"])
-        log.info("attack %-10s AUC %.4f  TPR@1%%FPR %.4f  (%.1f s)", name, m["auc"], m["tpr_at_fpr"]["0.01"], m["wall_s"])
+        log.info("attack %-10s AUC %.4f (p=%.2g)  TPR@1%%FPR %s  (%.1f s)", name, m["auc"], m["auc_p"],
+                 metrics.format_rate(m["tpr_at_fpr"]["0.01"], 4), m["wall_s"])
     property_data = PropertyData(population, members, nonmembers, n_classes, kind, device, seed, n_bootstrap,
                                  *((sensitive or {}).get(k) for k in ("population", "members", "nonmembers")),
                                  sensitive_names=sensitive_names)
@@ -151,17 +166,41 @@ def audit_model(
             log.info("attack %-10s %s (%.1f s)", name, {k: v for k, v in beyond[name].items()
                                                       if k in ("strongest", "auc", "member_closer_rate")}, beyond[name]["wall_s"])
     worst = metrics.worst_case(results)
+    if scores:  # the strongest of K attacks sits above 0.5 by chance: report that chance level beside it
+        worst["chance"] = metrics.max_auc_chance(scores, is_member, n_permutations=max(200, n_bootstrap), seed=seed)
+        worst["significant"] = worst["chance"]["p_value"] < 0.05
     report = {
         "attacks": results,
         "worst": worst,
-        "per_class": {"attack": worst["attack"], "auc": per_class_auc(scores[worst["attack"]], is_member, y_q.numpy())},
+        "per_class": {"attack": worst["attack"],
+                      "auc": per_class_auc(scores[worst["attack"]], is_member, y_q[:n_main].numpy())},
         "n_members": int(is_member.sum()),
         "n_nonmembers": int((~is_member).sum()),
         "references": refs,
+        "resolution": metrics.resolution_notes(int((~is_member).sum()), (0.001, 0.01, 0.1)),
         "timing": timing,
         **beyond,
     }
-    return AuditResult(report, scores, is_member, y_q.numpy(), curves)
+    if canaries is not None:
+        report["canaries"] = canary_report(canary_scores, canaries[2], n_bootstrap, seed)
+    return AuditResult(report, scores, is_member, y_q[:n_main].numpy(), curves, canary_scores,
+                       None if canaries is None else canaries[2])
+
+
+def canary_report(scores: dict[str, np.ndarray], is_member: np.ndarray, n_bootstrap: int, seed: int) -> dict[str, Any]:
+    """Membership metrics on the canaries alone (the worst case), per attack and for the strongest; the
+    TPR is given at the lowest FPR the canary non-members resolve (10 false positives) and at the standard
+    levels they resolve."""
+    n_out = int((~is_member).sum())
+    lowest = metrics.MIN_FALSE_POSITIVES / n_out
+    per = {}
+    for name, s in scores.items():
+        m = metrics.membership_metrics(s, is_member, n_bootstrap=n_bootstrap, seed=seed)
+        m["tpr_at_lowest_fpr"] = {"fpr": lowest, "tpr": metrics.tpr_at_fpr(s, is_member, lowest)}
+        per[name] = m
+    worst = metrics.worst_case(per)
+    worst["tpr_at_lowest_fpr"] = max((m["tpr_at_lowest_fpr"]["tpr"], n) for n, m in per.items())
+    return {"n_members": int(is_member.sum()), "n_nonmembers": n_out, "attacks": per, "worst": worst}
 
 
 def write_audit(result: AuditResult, folder: Path) -> None:
@@ -169,8 +208,12 @@ def write_audit(result: AuditResult, folder: Path) -> None:
     from .report.roc import plot_roc
 
     atomic_write_json(folder / "audit.json", result.report)
+    extra = {}
+    if result.canary_is_member is not None:
+        extra = {"canary_is_member": result.canary_is_member,
+                 **{f"canary_score_{k}": v for k, v in result.canary_scores.items()}}
     atomic_save_npz(folder / "scores.npz", is_member=result.is_member, labels=result.labels,
-                    **{f"score_{k}": v for k, v in result.scores.items()})
+                    **{f"score_{k}": v for k, v in result.scores.items()}, **extra)
     plot_roc(result.curves, folder / "roc.png", title="membership inference audit")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import io
 import logging
 import math
@@ -28,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .config import RunConfig, build_config, deep_merge, preset_dict, read_yaml
 from .errors import ConfigError
 from .fileio import atomic_write_json, atomic_write_text
+from .metrics import format_rate
+from .provenance import code_version
 from .registry import closest
 
 log = logging.getLogger(__name__)
@@ -138,7 +141,17 @@ def run_cell(task: tuple[RunConfig, Path, int]) -> tuple[dict[str, Any], bool]:
 
     cfg, folder, threads = task
     torch.set_num_threads(threads)
-    result = run_experiment(cfg, folder, "resume")
+    mode = "resume"
+    report_path = Path(folder) / "report.json"
+    if report_path.is_file():
+        try:
+            old = json.loads(report_path.read_text()).get("code")
+        except (OSError, ValueError):
+            old = None
+        if old != code_version():  # computed by other code: never mixed into a table
+            log.info("cell %s was computed by code %s, not %s: re-running it", folder, old, code_version())
+            mode = "overwrite"
+    result = run_experiment(cfg, folder, mode)
     return result.report, result.resumed_complete
 
 
@@ -203,8 +216,9 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                "train_s": statistics.mean(r["train_s"] for r in rs), "total_s": statistics.mean(r["total_s"] for r in rs)}
         if all("auc" in r for r in rs):
             auc = _interval([r["auc"] for r in rs], [r["auc_lo"] for r in rs], [r["auc_hi"] for r in rs])
-            tpr = _interval([r["tpr_at_1pct_fpr"] for r in rs])
-            agg.update({"auc": auc[0], "auc_lo": auc[1], "auc_hi": auc[2], "tpr_at_1pct_fpr": tpr[0],
+            tprs = [r["tpr_at_1pct_fpr"] for r in rs]
+            tpr = _interval(tprs)[0] if all(t is not None for t in tprs) else None
+            agg.update({"auc": auc[0], "auc_lo": auc[1], "auc_hi": auc[2], "tpr_at_1pct_fpr": tpr,
                         "attacks": ",".join(sorted({r["strongest_attack"] for r in rs}))})
         out.append(agg)
     return out
@@ -272,7 +286,7 @@ def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
                   "| method | seeds | test accuracy | strongest AUC | TPR@1%FPR | attacks | file KB | train s |",
                   "|---|---|---|---|---|---|---|---|"]
         for a in sorted(panel, key=lambda a: -a["accuracy"]):
-            tpr = f"{a['tpr_at_1pct_fpr']:.4f}" if "tpr_at_1pct_fpr" in a else "—"
+            tpr = format_rate(a["tpr_at_1pct_fpr"], 4) if "tpr_at_1pct_fpr" in a else "—"
             lines.append(f"| {a['method']}{' (dense)' if a['density'] == 1.0 else ''} | {a['seeds']} | {_fmt(a, 'accuracy')} | "
                          f"{_fmt(a, 'auc', 3)} | {tpr} | {a.get('attacks', '—')} | {a['file_kb']:.0f} | {a['train_s']:.0f} |")
         lines.append("")

@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
+from .metrics import format_rate
 from . import __version__
 from .report import beyond
 from .errors import SafeCompressError
@@ -133,8 +134,10 @@ def _summary_table(result) -> Table:
         "file size": lambda r: f"{r['compression']['file_bytes'] / 1024:,.0f} KB ({r['compression']['ratio']:.1f}x smaller)",
         "strongest attack": lambda r: worst(r)[1]["attack"] if worst(r)[0] else "not audited",
         "its AUC [95% CI]": lambda r: fmt_ci(worst(r)[0]["auc"], worst(r)[0]["auc_ci"]) if worst(r)[0] else "-",
-        "best TPR @ 1% FPR": lambda r: (f"{worst(r)[1]['max_tpr_at_fpr']['0.01']:.3f} "
-                                        f"({worst(r)[1]['max_tpr_attack']['0.01']})") if worst(r)[0] else "-",
+        "leaks at all? (vs chance of max over attacks)": lambda r: _significance(worst(r)[1]) if worst(r)[0] else "-",
+        "best TPR @ 1% FPR": lambda r: (f"{format_rate(worst(r)[1]['max_tpr_at_fpr']['0.01'])} "
+                                        f"({worst(r)[1]['max_tpr_attack']['0.01'] or 'too few non-members'})")
+                                       if worst(r)[0] else "-",
         "attribute inference": lambda r: beyond.attribute_line(r.get("audit")) if r.get("audit") else "-",
         "model inversion": lambda r: beyond.inversion_line(r.get("audit")) if r.get("audit") else "-",
         "train time": lambda r: f"{r['timing']['train_s']:.0f} s",
@@ -279,8 +282,8 @@ def audit_cmd(run_dir, attacks, refs, compare, executor, address, workers) -> No
     for name, m in report["audit"]["attacks"].items():
         ci = m.get("auc_ci") or [float("nan")] * 2
         t = m["tpr_at_fpr"]
-        table.add_row(name, f"{m['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]", f"{t['0.001']:.3f}", f"{t['0.01']:.3f}",
-                      f"{t['0.1']:.3f}", f"{m['balanced_accuracy']:.3f}", f"{m['wall_s']:.1f}")
+        table.add_row(name, f"{m['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]", format_rate(t["0.001"]),
+                      format_rate(t["0.01"]), format_rate(t["0.1"]), f"{m['balanced_accuracy']:.3f}", f"{m['wall_s']:.1f}")
     out_console.print(table)
     worst = report["audit"]["worst"]
     out_console.print(f"strongest: {worst['attack']} (AUC {worst['auc']:.3f}); files in {run_dir}", highlight=False)
@@ -326,3 +329,13 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _significance(worst: dict) -> str:
+    """The strongest attack's AUC against the chance level of a maximum over all the audit's attacks."""
+    chance = worst.get("chance")
+    if not chance:
+        return "-"
+    verdict = "yes" if chance["p_value"] < 0.05 else "not detectably"
+    return (f"{verdict} (max AUC {chance['observed_max_auc']:.3f} vs chance {chance['chance_max_auc']:.3f} of "
+            f"{chance['attacks']} attacks, p={chance['p_value']:.3f})")

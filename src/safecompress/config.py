@@ -185,7 +185,10 @@ class AuditConfig(_Section):
     enabled: bool = True
     attacks: list[AttackName] = Field(default_factory=lambda: list(DEFAULT_ATTACKS))
     refs: int = Field(4, ge=1, description="reference/shadow models, trained with the target's recipe")
-    bootstrap: int = Field(200, ge=0, description="bootstrap resamples for the 95% intervals")
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for the 95% intervals")
+    canaries: int = Field(0, ge=0, description=(
+        "worst-case audit: K mislabelled records from the population, half inserted into the training data of "
+        "the target and of every reference alike; metrics on the canaries alone beside the average case (0 = off)"))
     attack_params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-attack options, e.g. {lira: {online: false, fixed_variance: true}}"
     )

@@ -29,6 +29,11 @@ __all__ = [
     "membership_metrics",
     "format_fpr",
     "worst_case",
+    "resolvable",
+    "auc_p_value",
+    "advantage_p_value",
+    "max_auc_chance",
+    "paired_difference",
 ]
 
 # Upper bound on elements of one (replicates x groups) work matrix during bootstrapping.
@@ -175,6 +180,11 @@ def advantage(scores: Any, is_member: Any) -> float:
     return float(max(0.0, np.max(tpr - fpr)))
 
 
+def format_rate(value: float | None, digits: int = 3, missing: str = "n/r") -> str:
+    """A TPR for tables: ``missing`` ("not resolved") when the data cannot resolve it (``None``)."""
+    return missing if value is None else f"{value:.{digits}f}"
+
+
 def format_fpr(f: float) -> str:
     """Dictionary key for an FPR level: the shortest repr, e.g. ``0.001 -> "0.001"``."""
     return repr(_check_fpr(f))
@@ -253,7 +263,8 @@ def membership_metrics(
     auc_v = float(_auc_from_counts(pos, neg, n_pos, n_neg))
     adv_v = float(max(0.0, np.max(tpr - fpr)))
     bal_v = float(np.max(0.5 * (tpr + 1.0 - fpr)))
-    tprs = {format_fpr(f): float(_tpr_at_fpr_from_rates(tpr, fpr, f)) for f in fpr_list}
+    tprs = {format_fpr(f): (float(_tpr_at_fpr_from_rates(tpr, fpr, f)) if resolvable(n_neg, f) else None)
+            for f in fpr_list}
 
     if n_bootstrap > 0:
         boot = _bootstrap(s, y, fpr_list, int(n_bootstrap), seed)
@@ -261,7 +272,8 @@ def membership_metrics(
         adv_ci: list[float] | None = _interval(boot["adv"], confidence)
         bal_ci: list[float] | None = [0.5 + 0.5 * v for v in adv_ci]  # bal = (1 + adv) / 2
         tpr_ci: dict[str, list[float] | None] = {
-            format_fpr(f): _interval(boot[f"tpr{f!r}"], confidence) for f in fpr_list
+            format_fpr(f): _interval(boot[f"tpr{f!r}"], confidence) if resolvable(n_neg, f) else None
+            for f in fpr_list
         }
     else:
         auc_ci = adv_ci = bal_ci = None
@@ -279,6 +291,9 @@ def membership_metrics(
         "advantage_ci": adv_ci,
         "tpr_at_fpr": tprs,
         "tpr_at_fpr_ci": tpr_ci,
+        "auc_p": auc_p_value(s, y),
+        "advantage_p": advantage_p_value(adv_v, n_pos, n_neg),
+        "resolution": resolution_notes(n_neg, fpr_list),
         "n_members": n_pos,
         "n_nonmembers": n_neg,
     }
@@ -297,13 +312,189 @@ def worst_case(per_attack: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     max_att: dict[str, str] = {}
     for name, m in per_attack.items():
         for key, value in m["tpr_at_fpr"].items():
-            if key not in max_tpr or value > max_tpr[key]:
+            if value is None:  # below the data's resolution: never maximised as if it were a number
+                max_tpr.setdefault(key, None)
+                max_att.setdefault(key, None)
+            elif max_tpr.get(key) is None or value > max_tpr[key]:
                 max_tpr[key] = float(value)
                 max_att[key] = name
     return {
         "attack": best,
         "auc": float(per_attack[best]["auc"]),
-        "tpr_at_fpr": {k: float(v) for k, v in per_attack[best]["tpr_at_fpr"].items()},
+        "auc_p": per_attack[best].get("auc_p"),
+        "tpr_at_fpr": {k: (None if v is None else float(v)) for k, v in per_attack[best]["tpr_at_fpr"].items()},
         "max_tpr_at_fpr": max_tpr,
         "max_tpr_attack": max_att,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# what the data can resolve, and tests of "leaks at all"
+
+MIN_FALSE_POSITIVES = 10  # a TPR at FPR f is reported only when n_nonmembers * f >= this
+
+
+def resolvable(n_nonmembers: int, fpr: float) -> bool:
+    """Whether ``n_nonmembers`` resolve a TPR at ``fpr``: at least 10 false positives are allowed."""
+    return n_nonmembers * fpr >= MIN_FALSE_POSITIVES - 1e-9
+
+
+def resolution_notes(n_nonmembers: int, fprs: Iterable[float]) -> dict[str, str]:
+    """``{fpr key: why it is not reported}`` for the FPR levels the data cannot resolve."""
+    return {format_fpr(f): (f"not reported: {n_nonmembers} non-members allow {n_nonmembers * f:.1f} false positives at "
+                            f"FPR {f:g}; it needs at least {MIN_FALSE_POSITIVES / f:,.0f} non-members")
+            for f in fprs if not resolvable(n_nonmembers, f)}
+
+
+def auc_p_value(scores: Any, is_member: Any) -> float:
+    """One-sided p-value of AUC > 0.5 (Mann-Whitney U, normal approximation with tie correction)."""
+    from scipy.stats import norm, rankdata
+
+    s, y = _validate(scores, is_member)
+    n1, n2 = int(y.sum()), int((~y).sum())
+    ranks = rankdata(s)
+    u = ranks[y].sum() - n1 * (n1 + 1) / 2.0
+    n = n1 + n2
+    _, counts = np.unique(s, return_counts=True)
+    tie = float(np.sum(counts ** 3 - counts))
+    var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
+    if var <= 0:
+        return 1.0
+    z = (u - n1 * n2 / 2.0 - 0.5) / np.sqrt(var)  # continuity correction
+    return float(norm.sf(z))
+
+
+def advantage_p_value(adv: float, n_members: int, n_nonmembers: int) -> float:
+    """p-value of the advantage max(TPR − FPR): it is the one-sided two-sample Kolmogorov–Smirnov
+    statistic D⁺, whose null tail is ≈ exp(−2·m·n/(m+n)·D²) (Smirnov)."""
+    n_eff = n_members * n_nonmembers / (n_members + n_nonmembers)
+    return float(min(1.0, np.exp(-2.0 * n_eff * adv * adv)))
+
+
+def _rank_sums(scores: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(scores)
+
+
+def max_auc_chance(score_sets: Mapping[str, Any], is_member: Any, n_permutations: int = 1000, seed: int = 0,
+                   quantile: float = 0.95) -> dict[str, Any]:
+    """Chance level of the strongest of K attacks: the ``quantile`` of max_k AUC_k when the membership
+    labels are permuted (the same permutation for every attack, so their correlation is kept), and the
+    permutation p-value of the observed maximum."""
+    names = list(score_sets)
+    if not names:
+        raise ValueError("max_auc_chance needs at least one attack's scores")
+    _, y = _validate(next(iter(score_sets.values())), is_member)
+    n1, n2 = int(y.sum()), int((~y).sum())
+    ranks = np.stack([_rank_sums(_validate(score_sets[k], y)[0]) for k in names])  # (K, n)
+    observed = float(max((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n2) for r in ranks))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xAC]))
+    best = np.empty(n_permutations)
+    done = 0
+    while done < n_permutations:
+        rows = min(256, n_permutations - done)
+        members = np.argsort(rng.random((rows, y.size)), axis=1)[:, :n1]  # a random member set per permutation
+        sums = ranks[:, members].sum(-1)  # (K, rows)
+        best[done:done + rows] = ((sums - n1 * (n1 + 1) / 2) / (n1 * n2)).max(0)
+        done += rows
+    return {"attacks": len(names), "observed_max_auc": observed,
+            "chance_max_auc": float(np.quantile(best, quantile)), "quantile": quantile,
+            "p_value": float((1 + np.sum(best >= observed - 1e-12)) / (1 + n_permutations)),
+            "permutations": int(n_permutations)}
+
+
+def paired_difference(scores_a: Mapping[str, Any], scores_b: Mapping[str, Any], is_member: Any, *,
+                      fpr: float = 0.01, n_bootstrap: int = 1000, seed: int = 0,
+                      confidence: float = 0.95) -> dict[str, Any]:
+    """Paired bootstrap over audit records of model A vs model B, both scored on the same records.
+
+    Per attack both ran, and for the strongest attack of each (max over the common attacks): ΔAUC = A − B
+    and ΔTPR at ``fpr`` (when the non-members resolve it), each with its interval and a verdict: "less
+    leaky" (interval below 0), "leakier" (above 0) or "no detectable difference"."""
+    common = [k for k in scores_a if k in scores_b]
+    if not common:
+        raise ValueError("the two models share no attack to compare")
+    _, y = _validate(scores_a[common[0]], is_member)
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD1]))
+    bp = pos[rng.integers(0, pos.size, (n_bootstrap, pos.size))]
+    bn = neg[rng.integers(0, neg.size, (n_bootstrap, neg.size))]
+    with_tpr = resolvable(neg.size, fpr)
+
+    def stats(s: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return _auc_resampled(s, bp, bn), (_tpr_resampled(s, bp, bn, fpr) if with_tpr else None)
+
+    out: dict[str, Any] = {"n_members": int(pos.size), "n_nonmembers": int(neg.size), "fpr": fpr,
+                           "bootstrap": int(n_bootstrap), "attacks": {}}
+    auc_a, auc_b, tpr_a, tpr_b = [], [], [], []
+    for k in common:
+        sa, sb = np.asarray(scores_a[k], float), np.asarray(scores_b[k], float)
+        (aa, ta), (ab, tb) = stats(sa), stats(sb)
+        auc_a.append(aa)
+        auc_b.append(ab)
+        tpr_a.append(ta)
+        tpr_b.append(tb)
+        point = auc(sa, y) - auc(sb, y)
+        tpoint = (tpr_at_fpr(sa, y, fpr) - tpr_at_fpr(sb, y, fpr)) if with_tpr else None
+        out["attacks"][k] = _verdicts(point, aa - ab, tpoint, None if ta is None else ta - tb, confidence)
+    # the strongest attack of each model, as each report names it (max AUC over the common attacks)
+    pa = max(auc(np.asarray(scores_a[k], float), y) for k in common)
+    pb = max(auc(np.asarray(scores_b[k], float), y) for k in common)
+    da = np.max(np.stack(auc_a), 0) - np.max(np.stack(auc_b), 0)
+    if with_tpr:
+        ta_pt = max(tpr_at_fpr(np.asarray(scores_a[k], float), y, fpr) for k in common)
+        tb_pt = max(tpr_at_fpr(np.asarray(scores_b[k], float), y, fpr) for k in common)
+        dt, tpt = np.max(np.stack(tpr_a), 0) - np.max(np.stack(tpr_b), 0), ta_pt - tb_pt
+    else:
+        dt, tpt = None, None
+    out["strongest"] = _verdicts(pa - pb, da, tpt, dt, confidence)
+    return out
+
+
+def _verdict(lo: float, hi: float) -> str:
+    if hi < 0:
+        return "less leaky"
+    if lo > 0:
+        return "leakier"
+    return "no detectable difference"
+
+
+def _verdicts(d_auc: float, boot_auc: np.ndarray, d_tpr: float | None, boot_tpr: np.ndarray | None,
+              confidence: float) -> dict[str, Any]:
+    ci = _interval(boot_auc, confidence)
+    row: dict[str, Any] = {"delta_auc": float(d_auc), "delta_auc_ci": ci, "auc_verdict": _verdict(*ci)}
+    if boot_tpr is not None and d_tpr is not None:
+        tci = _interval(boot_tpr, confidence)
+        row.update({"delta_tpr": float(d_tpr), "delta_tpr_ci": tci, "tpr_verdict": _verdict(*tci)})
+    else:
+        row.update({"delta_tpr": None, "delta_tpr_ci": None, "tpr_verdict": "not resolved"})
+    return row
+
+
+def _auc_resampled(s: np.ndarray, bp: np.ndarray, bn: np.ndarray) -> np.ndarray:
+    """AUC of each bootstrap resample (rows of member / non-member indices into ``s``)."""
+    order = np.argsort(s, kind="stable")
+    sorted_s = s[order]
+    where = np.empty(s.size, dtype=np.int64)
+    where[order] = np.arange(s.size)
+    B = bp.shape[0]
+    w = np.zeros((B, s.size))  # multiplicity of each record as a resampled non-member, in sorted order
+    np.add.at(w, (np.repeat(np.arange(B), bn.shape[1]), where[bn].ravel()), 1.0)
+    cum = np.concatenate([np.zeros((B, 1)), np.cumsum(w, 1)], 1)
+    lo = np.searchsorted(sorted_s, s, side="left")  # non-members strictly below / tied with each record
+    hi = np.searchsorted(sorted_s, s, side="right")
+    rows = np.arange(B)[:, None]
+    below = cum[rows, lo[bp]]
+    ties = cum[rows, hi[bp]] - below
+    return (below + 0.5 * ties).sum(1) / (bp.shape[1] * bn.shape[1])
+
+
+def _tpr_resampled(s: np.ndarray, bp: np.ndarray, bn: np.ndarray, fpr: float) -> np.ndarray:
+    """TPR at ``fpr`` of each bootstrap resample: members scoring above the (k+1)-th highest non-member."""
+    neg = np.sort(s[bn], axis=1)[:, ::-1]
+    k = int(np.floor(fpr * bn.shape[1] + 1e-9))
+    if k >= bn.shape[1]:
+        return np.ones(bp.shape[0])
+    thr = neg[:, k][:, None]
+    return (s[bp] > thr).mean(1)

@@ -15,13 +15,16 @@ import numpy as np
 import torch
 import yaml
 
-from . import __version__
+from . import __version__, metrics
+from .provenance import code_version
+from .canaries import Canaries, make_canaries, relabelled, training_split
 from .auditor import AuditResult, audit_model, compare_runs, write_audit
 from .checkpoint import compression_summary, load_model, load_tensors, save_model, save_tensors
 from .config import RunConfig, build_config, dump_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
 from .defences import DEFENCES
+from .defences.base import Defence
 from .errors import ConfigError, RunFolderError
 from .fileio import atomic_write_json, atomic_write_text, load_npz
 from .methods import METHODS, MethodContext, needed_parts
@@ -146,6 +149,8 @@ def _run_baseline(cfg: RunConfig, main: RunResult, callbacks: Sequence[Callback]
                "compression": base.report["compression"], "timing": base.report["timing"]}
     if "audit" in base.report:
         summary["audit_worst"] = base.report["audit"]["worst"]
+        if "audit" in main.report:
+            summary["comparison"] = paired_comparison(main.run_dir, base.run_dir, cfg.audit.bootstrap, cfg.seed)
     if main.report.get("baseline") != summary:
         main.report["baseline"] = summary
         atomic_write_json(main.run_dir / "report.json", main.report)
@@ -153,35 +158,94 @@ def _run_baseline(cfg: RunConfig, main: RunResult, callbacks: Sequence[Callback]
     return base
 
 
-def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, augment: bool, flip: bool, run_dir: Path):
-    """A function training a reference model with the target's recipe (method, density, schedule)."""
+def paired_comparison(run_a: Path, run_b: Path, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Run A vs run B on the same audit records (their scores.npz): paired bootstrap of ΔAUC and
+    ΔTPR@1 %FPR per attack and for the strongest attack, with verdicts (metrics.paired_difference)."""
+    a, b = load_npz(Path(run_a) / "scores.npz"), load_npz(Path(run_b) / "scores.npz")
+    if not np.array_equal(a["is_member"], b["is_member"]) or not np.array_equal(a["labels"], b["labels"]):
+        raise RunFolderError(f"{run_a} and {run_b} were audited on different records; compare runs that share a "
+                             "split (same data, seed and data.split) and the same audit.canaries")
+    strip = lambda d: {k[len("score_"):]: d[k] for k in d if k.startswith("score_")}  # noqa: E731
+    return metrics.paired_difference(strip(a), strip(b), a["is_member"], n_bootstrap=max(n_bootstrap, 200), seed=seed)
+
+
+def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, augment: bool, flip: bool, run_dir: Path,
+                      split_sizes: dict[str, int] | None = None):
+    """A function training a reference model with the target's recipe (method, density, schedule).
+
+    A reference trains on *all* the rows it is labelled IN for. When the recipe also reads val or probe
+    data, those parts come from rows that are OUT for that reference (``out=`` from the pool), sized in
+    the target's proportions (``split_sizes``), so its IN label stays exactly true."""
 
     method_cls = METHODS.get(cfg.method.name)
     needs = needed_parts(cfg)
 
-    def train(X: torch.Tensor, y: torch.Tensor, seed: int, sensitive: np.ndarray | None = None):
+    def train(X: torch.Tensor, y: torch.Tensor, seed: int, sensitive: np.ndarray | None = None, out=None):
         ref_cfg = cfg.model_copy(update={"seed": seed})
-        parts = reference_parts(len(y), needs, seed)
-        ctx = MethodContext(cfg=ref_cfg, spec=spec, X=X, y=y, split=parts, device=device,
-                            augment=augment, flip=flip, run_dir=run_dir, record=False, sensitive=sensitive)
+        if set(needs) <= {"train"} or out is None:
+            X_all, y_all, s_all, parts = X, y, sensitive, {"train": np.arange(len(y))}
+            if not set(needs) <= {"train"}:
+                raise RuntimeError(f"method {cfg.method.name!r} needs {needs}: its references need OUT rows")
+        else:
+            X_out, y_out, s_out = out
+            parts = reference_parts(len(y), len(y_out), needs, seed, split_sizes)
+            X_all, y_all = torch.cat([X, X_out]), torch.cat([y, y_out])
+            s_all = None if sensitive is None or s_out is None else np.concatenate([sensitive, s_out])
+        ctx = MethodContext(cfg=ref_cfg, spec=spec, X=X_all, y=y_all, split=parts, device=device,
+                            augment=augment, flip=flip, run_dir=run_dir, record=False, sensitive=s_all)
         result = method_cls().train(ctx)
         masks = quantize_(result.model, result.masks, cfg.quantize) if cfg.quantize != "none" else result.masks
         return result.model, masks
 
+    train.uses_out_rows = not set(needs) <= {"train"}  # the pool then passes each reference its OUT rows
     return train
 
 
-def reference_parts(n: int, needs: tuple[str, ...], seed: int) -> dict[str, np.ndarray]:
-    """The split a reference model trains with: all its data is ``train``, unless its method also needs
-    val/probe data — then 70 % train, 15 % val, 15 % probe non-members, probe members ⊂ train."""
-    if set(needs) <= {"train"}:
-        return {"train": np.arange(n)}
-    order = np.random.default_rng(np.random.SeedSequence([seed, 0x7E])).permutation(n)
-    n_train, n_val = int(0.7 * n), int(0.15 * n)
-    train, val, probe_out = order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
-    return {"train": np.sort(train), "val": np.sort(val), "probe_nonmembers": np.sort(probe_out),
-            "probe_members": np.sort(train[: len(probe_out)])}
+def reference_parts(n_in: int, n_out: int, needs: tuple[str, ...], seed: int,
+                    split_sizes: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """The split a reference model trains with, over ``n_in`` IN rows followed by ``n_out`` OUT rows.
 
+    ``train`` is every IN row. The other parts the recipe reads (val, probe non-members) are drawn from
+    the OUT rows, in the target's proportions to its training set (``split_sizes``; 15 % each when
+    unknown), shrunk together if the OUT rows are too few; probe members are IN rows, as many as the
+    probe non-members. No part but ``train`` and ``probe_members`` ever holds an IN row."""
+    train = np.arange(n_in)
+    if set(needs) <= {"train"}:
+        return {"train": train}
+    sizes = split_sizes or {}
+    n_train_t = max(1, int(sizes.get("train", n_in)))
+    wanted = {p: (int(round(n_in * sizes[p] / n_train_t)) if p in sizes else int(0.15 * n_in))
+              for p in ("val", "probe_nonmembers") if p in needs or (p == "probe_nonmembers" and "probe_members" in needs)}
+    total = sum(wanted.values())
+    if total > n_out:
+        log.warning("reference recipe wants %d held-out rows but the pool has %d OUT rows; shrinking %s", total, n_out,
+                    ", ".join(wanted))
+        wanted = {p: int(v * n_out / total) for p, v in wanted.items()}
+    order = n_in + np.random.default_rng(np.random.SeedSequence([seed, 0x7E])).permutation(n_out)
+    parts: dict[str, np.ndarray] = {"train": train}
+    at = 0
+    for p, count in wanted.items():
+        parts[p] = np.sort(order[at:at + count])
+        at += count
+    if "probe_members" in needs:
+        k = min(n_in, len(parts.get("probe_nonmembers", ())))
+        pick = np.random.default_rng(np.random.SeedSequence([seed, 0x7F])).permutation(n_in)[:k]
+        parts["probe_members"] = np.sort(pick)
+    return parts
+
+
+def reference_server(cfg: RunConfig, device: torch.device):
+    """For an inference-time defence (MemGuard): serve every reference through the same defence, fitted on
+    its own members vs non-members, so black-box attacks are adaptive (they see what the target serves).
+    None for training-time defences."""
+    defence = DEFENCES.get(cfg.defence.name)(**cfg.defence.params)
+    if type(defence).deploy is Defence.deploy:
+        return None
+
+    def serve(model, members, nonmembers, seed):
+        return defence.deploy(model, members, nonmembers, seed, device)
+
+    return serve
 
 
 def split_parts(ds: ArrayDataset, split: MembershipSplit):
@@ -197,24 +261,33 @@ def split_parts(ds: ArrayDataset, split: MembershipSplit):
 
 def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: MembershipSplit, model: torch.nn.Module,
                       device: torch.device, augment: bool, run_dir: Path, attacks: list[str] | None = None,
-                      refs: int | None = None, executor=None) -> AuditResult:
-    """Audit ``model`` on the split's audit parts with the configured attacks; write the audit files."""
+                      refs: int | None = None, executor=None, canaries: Canaries | None = None) -> AuditResult:
+    """Audit ``model`` on the split's audit parts with the configured attacks; write the audit files.
+    With ``canaries``, they leave the attacker's population and are queried beside the audit records."""
     part = split_parts(ds, split)
+    population = split["population"] if canaries is None else np.setdiff1d(split["population"], canaries.idx)
+    pop_t = torch.as_tensor(population)
+    canary_q = None
+    if canaries is not None:
+        c = torch.as_tensor(canaries.idx)
+        canary_q = (torch.from_numpy(ds.X)[c], torch.as_tensor(canaries.labels, dtype=torch.from_numpy(ds.y).dtype),
+                    canaries.is_member)
     def save_ref(model, masks, path):
         save_model(model, spec, path, masks=masks)
 
     refs_dir = run_dir / "refs"
     refs_dir.mkdir(exist_ok=True)
     result = audit_model(
-        model, part("audit_members"), part("audit_nonmembers"), part("population"),
+        model, part("audit_members"), part("audit_nonmembers"), (torch.from_numpy(ds.X)[pop_t], torch.from_numpy(ds.y)[pop_t]),
         attacks=attacks or cfg.audit.attacks, n_classes=ds.n_classes,
-        train_fn=reference_trainer(cfg, spec, device, augment, ds.hflip, run_dir),
+        train_fn=reference_trainer(cfg, spec, device, augment, ds.hflip, run_dir, split.sizes()),
         refs=refs or cfg.audit.refs, kind=ds.kind, seed=cfg.seed, device=device, cache_dir=refs_dir,
         save_fn=save_ref, load_fn=load_model, n_bootstrap=cfg.audit.bootstrap, attack_params=cfg.audit.attack_params,
-        executor=executor, sensitive=None if ds.sensitive is None else {
-            "population": ds.sensitive[split["population"]], "members": ds.sensitive[split["audit_members"]],
-            "nonmembers": ds.sensitive[split["audit_nonmembers"]]},
-        sensitive_names=ds.sensitive_names,
+        executor=executor, canaries=canary_q, sensitive=None if ds.sensitive is None else {
+            "population": ds.sensitive[population], "members": ds.sensitive[split["audit_members"]],
+            "nonmembers": ds.sensitive[split["audit_nonmembers"]],
+            "canaries": None if canaries is None else ds.sensitive[canaries.idx]},
+        sensitive_names=ds.sensitive_names, serve_fn=reference_server(cfg, device),
     )
     write_audit(result, run_dir)
     return result
@@ -253,6 +326,10 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     problems = DEFENCES.get(cfg.defence.name)(**cfg.defence.params).split_problems(split.sizes())
     if problems:
         raise ConfigError(problems)
+    canaries = Canaries.load(folder.work) if folder.resuming else None
+    if canaries is None and cfg.audit.canaries:
+        canaries = make_canaries(split, ds.y, ds.n_classes, cfg.audit.canaries, split.seed)
+        canaries.save(folder.work)
 
     device = resolve_device(cfg.train.device)
     augment = cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")
@@ -268,7 +345,8 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
             log.info("resumed from %s at epoch %d", ckpt_path, trainer.state.epoch)
 
     ctx = MethodContext(
-        cfg=cfg, spec=spec, X=torch.from_numpy(ds.X), y=torch.from_numpy(ds.y), split=split, device=device,
+        cfg=cfg, spec=spec, X=torch.from_numpy(ds.X), y=relabelled(torch.from_numpy(ds.y), canaries),
+        split=training_split(split, canaries), device=device,
         augment=augment, flip=ds.hflip, run_dir=folder.work, callbacks=[_Checkpointer(ckpt_path), *callbacks], restore=restore,
         executor=executor, sensitive=ds.sensitive,
     )
@@ -293,6 +371,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
         "dataset": ds.name,
         "seed": cfg.seed,
         "version": __version__,
+        "code": code_version(),
         "task": {
             "accuracy": scores["test"]["accuracy"],
             "train_accuracy": scores["train"]["accuracy"],
@@ -313,7 +392,8 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     }
     if cfg.audit.enabled:
         t_audit = time.perf_counter()
-        audit = audit_with_config(cfg, spec, ds, split, served, device, augment, folder.work, executor=executor)
+        audit = audit_with_config(cfg, spec, ds, split, served, device, augment, folder.work, executor=executor,
+                                  canaries=canaries)
         report["audit"] = audit.report
         report["timing"]["audit_s"] = round(time.perf_counter() - t_audit, 3)
     report["timing"]["total_s"] = round(time.perf_counter() - t_start, 3)
@@ -359,7 +439,8 @@ def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int 
         model = served_model(DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, split_parts(ds, split),
                              cfg.seed, device)
         t0 = time.perf_counter()
-        result = audit_with_config(cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor)
+        result = audit_with_config(cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor,
+                                   canaries=Canaries.load(run_dir))
         report = json.loads(report_path.read_text())
         report["audit"] = result.report
         report.setdefault("timing", {})["audit_s"] = round(time.perf_counter() - t0, 3)

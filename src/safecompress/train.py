@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -105,6 +106,20 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each batch of an epoch over ``n`` samples; a lone last sample joins the batch
+    before it (BatchNorm cannot train on a batch of one)."""
+    bs = min(batch_size, n)
+    starts = list(range(0, n, bs))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [n]))
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return len(batch_bounds(n, batch_size)) if n else 0
+
+
 class Trainer:
     """Train ``model`` on in-memory tensors with the config's optimizer, schedule and augmentation."""
 
@@ -164,17 +179,16 @@ class Trainer:
         n = len(y)
         if n == 0:
             raise ConfigError("the training set is empty; enlarge split.train")
-        bs = min(self.cfg.batch_size, n)
-        steps_per_epoch = math.ceil(n / bs)
-        self.total_steps = steps_per_epoch * self.epochs
+        bounds = batch_bounds(n, self.cfg.batch_size)
+        self.total_steps = len(bounds) * self.epochs
         for cb in self.callbacks:
             cb.on_fit_start(self)
         while self.state.epoch < self.epochs:
             self.model.train()
             order = torch.randperm(n, generator=self.generator)
             loss_sum, correct = 0.0, 0
-            for start in range(0, n, bs):
-                idx = order[start:start + bs]
+            for start, stop in bounds:
+                idx = order[start:stop]
                 xb = X[idx]
                 if self.augment:
                     xb = augment_images(xb, self.generator, flip=self.flip)
@@ -247,11 +261,24 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Query ``model`` in eval mode and give it back in the mode it had (a query during training must
+    never leave BatchNorm frozen or dropout off for the steps that follow)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, X: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
-    """Logits for every row of ``X`` (eval mode, never augmented), on the CPU."""
-    model.eval()
-    out = [model(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
+    """Logits for every row of ``X`` (eval mode, never augmented), on the CPU; ``model`` keeps its mode."""
+    with eval_mode(model):
+        out = [model(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
     return torch.cat(out) if out else torch.empty(0)
 
 

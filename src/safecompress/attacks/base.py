@@ -20,6 +20,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..registry import Registry, closest
+from ..train import predict_logits
 from .references import ReferencePool
 
 
@@ -27,11 +28,8 @@ class BlackBoxTarget:
     """Query access to a model: logits for inputs, nothing else."""
 
     def __init__(self, model: nn.Module, device: torch.device, batch_size: int = 1024):
-        @torch.no_grad()
         def query(X: torch.Tensor) -> torch.Tensor:
-            model.eval()
-            out = [model(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
-            return torch.cat(out) if out else torch.empty(0)
+            return predict_logits(model, X, device, batch_size)
 
         self.logits: Callable[[torch.Tensor], torch.Tensor] = query
 
@@ -135,12 +133,14 @@ class Attack:
         t = torch.from_numpy(idx)
         scores = self.score(shadow, ctx.population_X[t], ctx.population_y[t])
         _, self.threshold_ = metrics.best_balanced_accuracy(scores, member[idx])
-    @staticmethod
-    def shadow_views(ctx: AttackContext, count: int) -> list[tuple[BlackBoxTarget, np.ndarray]]:
-        """(view of reference model k, its membership over the population) for the first ``count`` models."""
+    def shadow_views(self, ctx: AttackContext, count: int) -> list[tuple[BlackBoxTarget, np.ndarray]]:
+        """(view of reference model k, its membership over the population) for the first ``count`` models.
+        A black-box attack sees each reference as it is served (through an inference-time defence such as
+        MemGuard, like the target); a white-box one holds its weights."""
         pool = ctx.references
         pool.ensure(count)
-        return [(ctx.target_view(pool.models[k], white_box=True), pool.population_membership(k)) for k in range(count)]
+        return [(ctx.target_view(pool.models[k], white_box=self.white_box), pool.population_membership(k))
+                for k in range(count)]
 
 
 ATTACKS: Registry[type[Attack]] = Registry("attack")

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..train import eval_mode
+
 
 def last_linear(module: nn.Module) -> nn.Linear:
     """The final Linear layer (the classifier head) of a model."""
@@ -22,9 +24,9 @@ def logits_and_penultimate(module: nn.Module, X: torch.Tensor, device: torch.dev
     head = last_linear(module)
     captured: list[torch.Tensor] = []
     handle = head.register_forward_hook(lambda m, inp, out: captured.append(inp[0].detach().float().cpu()))
-    module.eval()
     try:
-        logits = [module(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
+        with eval_mode(module):
+            logits = [module(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
     finally:
         handle.remove()
     return torch.cat(logits), torch.cat(captured).flatten(1)

@@ -48,20 +48,35 @@ class LiRA(Attack):
     def score(self, target, X, y):
         phi_t = signals.scaled_logit(target.logits(X), y).double().numpy()
         phi, is_in = self.reference_phi(X, y)
-        mu_out, sd_out, n_out = _masked_stats(phi, ~is_in)
-        mu_in, sd_in, n_in = _masked_stats(phi, is_in)
-        pooled_out = np.nanstd(np.where(~is_in, phi - mu_out, np.nan)) if (~is_in).any() else 1.0
+        return lira_scores(phi_t, phi, is_in, self.fixed_variance(len(phi)), self.params["online"], self)
+
+    def fixed_variance(self, n_models: int) -> bool:
         fixed = self.params["fixed_variance"]
-        if fixed is None:
-            fixed = len(phi) < 8
-        sd_out = np.full_like(phi_t, pooled_out) if fixed else np.where(np.isnan(sd_out), pooled_out, sd_out)
-        sd_out = np.maximum(sd_out, 1e-3)
-        mu_out = np.where(np.isnan(mu_out), np.nanmean(phi), mu_out)
-        online = self.params["online"] and (n_in > 0).all()
-        self.mode_ = "online" if online else "offline"
-        if not online:
-            return (phi_t - mu_out) / sd_out
-        pooled_in = np.nanstd(np.where(is_in, phi - mu_in, np.nan))
-        sd_in = np.full_like(phi_t, pooled_in) if fixed else np.where(np.isnan(sd_in), pooled_in, sd_in)
-        sd_in = np.maximum(sd_in, 1e-3)
-        return _gauss_logpdf(phi_t, mu_in, sd_in) - _gauss_logpdf(phi_t, mu_out, sd_out)
+        return n_models < 8 if fixed is None else bool(fixed)
+
+
+def lira_scores(phi_t: np.ndarray, phi: np.ndarray, is_in: np.ndarray, fixed: bool, online: bool = True,
+                attack=None) -> np.ndarray:
+    """LiRA scores from the target's scaled logits ``phi_t`` (n,) and the references' ``phi`` (k, n) with
+    their membership ``is_in`` (k, n).
+
+    Means are per example. With ``fixed`` the variance is global, as in Carlini et al.: the spread of
+    every OUT (IN) reference value around the global mean — a per-example variance from one or two
+    references is zero and would turn the test into a nearest-mean rule. Otherwise per example, with
+    the global value where an example has fewer than two references on that side. Offline (no IN
+    references for some example, or ``online=False``): the one-sided test (φ − μ_out)/σ_out."""
+    mu_out, sd_out, n_out = _masked_stats(phi, ~is_in)
+    mu_in, sd_in, n_in = _masked_stats(phi, is_in)
+    glob_out = float(np.std(phi[~is_in])) if (~is_in).any() else 1.0
+    sd_out = np.full_like(phi_t, glob_out) if fixed else np.where(np.isnan(sd_out), glob_out, sd_out)
+    sd_out = np.maximum(sd_out, 1e-3)
+    mu_out = np.where(np.isnan(mu_out), np.mean(phi), mu_out)
+    use_online = online and bool((n_in > 0).all())
+    if attack is not None:
+        attack.mode_ = "online" if use_online else "offline"
+    if not use_online:
+        return (phi_t - mu_out) / sd_out
+    glob_in = float(np.std(phi[is_in]))
+    sd_in = np.full_like(phi_t, glob_in) if fixed else np.where(np.isnan(sd_in), glob_in, sd_in)
+    sd_in = np.maximum(sd_in, 1e-3)
+    return _gauss_logpdf(phi_t, mu_in, sd_in) - _gauss_logpdf(phi_t, mu_out, sd_out)

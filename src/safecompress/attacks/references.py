@@ -50,10 +50,14 @@ def _verify(path: Path) -> None:
 
 
 def train_reference(task):
-    """One reference model (an executor task): the caller's thread count, so results match everywhere."""
-    train_fn, X, y, seed, threads, sensitive = task
+    """One reference model (an executor task): the caller's thread count, so results match everywhere.
+    ``out`` (the reference's OUT rows, for recipes that need held-out parts) is passed only when set."""
+    train_fn, X, y, seed, threads, sensitive, out = task
     torch.set_num_threads(threads)
-    model, masks = train_fn(X, y, seed) if sensitive is None else train_fn(X, y, seed, sensitive=sensitive)
+    kwargs = {} if sensitive is None else {"sensitive": sensitive}
+    if out is not None:
+        kwargs["out"] = out
+    model, masks = train_fn(X, y, seed, **kwargs)
     return model.cpu(), masks
 
 
@@ -61,7 +65,7 @@ class ReferencePool:
     def __init__(self, train_fn: TrainFn, X_pop: torch.Tensor, y_pop: torch.Tensor, n_models: int, seed: int,
                  device: torch.device, cache_dir: Path | None = None, save_fn=None, load_fn=None,
                  X_cand: torch.Tensor | None = None, y_cand: torch.Tensor | None = None, progress=None,
-                 executor=None, sensitive: np.ndarray | None = None):
+                 executor=None, sensitive: np.ndarray | None = None, serve_fn=None):
         from ..executor import LocalExecutor
 
         self.train_fn, self.save_fn, self.load_fn = train_fn, save_fn, load_fn
@@ -74,6 +78,9 @@ class ReferencePool:
         if sensitive is not None and len(sensitive) != len(self.y):
             raise SafeCompressError(f"reference pool: {len(sensitive)} sensitive values for {len(self.y)} records")
         self.sensitive = sensitive
+        # serve_fn(model, members, nonmembers, seed) -> the reference as served (an inference-time defence
+        # such as MemGuard, fitted on the reference's own IN rows vs some of its OUT rows), or None
+        self.serve_fn = serve_fn
         self.n_models, self.seed, self.device = max(1, n_models), seed, device
         self.in_masks = membership_matrix(self.n_models, len(self.y), seed)
         self.cache_dir = cache_dir
@@ -125,7 +132,12 @@ class ReferencePool:
             for k in missing:
                 idx = torch.from_numpy(np.flatnonzero(self.in_masks[k]))
                 s = None if self.sensitive is None else self.sensitive[idx.numpy()]
-                tasks.append((self.train_fn, self.X[idx], self.y[idx], self.seed * 1000 + k + 1, torch.get_num_threads(), s))
+                out = None
+                if getattr(self.train_fn, "uses_out_rows", False):  # held-out parts of the recipe: OUT rows only
+                    o = torch.from_numpy(np.flatnonzero(~self.in_masks[k]))
+                    out = (self.X[o], self.y[o], None if self.sensitive is None else self.sensitive[o.numpy()])
+                tasks.append((self.train_fn, self.X[idx], self.y[idx], self.seed * 1000 + k + 1, torch.get_num_threads(),
+                              s, out))
             for k, (model, masks) in zip(missing, self.executor.map(train_reference, tasks, resources=resources_for(self.device))):
                 path = self._cache_file(k)
                 if path is not None and self.save_fn is not None:
@@ -133,9 +145,18 @@ class ReferencePool:
                     atomic_write_text(_checksum_file(path), sha256_file(path) + "\n")
                 have[k] = model.to(self.device)
         for k in range(len(self.models), count):
-            self.models.append(have[k].eval())
+            self.models.append(self._served(k, have[k].eval()))
             if self.progress is not None:
                 self.progress(k + 1, self.n_models)
+
+    def _served(self, k: int, model: nn.Module) -> nn.Module:
+        if self.serve_fn is None:
+            return model
+        ins, outs = np.flatnonzero(self.in_masks[k]), np.flatnonzero(~self.in_masks[k])
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, k, 0x5E]))
+        outs = np.sort(rng.permutation(outs)[: max(10, len(outs) // 2)])
+        i, o = torch.from_numpy(ins), torch.from_numpy(outs)
+        return self.serve_fn(model, (self.X[i], self.y[i]), (self.X[o], self.y[o]), self.seed * 1000 + k + 1)
 
     @torch.no_grad()
     def logits(self, k: int, X: torch.Tensor) -> torch.Tensor:

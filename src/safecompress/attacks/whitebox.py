@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 from . import signals
+from ..train import eval_mode
 from .base import Attack, AttackContext, register_attack
 from .features import last_layer_gradient, logits_and_penultimate
 from .learned import _LearnedAttack
@@ -40,7 +41,11 @@ class WhiteBoxAttack(_LearnedAttack):
 def per_sample_grad_norms(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device,
                           chunk: int = 64) -> torch.Tensor:
     """‖∇θ loss(x, y)‖₂ for every sample (torch.func, eval mode)."""
-    module.eval()
+    with eval_mode(module):
+        return _grad_norms(module, X, y, device, chunk)
+
+
+def _grad_norms(module, X, y, device, chunk):
     params = {k: v.detach() for k, v in module.named_parameters()}
     buffers = {k: v.detach() for k, v in module.named_buffers()}
 

@@ -13,8 +13,9 @@ Our implementation of the idea:
    served unperturbed. Predicted labels — and so accuracy — never change.
 
 MemGuard is a *black-box* defence: label-only attacks and white-box attacks (which hold the weights)
-are unaffected, and the audit shows exactly that. The audit's reference models are trained without
-it (the attacker does not know the defender's ``g``).
+are unaffected, and the audit shows exactly that. The audit is adaptive: each reference model is
+served through its own MemGuard (fitted on its own members vs non-members), so black-box attacks
+calibrate on what a MemGuard-served model outputs, as an attacker who knows the defence would.
 """
 
 from __future__ import annotations

@@ -63,8 +63,9 @@ class MethodContext:
 
     def total_steps(self) -> int:
         """Optimizer steps of a full training run on ``train`` with the run's recipe."""
-        n = len(self.split["train"])
-        return math.ceil(n / min(self.cfg.train.batch_size, n)) * self.cfg.train.epochs
+        from ..train import steps_per_epoch
+
+        return steps_per_epoch(len(self.split["train"]), self.cfg.train.batch_size) * self.cfg.train.epochs
 
 
 @dataclass

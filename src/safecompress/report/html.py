@@ -28,7 +28,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem;bor
 th,td{padding:.35rem .7rem;border-bottom:1px solid #e6e8ef;text-align:right} th:first-child,td:first-child{text-align:left}
 thead th{background:#f3f5fa} .good{color:#0a7a3b;font-weight:600} .bad{color:#b3261e;font-weight:600}
 img{max-width:100%;border:1px solid #e6e8ef;border-radius:6px} pre{background:#f6f8fb;padding:1rem;border-radius:6px;overflow:auto;font-size:.85rem}
-.note{color:#5b6475;font-size:.88rem}
+.note{color:#5b6475;font-size:.88rem} .na{color:#9aa1ad;font-style:italic}
 """
 
 
@@ -63,6 +63,20 @@ def _ci(value: float, ci: list[float] | None) -> str:
     return f"{value:.3f}" + (f" <span class=note>[{ci[0]:.3f}, {ci[1]:.3f}]</span>" if ci else "")
 
 
+def _na(note: str | None) -> str:
+    """A figure the data cannot resolve: greyed out, with the reason on hover."""
+    return f'<span class="na" title="{html.escape(note or "not resolved")}">not resolved</span>'
+
+
+def _rate(a: dict[str, Any], fpr: str) -> str:
+    value = a["tpr_at_fpr"].get(fpr)
+    return _na((a.get("resolution") or {}).get(fpr)) if value is None else f"{value:.4f}"
+
+
+def _p(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2g}"
+
+
 def _headline_rows(rep: dict[str, Any]) -> dict[str, str]:
     audit = rep.get("audit")
     comp = rep["compression"]
@@ -78,9 +92,33 @@ def _headline_rows(rep: dict[str, Any]) -> dict[str, str]:
         rows["strongest attack"] = worst["attack"]
         rows["its AUC [95% CI]"] = _ci(strongest["auc"], strongest.get("auc_ci"))
         rows["its advantage [95% CI]"] = _ci(strongest["advantage"], strongest.get("advantage_ci"))
+        rows["its p-value (AUC > 0.5)"] = f"{strongest['auc_p']:.2g}" if "auc_p" in strongest else "—"
+        chance = worst.get("chance")
+        if chance:
+            rows[f"chance level of the strongest of {chance['attacks']} attacks"] = (
+                f"{chance['chance_max_auc']:.3f} <span class=note>(95th pct. under permuted labels; "
+                f"p={chance['p_value']:.3f}: {'leaks' if chance['p_value'] < 0.05 else 'no detectable leak'})</span>")
+        notes = audit.get("resolution", {})
         for fpr in ("0.01", "0.001"):
-            rows[f"best TPR @ {float(fpr):.1%} FPR"] = (f"{worst['max_tpr_at_fpr'][fpr]:.4f} "
-                                                         f"<span class=note>({worst['max_tpr_attack'][fpr]})</span>")
+            value = worst["max_tpr_at_fpr"][fpr]
+            rows[f"best TPR @ {float(fpr):.1%} FPR"] = (
+                _na(notes.get(fpr)) if value is None else
+                f"{value:.4f} <span class=note>({worst['max_tpr_attack'][fpr]})</span>")
+        can = audit.get("canaries")
+        if can:
+            cw = can["worst"]
+            tpr, att = cw["tpr_at_lowest_fpr"]
+            rows[f"canaries ({can['n_members']} in, {can['n_nonmembers']} out): strongest AUC"] = (
+                f"{cw['auc']:.3f} <span class=note>({cw['attack']}; p={cw['auc_p']:.2g}); best TPR at "
+                f"{10 / can['n_nonmembers']:.1%} FPR {tpr:.3f} ({att})</span>")
+        rows["audit records"] = (f"{audit.get('n_members', '?')} members, {audit.get('n_nonmembers', '?')} non-members; "
+                                 f"{audit.get('references', '?')} reference models")
+        comparison = rep.get("baseline", {}).get("comparison") if isinstance(rep.get("baseline"), dict) else None
+        if comparison:
+            st = comparison["strongest"]
+            rows[f"vs {rep['baseline']['method']}: Δ strongest AUC [95% CI]"] = (
+                f"{st['delta_auc']:+.3f} [{st['delta_auc_ci'][0]:+.3f}, {st['delta_auc_ci'][1]:+.3f}] "
+                f"<span class=note>({st['auc_verdict']}; paired bootstrap over audit records)</span>")
     else:
         rows["privacy audit"] = "not run (audit.enabled=false)"
     rows["train time"] = f"{rep['timing']['train_s']:.1f} s"
@@ -104,9 +142,9 @@ def _attack_table(audit: dict[str, Any]) -> str:
     body = ""
     for name, a in sorted(audit["attacks"].items(), key=lambda kv: -kv[1]["auc"]):
         body += (f"<tr><td>{html.escape(name)}</td><td>{_ci(a['auc'], a.get('auc_ci'))}</td>"
-                 f"<td>{a['advantage']:.3f}</td><td>{a['tpr_at_fpr']['0.01']:.4f}</td>"
-                 f"<td>{a['tpr_at_fpr']['0.001']:.4f}</td><td>{'white' if a.get('white_box') else 'black'}-box</td></tr>")
-    return ("<table><thead><tr><th>attack</th><th>AUC [95% CI]</th><th>advantage</th><th>TPR@1%FPR</th>"
+                 f"<td>{a['advantage']:.3f}</td><td>{_p(a.get('auc_p'))}</td><td>{_rate(a, '0.01')}</td>"
+                 f"<td>{_rate(a, '0.001')}</td><td>{'white' if a.get('white_box') else 'black'}-box</td></tr>")
+    return ("<table><thead><tr><th>attack</th><th>AUC [95% CI]</th><th>advantage</th><th>p (AUC&gt;0.5)</th><th>TPR@1%FPR</th>"
             f"<th>TPR@0.1%FPR</th><th>access</th></tr></thead><tbody>{body}</tbody></table>")
 
 

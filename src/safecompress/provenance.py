@@ -1,0 +1,29 @@
+"""Which code produced a result: the package version and a hash of its source files.
+
+Every report carries it, and ``safecompress bench`` re-runs a cached cell whose code hash differs, so a
+table under ``bench/results/`` is never assembled from cells that older code computed."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+from ._version import __version__
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """sha256 (first 16 hex digits) over the package's .py and .yaml files, by relative path and content."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def code_version() -> dict[str, str]:
+    return {"version": __version__, "source_sha256": source_hash()}
