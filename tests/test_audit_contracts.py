@@ -73,7 +73,7 @@ def test_each_reference_trains_on_exactly_its_in_rows(recipe, monkeypatch, tmp_p
             assert len(parts[name]) / len(parts["train"]) == pytest.approx(sizes[name] / sizes["train"], abs=0.02)
 
 
-METHOD_NAMES = ["dense", "static", "set", "rigl", "mest", "gmp", "oneshot", "distill", "dmp", "defend_then_compress",
+METHOD_NAMES = ["dense", "static", "set", "rigl", "rigl_select", "mest", "gmp", "oneshot", "distill", "dmp", "defend_then_compress",
                 "safecompress"]
 
 

@@ -34,7 +34,7 @@ from .provenance import code_version
 from .registry import closest
 
 log = logging.getLogger(__name__)
-SUITES = ("cpu", "paper")
+SUITES = ("cpu", "paper", "frontier")
 
 
 class Suite(BaseModel):

@@ -8,6 +8,8 @@ by the worst case (default) or the mean. Objectives:
 * ``advantage`` — acc − λ · advantage
 * ``epsilon``   — least leakage (AUC) among candidates within δ of the best accuracy
 * ``pareto``    — candidates on the (accuracy ↑, leakage ↓) Pareto front; ties broken by ``weighted``
+* ``budget``    — the most accurate candidate whose leakage (AUC) is within ``budget``; if none is, the
+  least leaky
 """
 
 from __future__ import annotations
@@ -41,17 +43,17 @@ def leakage(c: Candidate, combine: str = "worst") -> tuple[float, float]:
 
 
 @OBJECTIVES.register("weighted")
-def weighted(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst") -> list[float]:
+def weighted(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst", budget: float = 0.6) -> list[float]:
     return [c.accuracy - lam * (leakage(c, combine)[0] - 0.5) for c in cands]
 
 
 @OBJECTIVES.register("advantage")
-def advantage_form(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst") -> list[float]:
+def advantage_form(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst", budget: float = 0.6) -> list[float]:
     return [c.accuracy - lam * leakage(c, combine)[1] for c in cands]
 
 
 @OBJECTIVES.register("epsilon")
-def epsilon_constraint(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst") -> list[float]:
+def epsilon_constraint(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst", budget: float = 0.6) -> list[float]:
     """Feasible (acc ≥ best − δ) candidates score 1 − AUC (higher is better); the others −inf."""
     best = max(c.accuracy for c in cands)
     return [(1.0 - leakage(c, combine)[0]) if c.accuracy >= best - delta else float("-inf") for c in cands]
@@ -69,18 +71,26 @@ def pareto_front(cands: Sequence[Candidate], combine: str = "worst") -> list[int
 
 
 @OBJECTIVES.register("pareto")
-def pareto(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst") -> list[float]:
+def pareto(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst", budget: float = 0.6) -> list[float]:
     """Front members keep their weighted score; dominated candidates get −inf."""
     front = set(pareto_front(cands, combine))
-    scores = weighted(cands, lam, delta, combine)
+    scores = weighted(cands, lam, delta, combine, budget)
     return [s if i in front else float("-inf") for i, s in enumerate(scores)]
 
 
+@OBJECTIVES.register("budget")
+def budget_constraint(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst",
+                      budget: float = 0.6) -> list[float]:
+    """Within the leakage budget (combined AUC ≤ ``budget``): the most accurate candidate wins (score =
+    accuracy, in [0, 1]). Over budget: scores below every feasible one, least leaky first (−AUC − 1)."""
+    return [c.accuracy if leakage(c, combine)[0] <= budget else -1.0 - leakage(c, combine)[0] for c in cands]
+
+
 def select(cands: Sequence[Candidate], objective: str = "weighted", lam: float = 1.0, delta: float = 0.01,
-           combine: str = "worst") -> tuple[int, list[float]]:
+           combine: str = "worst", budget: float = 0.6) -> tuple[int, list[float]]:
     """(index of the best candidate, every candidate's score); ties go to the earliest candidate."""
     if not cands:
         raise ValueError("no candidates to select from")
-    scores = OBJECTIVES.get(objective)(cands, lam, delta, combine)
+    scores = OBJECTIVES.get(objective)(cands, lam, delta, combine, budget)
     best = max(range(len(cands)), key=lambda i: (scores[i], -i))
     return best, scores

@@ -14,15 +14,22 @@ from ._version import __version__
 
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
-    """sha256 (first 16 hex digits) over the package's .py and .yaml files, by relative path and content."""
+    """sha256 (first 16 hex digits) over the package's .py and .yaml files that compute a run's numbers, by
+    relative path and content (the CLI, the bench driver, report rendering and suite files are left out:
+    they only show or schedule what the rest computes)."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts):
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts
+                       and not _presentation(p.relative_to(root))):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+def _presentation(rel: Path) -> bool:
+    return rel.parts[0] in ("report", "suites") or rel.name in ("cli.py", "benchmark.py", "provenance.py")
 
 
 def code_version() -> dict[str, str]:

@@ -32,7 +32,7 @@ from ..attribute_adversary import AttributeAdversary
 from ..errors import ConfigError
 from ..attacks.base import WhiteBoxTarget
 from ..fileio import atomic_write_text
-from ..objectives import Candidate, select
+from ..objectives import Candidate, leakage, select
 from ..simulate import ProbeData, Simulator
 from ..sparse.criteria import GROW, PRUNE
 from ..sparse.engine import SparseEngine, prune_and_grow
@@ -45,6 +45,7 @@ from .candidates import CandidateData, CandidateTask, FineTune, assess, run_cand
 from .sparse_base import SparseMethod, initial_masks
 
 log = logging.getLogger(__name__)
+REGULARIZER_PARAM = {"relaxloss": "alpha", "confidence_penalty": "beta", "label_smoothing": "epsilon"}
 
 
 def _halves(ctx: MethodContext, seed: int) -> tuple[ProbeData, ProbeData]:
@@ -82,6 +83,9 @@ class SafeCompressEngine(SparseEngine):
         self.simulators = [Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs)
                            for n in self.cfg.simulate]
         self.rounds: list[dict[str, Any]] = []
+        self.strength = self.cfg.regularizer.start  # the steered regulariser's current strength
+        self.steering_log: list[dict[str, float]] = []
+        self._reg_cache: tuple[float, Any] | None = None
         self.best: dict[str, Any] | None = None  # {"round", "score", "state", "masks", "candidate"}
         self.loop_s = 0.0  # seconds spent in rounds (attacker fits, candidates, tests): the overhead over RigL
 
@@ -91,11 +95,50 @@ class SafeCompressEngine(SparseEngine):
         return assess(self.model, self.data, self.simulators, self.ctx.device)
 
     def maybe_update(self, trainer: Trainer) -> None:
-        if not self.schedule.is_update_step(trainer.state.step):
+        step = trainer.state.step
+        if self.schedule.is_update_step(step):
+            t0 = time.perf_counter()
+            self._round(trainer)
+            self.loop_s += time.perf_counter() - t0
+        elif self.steering and step > 0 and step % self.schedule.every == 0:  # after the last round: keep steering
+            t0 = time.perf_counter()
+            view = WhiteBoxTarget(self.model, self.ctx.device)
+            for sim in self.simulators:
+                sim.fit(view, self.fit_probe, round_seed=step)
+            self._steer(self._assess(step), step)
+            self.loop_s += time.perf_counter() - t0
+
+    # -- the steered regulariser -------------------------------------------------------------------
+    @property
+    def steering(self) -> bool:
+        return self.cfg.regularizer.name != "none"
+
+    def _steer(self, cand: Candidate, step: int) -> None:
+        """Raise the regulariser while the model's probe leakage is over budget, lower it while under."""
+        if not self.steering:
             return
-        t0 = time.perf_counter()
-        self._round(trainer)
-        self.loop_s += time.perf_counter() - t0
+        reg = self.cfg.regularizer
+        leak = leakage(cand, self.cfg.combine)[0]
+        old = self.strength
+        if leak > self.cfg.budget:
+            self.strength = min(reg.max, self.strength + reg.step)
+        else:
+            self.strength = max(0.0, self.strength - reg.step / 2)
+        self.steering_log.append({"step": step, "leakage": round(leak, 4), "strength": round(self.strength, 4)})
+        if self.strength != old:
+            log.info("step %d: probe leakage %.3f vs budget %.3f -> %s strength %.3f", step, leak, self.cfg.budget,
+                     reg.name, self.strength)
+
+    def extra_loss(self, trainer, xb, yb, logits):
+        if not self.steering or self.strength <= 0:
+            return None
+        if self._reg_cache is None or self._reg_cache[0] != self.strength:
+            from ..defences import DEFENCES
+
+            name = self.cfg.regularizer.name
+            defence = DEFENCES.get(name)(**{REGULARIZER_PARAM[name]: self.strength})
+            self._reg_cache = (self.strength, defence.callbacks(self.ctx)[0])
+        return self._reg_cache[1].extra_loss(trainer, xb, yb, logits)
 
     def _shared(self):
         """The run's candidate data, handed to the executor once."""
@@ -135,7 +178,7 @@ class SafeCompressEngine(SparseEngine):
                 str(self.ctx.device), threads=None if local else torch.get_num_threads())))
         results = self.executor.map(run_candidate, tasks, resources=resources_for(self.ctx.device))
         candidates = [c for c, _ in results]
-        chosen, scores = select(candidates, self.cfg.objective, self.cfg.privacy_weight, self.cfg.delta, self.cfg.combine)
+        chosen, scores = self._select(candidates)
         state = results[chosen][1]
         self.model.load_state_dict(state if state is not None else base)
         self.set_masks({n: m.to(self.masks[n].device) for n, m in cand_masks[chosen].items()}, trainer)
@@ -146,7 +189,10 @@ class SafeCompressEngine(SparseEngine):
         self.rounds.append({"round": r, "step": step, "epoch": trainer.state.epoch, "decay": round(decay, 4),
                             "candidates": table, "chosen": chosen})
         self.updates.append({"step": step, "round": r, "chosen": chosen})
-        self._consider(r, candidates[chosen], scores[chosen])
+        self._steer(candidates[chosen], step)
+        self.rounds[-1]["strength"] = round(self.strength, 4)
+        if self.cfg.final == "best_round":
+            self._consider(r, candidates[chosen], scores[chosen])
         self._write_rounds()
         log.info("round %d (step %d): chose candidate %d — val acc %.4f, leakage %s", r, step, chosen,
                  candidates[chosen].accuracy, {k: round(v, 4) for k, v in candidates[chosen].aucs.items()})
@@ -174,10 +220,13 @@ class SafeCompressEngine(SparseEngine):
         self.model.train(was_training)
         return {n: g.detach() for n, g in zip(params, grads)}
 
+    def _select(self, cands: list[Candidate]) -> tuple[int, list[float]]:
+        c = self.cfg
+        return select(cands, c.objective, c.privacy_weight, c.delta, c.combine, c.budget)
+
     def _consider(self, r: int | str, cand: Candidate, score: float) -> None:
         """Keep the best model so far (objective over round winners, scored on val)."""
-        if self.best is None or select([self.best["candidate"], cand], self.cfg.objective, self.cfg.privacy_weight,
-                                       self.cfg.delta, self.cfg.combine)[0] == 1:
+        if self.best is None or self._select([self.best["candidate"], cand])[0] == 1:
             self.best = {"round": r, "candidate": cand,
                          "state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
                          "masks": {k: v.clone() for k, v in self.masks.items()}}
@@ -187,7 +236,12 @@ class SafeCompressEngine(SparseEngine):
             atomic_write_text(self.ctx.run_dir / "rounds.jsonl", "".join(json.dumps(r) + "\n" for r in self.rounds))
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        """Compare the final weights with the best round winner and keep the better on val."""
+        """Compare the final weights with the best round winner and keep the better on val (``final:
+        best_round``); with ``final: last`` the model at the end of training is the result."""
+        if self.cfg.final == "last":
+            self.best = None
+            log.info("final model: the end of training (final: last)")
+            return
         t0 = time.perf_counter()
         view = WhiteBoxTarget(self.model, self.ctx.device)
         for sim in self.simulators:
@@ -204,6 +258,8 @@ class SafeCompressEngine(SparseEngine):
         tensors, meta = super().get_state()
         meta["rounds"] = self.rounds
         meta["loop_s"] = self.loop_s
+        meta["strength"] = self.strength
+        meta["steering"] = self.steering_log
         if self.best is not None:
             tensors.update({f"best.state.{k}": v for k, v in self.best["state"].items()})
             tensors.update({f"best.mask.{k}": v.cpu() for k, v in self.best["masks"].items()})
@@ -214,6 +270,8 @@ class SafeCompressEngine(SparseEngine):
     def set_state(self, tensors, meta):
         super().set_state(tensors, meta)
         self.rounds = list(meta["rounds"])
+        self.strength = float(meta.get("strength", self.cfg.regularizer.start))
+        self.steering_log = list(meta.get("steering", []))
         # timing is per process: train_s in the report covers only this process too
         self.loop_s = 0.0
         if "best" in meta:
@@ -257,6 +315,11 @@ class SafeCompress(SparseMethod):
                                          "objective": ctx.cfg.safecompress.objective}
         best = self.engine_.best
         result.report["safecompress"]["final_round"] = best["round"] if best else "final"
+        result.report["safecompress"]["final"] = ctx.cfg.safecompress.final
+        if self.engine_.steering:
+            result.report["safecompress"]["regularizer"] = {
+                "name": ctx.cfg.safecompress.regularizer.name, "budget": ctx.cfg.safecompress.budget,
+                "final_strength": round(self.engine_.strength, 4), "trajectory": self.engine_.steering_log}
         timing = {"rounds_s": round(self.engine_.loop_s, 3)}
         for cb in self.extras_:
             if isinstance(cb, AdversarialRegularizer):
