@@ -41,3 +41,14 @@ def test_ties_go_to_first_and_empty_rejected():
     assert select([B, B], "weighted")[0] == 0
     with pytest.raises(ValueError):
         select([], "weighted")
+
+
+def test_budget_picks_the_most_accurate_within_budget_else_the_least_leaky():
+    within_low = Candidate(0.60, {"nn": 0.55}, {"nn": 0.1})
+    within_high = Candidate(0.66, {"nn": 0.59}, {"nn": 0.2})
+    over = Candidate(0.70, {"nn": 0.70}, {"nn": 0.4})
+    assert select([within_low, within_high, over], "budget", budget=0.6)[0] == 1
+    worse_over = Candidate(0.71, {"nn": 0.72}, {"nn": 0.4})
+    assert select([worse_over, over], "budget", budget=0.6)[0] == 1  # none within: least leaky
+    idx, scores = select([over, within_low], "budget", budget=0.6)
+    assert idx == 1 and scores[0] < 0 <= scores[1]

@@ -160,3 +160,44 @@ def test_live_progress_shows_round_accuracy_and_attack_success(tmp_path, capsys)
     run_experiment(cfg, tmp_path / "p", callbacks=[RichProgress(console, "sc")])
     text = console.file.getvalue()
     assert "round" in text and "val acc" in text and "attack AUC" in text
+
+
+def test_steered_regulariser_rises_over_budget_and_falls_under(tmp_path):
+    from safecompress.config import RegularizerConfig, SafeCompressConfig
+    from safecompress.methods.safecompress import SafeCompressEngine
+
+    eng = SafeCompressEngine.__new__(SafeCompressEngine)
+    eng.cfg = SafeCompressConfig(budget=0.6, regularizer=RegularizerConfig(name="relaxloss", step=0.5, max=1.0))
+    eng.strength, eng.steering_log = 0.0, []
+    eng._steer(Candidate(0.6, {"nn": 0.7}, {"nn": 0.3}), 10)
+    eng._steer(Candidate(0.6, {"nn": 0.7}, {"nn": 0.3}), 20)
+    eng._steer(Candidate(0.6, {"nn": 0.7}, {"nn": 0.3}), 30)
+    assert eng.strength == 1.0  # capped at max
+    eng._steer(Candidate(0.6, {"nn": 0.55}, {"nn": 0.1}), 40)
+    assert eng.strength == 0.75 and [e["strength"] for e in eng.steering_log] == [0.5, 1.0, 1.0, 0.75]
+
+
+def test_final_last_trains_to_the_end_and_steers(tmp_path):
+    out = tmp_path / "last"
+    args = [*FAST, "--set", "safecompress.final=last", "--set", "safecompress.objective=budget",
+            "--set", "safecompress.budget=0.5001", "--set", "safecompress.simulate=[loss]",
+            "--set", "safecompress.regularizer.name=confidence_penalty",
+            "--set", "safecompress.regularizer.step=0.2"]
+    assert main(["run", *args, "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    sc = rep["method_details"]["safecompress"]
+    assert sc["final_round"] == "final" and sc["final"] == "last"
+    traj = sc["regularizer"]["trajectory"]
+    assert traj and any(t["strength"] > 0 for t in traj)  # a budget this tight is exceeded at some point
+    for r in _rounds(out):  # every round kept the budget objective's choice
+        cands = [Candidate(c["val_accuracy"], c["attack_auc"], c["attack_advantage"]) for c in r["candidates"]]
+        assert select(cands, "budget", budget=0.5001)[0] == r["chosen"]
+
+
+def test_rigl_select_has_one_rigl_candidate_per_round(tmp_path):
+    out = tmp_path / "rs"
+    assert main(["run", *FAST, "--set", "method.name=rigl_select", "--out", str(out)]) == 0
+    rounds = _rounds(out)
+    assert rounds and all(len(r["candidates"]) == 1 for r in rounds)
+    assert all(r["candidates"][0]["strategy"]["prune"] == "magnitude" and r["candidates"][0]["strategy"]["grow"] == "gradient"
+               for r in rounds)

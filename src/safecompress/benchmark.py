@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config import RunConfig, build_config, deep_merge, preset_dict, read_yaml
@@ -128,8 +129,17 @@ def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
     if audit:
         worst = audit["worst"]
         ci = audit["attacks"][worst["attack"]].get("auc_ci") or [worst["auc"], worst["auc"]]  # bootstrap=0: none
-        row.update({"strongest_attack": worst["attack"], "auc": worst["auc"], "auc_lo": ci[0], "auc_hi": ci[1], "tpr_at_1pct_fpr": worst["max_tpr_at_fpr"]["0.01"],
+        row.update({"strongest_attack": worst["attack"], "auc": worst["auc"], "auc_lo": ci[0], "auc_hi": ci[1],
+                    "auc_p": worst.get("auc_p"), "tpr_at_1pct_fpr": worst["max_tpr_at_fpr"]["0.01"],
                     "tpr_attack": worst["max_tpr_attack"]["0.01"]})
+        if "chance" in worst:
+            row.update({"chance_max_auc": worst["chance"]["chance_max_auc"], "leak_p": worst["chance"]["p_value"]})
+        if "canaries" in audit:
+            cw = audit["canaries"]["worst"]
+            row.update({"canary_auc": cw["auc"], "canary_tpr": cw["tpr_at_lowest_fpr"][0],
+                        "canary_fpr": 10 / audit["canaries"]["n_nonmembers"]})
+    row["code"] = (rep.get("code") or {}).get("source_sha256")
+    row["final_round"] = (rep.get("method_details", {}).get("safecompress") or {}).get("final_round")
     return row
 
 
@@ -213,11 +223,24 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         agg = {"dataset": dataset, "density": density, "method": method, "seeds": len(rs),
                "accuracy": acc[0], "accuracy_lo": acc[1], "accuracy_hi": acc[2],
                "file_kb": statistics.mean(r["file_bytes"] for r in rs) / 1024,
+               "train_accuracy": statistics.mean(r["train_accuracy"] for r in rs),
                "train_s": statistics.mean(r["train_s"] for r in rs), "total_s": statistics.mean(r["total_s"] for r in rs)}
         if all("auc" in r for r in rs):
             auc = _interval([r["auc"] for r in rs], [r["auc_lo"] for r in rs], [r["auc_hi"] for r in rs])
             tprs = [r["tpr_at_1pct_fpr"] for r in rs]
             tpr = _interval(tprs)[0] if all(t is not None for t in tprs) else None
+            for key in ("leak_p", "chance_max_auc", "canary_auc", "canary_tpr", "canary_fpr", "vs_base_delta_auc",
+                        "vs_base_lo", "vs_base_hi"):
+                if all(r.get(key) is not None for r in rs):
+                    agg[key] = statistics.mean(r[key] for r in rs)
+            verdicts = {r.get("vs_base_verdict") for r in rs}
+            if len(verdicts) == 1 and None not in verdicts:
+                agg["vs_base_verdict"] = verdicts.pop()
+            elif None not in verdicts:
+                agg["vs_base_verdict"] = "/".join(sorted(verdicts))
+            rounds = [str(r.get("final_round")) for r in rs if r.get("final_round") is not None]
+            if rounds:
+                agg["final_round"] = ",".join(rounds)
             agg.update({"auc": auc[0], "auc_lo": auc[1], "auc_hi": auc[2], "tpr_at_1pct_fpr": tpr,
                         "attacks": ",".join(sorted({r["strongest_attack"] for r in rs}))})
         out.append(agg)
@@ -283,13 +306,21 @@ def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
              "bootstrap interval for AUC). Privacy = the strongest attack of each cell's independent audit.", ""]
     for dataset, density, panel in _panels(aggs):
         lines += [f"## {dataset}, density {density:g}", "",
-                  "| method | seeds | test accuracy | strongest AUC | TPR@1%FPR | attacks | file KB | train s |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| method | seeds | test accuracy | train accuracy | strongest AUC | leaks? p (chance of max) | "
+                  "TPR@1%FPR | canary AUC | canary TPR (FPR) | vs rigl: Δ strongest AUC [paired CI] | attacks | "
+                  "final round | train s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for a in sorted(panel, key=lambda a: -a["accuracy"]):
             tpr = format_rate(a["tpr_at_1pct_fpr"], 4) if "tpr_at_1pct_fpr" in a else "—"
+            leak = f"{a['leak_p']:.3f} ({a['chance_max_auc']:.3f})" if "leak_p" in a else "—"
+            canary = f"{a['canary_auc']:.3f}" if "canary_auc" in a else "—"
+            ctpr = f"{a['canary_tpr']:.3f} ({a['canary_fpr']:.1%})" if "canary_tpr" in a else "—"
+            vs = (f"{a['vs_base_delta_auc']:+.3f} [{a['vs_base_lo']:+.3f}, {a['vs_base_hi']:+.3f}] {a['vs_base_verdict']}"
+                  if "vs_base_verdict" in a else "—")
             lines.append(f"| {a['method']}{' (dense)' if a['density'] == 1.0 else ''} | {a['seeds']} | {_fmt(a, 'accuracy')} | "
-                         f"{_fmt(a, 'auc', 3)} | {tpr} | {a.get('attacks', '—')} | {a['file_kb']:.0f} | {a['train_s']:.0f} |")
+                         f"{a['train_accuracy']:.3f} | {_fmt(a, 'auc', 3)} | {leak} | {tpr} | {canary} | {ctpr} | {vs} | "
+                         f"{a.get('attacks', '—')} | {a.get('final_round', '—')} | {a['train_s']:.0f} |")
         lines.append("")
+    lines += frontier_markdown(aggs, rows)
     m = matched(aggs, suite.reference, suite.tolerance)
     if m:
         lines += [f"## Matched accuracy (reference: {suite.reference}, tolerance ±{suite.tolerance * 100:.1f} pt)", "",
@@ -324,6 +355,17 @@ def _pareto_png(aggs: list[dict[str, Any]]) -> str:
                         yerr=[[max(0.0, a["accuracy"] - a["accuracy_lo"])], [max(0.0, a["accuracy_hi"] - a["accuracy"])]],
                         fmt=markers[a["method"]], color=colors[a["method"]], ms=8, capsize=2, lw=0.8,
                         label=a["method"] + (" (dense)" if a["density"] == 1.0 else ""))
+        from .frontier import family, pareto_front
+
+        fams: dict[str, list[tuple[float, float]]] = {}
+        for a in rows:
+            if "auc" in a and a["density"] < 1.0:
+                fams.setdefault(family(a["method"]), []).append((a["accuracy"], a["auc"]))
+        for fam, pts in fams.items():
+            front = pareto_front(pts)
+            if len(front) > 1:  # each family's frontier, as a step line through its non-dominated points
+                ax.step([p[1] for p in front], [p[0] for p in front], where="post", lw=1.0, alpha=0.6,
+                        color=colors.get(next((m for m in methods if family(m) == fam), fam), "#555"))
         ax.set(title=f"{dataset} · density {density:g}", xlabel="strongest attack AUC (→ leakier)",
                ylabel="test accuracy")
         ax.axvline(0.5, ls="--", c="#999", lw=0.8)
@@ -370,8 +412,84 @@ def _markdown_tables_to_html(md: str) -> str:
     return "\n".join(out)
 
 
+def add_paired(rows: list[dict[str, Any]], out: Path, baseline: str = "rigl") -> None:
+    """Each cell against the ``baseline`` cell of the same dataset, density and seed (the same audit
+    records): a paired bootstrap of Δ strongest AUC with its verdict (metrics.paired_difference)."""
+    from .fileio import load_npz
+    from .metrics import paired_difference
+
+    base = {(r["dataset"], r["density"], r["seed"]): r for r in rows if r["method"] == baseline and "auc" in r}
+
+    def strip(z):
+        return {k[len("score_"):]: z[k] for k in z if k.startswith("score_")}
+
+    for r in rows:
+        b = base.get((r["dataset"], r["density"], r["seed"]))
+        if b is None or b is r or "auc" not in r or "vs_base_verdict" in r:
+            continue
+        try:
+            za, zb = load_npz(out / r["run_dir"] / "scores.npz"), load_npz(out / b["run_dir"] / "scores.npz")
+        except (OSError, ValueError):
+            continue
+        if not np.array_equal(za["is_member"], zb["is_member"]):
+            continue
+        st = paired_difference(strip(za), strip(zb), za["is_member"], n_bootstrap=1000, seed=r["seed"])["strongest"]
+        r.update({"vs_base": baseline, "vs_base_delta_auc": st["delta_auc"], "vs_base_lo": st["delta_auc_ci"][0],
+                  "vs_base_hi": st["delta_auc_ci"][1], "vs_base_verdict": st["auc_verdict"]})
+
+
+def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], baseline: str = "rigl") -> list[str]:
+    """Per panel: each method family's frontier — hypervolume in a fixed box (accuracy ≥ baseline − 10 pt,
+    AUC ≤ 1), with a seed interval, and the least strongest-attack AUC it reaches at accuracy ≥ the
+    baseline's − 1 pt and − 3 pt, with (AUC − 0.5) as a fraction of the baseline's where that is
+    significant (the baseline's AUC interval excludes 0.5)."""
+    from .frontier import family, hypervolume, least_leakage_at
+
+    lines: list[str] = []
+    for dataset, density, panel in _panels(aggs):
+        ref = next((a for a in panel if a["method"] == baseline and "auc" in a), None)
+        if ref is None:
+            continue
+        acc_ref, auc_ref = ref["accuracy"] - 0.10, 1.0
+        fams: dict[str, list[dict[str, Any]]] = {}
+        for a in panel:
+            if "auc" in a and a["density"] < 1.0:
+                fams.setdefault(family(a["method"]), []).append(a)
+        sig = ref["auc_lo"] > 0.5
+        lines += [f"## Frontiers: {dataset}, density {density:g}", "",
+                  f"Reference box: accuracy ≥ {acc_ref:.4f} ({baseline} − 10 pt), AUC ≤ 1. Leakage = strongest attack "
+                  f"AUC. {baseline}: accuracy {ref['accuracy']:.4f}, AUC {ref['auc']:.3f} [{ref['auc_lo']:.3f}, "
+                  f"{ref['auc_hi']:.3f}]" + ("" if sig else " — its interval contains 0.5, so no ratio is printed") + ".", "",
+                  "| family | points | hypervolume [seed interval] | least AUC at acc ≥ base − 1 pt | (AUC−0.5)/base | "
+                  "least AUC at acc ≥ base − 3 pt | (AUC−0.5)/base |", "|---|---|---|---|---|---|---|"]
+        seeds = sorted({r["seed"] for r in rows if r["dataset"] == dataset})
+        for fam, members in sorted(fams.items()):
+            names = {a["method"] for a in members}
+            per_seed = []
+            for s in seeds:
+                pts = [(r["test_accuracy"], r["auc"]) for r in rows if r["dataset"] == dataset and r["seed"] == s
+                       and r["method"] in names and r["density"] == density and "auc" in r]
+                if pts:
+                    per_seed.append(hypervolume(pts, acc_ref, auc_ref))
+            hv = _interval(per_seed) if per_seed else (float("nan"),) * 3
+            pts = [(a["accuracy"], a["auc"]) for a in members]
+            cells = []
+            for drop in (0.01, 0.03):
+                least = least_leakage_at(pts, ref["accuracy"] - drop)
+                if least is None:
+                    cells += ["not reached", "—"]
+                else:
+                    ratio = f"{(least - 0.5) / (ref['auc'] - 0.5):.2f}" if sig else "—"
+                    cells += [f"{least:.3f}", ratio]
+            hv_s = f"{hv[0]:.4f} [{hv[1]:.4f}, {hv[2]:.4f}]" if len(per_seed) > 1 else f"{hv[0]:.4f} (1 seed)"
+            lines.append(f"| {fam} | {len(members)} | {hv_s} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def write_results(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:
     out = Path(out)
+    add_paired(rows, out)
     atomic_write_json(out / "results.json", rows)
     buf = io.StringIO()
     keys = list(dict.fromkeys(k for r in rows for k in r))
