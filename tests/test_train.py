@@ -114,3 +114,21 @@ def test_divergence_is_reported():
     model = build_model(ModelSpec("mlp", (10,), 3, width=0.1), 0)
     with pytest.raises(TrainingDivergedError, match="lower train.lr"):
         Trainer(model, TrainConfig(epochs=1, batch_size=400), seed=0, device=torch.device("cpu")).fit(X, y)
+
+
+def test_min_steps_raises_the_epochs_of_small_datasets_only():
+    from safecompress.config import TrainConfig
+    from safecompress.train import epochs_for
+
+    cfg = TrainConfig(epochs=10, batch_size=100, min_steps=1000)
+    assert epochs_for(cfg, 1000) == 100  # 10 steps per epoch: 100 epochs reach 1000 steps
+    assert epochs_for(cfg, 50_000) == 10  # 500 steps per epoch: the configured epochs already suffice
+    assert epochs_for(TrainConfig(epochs=10, batch_size=100), 1000) == 10  # off by default
+
+
+def test_a_lone_last_sample_joins_the_previous_batch():
+    from safecompress.train import batch_bounds
+
+    assert batch_bounds(257, 128) == [(0, 128), (128, 257)]
+    assert batch_bounds(256, 128) == [(0, 128), (128, 256)]
+    assert batch_bounds(1, 128) == [(0, 1)]

@@ -165,6 +165,26 @@ def run_cell(task: tuple[RunConfig, Path, int]) -> tuple[dict[str, Any], bool]:
     return result.report, result.resumed_complete
 
 
+def summarize_finished(suite: Suite, out: Path, overrides: dict[str, Any] | None = None
+                       ) -> tuple[int, list[str], list[str]]:
+    """Write the result tables from the finished cells computed by this code; (cells used, stale cells,
+    cells not run)."""
+    out = Path(out)
+    rows, stale, missing = [], [], []
+    for cell in expand(suite, overrides):
+        path = out / cell.folder / "report.json"
+        if not path.is_file():
+            missing.append(cell.folder)
+            continue
+        rep = json.loads(path.read_text())
+        if rep.get("code") != code_version():
+            stale.append(cell.folder)
+            continue
+        rows.append(_row(cell, rep))
+    write_results(suite, rows, out)
+    return len(rows), stale, missing
+
+
 def run_bench(suite: Suite, out: Path, overrides: dict[str, Any] | None = None,
               on_cell: Callable[[Cell, dict[str, Any], bool], None] | None = None, executor=None) -> list[dict[str, Any]]:
     import torch

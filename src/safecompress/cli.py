@@ -153,16 +153,25 @@ def _summary_table(result) -> Table:
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Bench folder (resumable).")
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override applied to every cell, e.g. --set train.epochs=5 (repeatable).")
+@click.option("--summary-only", is_flag=True,
+              help="Train nothing: write the tables from the cells already finished (cells computed by other code "
+                   "are listed as stale and left out).")
 @executor_options
-def bench_cmd(suite, out, overrides, executor, address, workers) -> None:
+def bench_cmd(suite, out, overrides, summary_only, executor, address, workers) -> None:
     """Run a datasets × densities × methods × seeds matrix; finished cells are skipped on a rerun."""
-    from .benchmark import expand, load_suite, run_bench
+    from .benchmark import expand, load_suite, run_bench, summarize_finished
     from .config import deep_merge, parse_override
 
     s = load_suite(suite)
     extra: dict = {}
     for item in overrides:
         extra = deep_merge(extra, parse_override(item))
+    if summary_only:
+        used, stale, missing = summarize_finished(s, out, extra)
+        out_console.print(f"{used} finished cells summarised; {len(stale)} stale (other code): {', '.join(stale) or 'none'}; "
+                          f"{len(missing)} not run: {', '.join(missing) or 'none'}", highlight=False, soft_wrap=True)
+        out_console.print(f"summary: {out / 'summary.md'} and {out / 'summary.html'}", highlight=False)
+        return
     total = len(expand(s, extra))
     done = [0]
 

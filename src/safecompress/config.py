@@ -124,6 +124,9 @@ class ModelConfig(_Section):
 
 class TrainConfig(_Section):
     epochs: int = Field(20, ge=1)
+    min_steps: int = Field(0, ge=0, description=(
+        "raise the epochs until training takes at least this many optimizer steps (0 = off): budgets that follow "
+        "the data size, so a small dataset is not under-trained"))
     batch_size: int = Field(128, ge=1)
     eval_batch_size: int = Field(1024, ge=1)
     optimizer: Literal["sgd", "adam"] = "sgd"

@@ -120,6 +120,14 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return len(batch_bounds(n, batch_size)) if n else 0
 
 
+def epochs_for(cfg: TrainConfig, n: int) -> int:
+    """The epochs of a training run on ``n`` samples: ``train.epochs``, raised until the run takes at least
+    ``train.min_steps`` optimizer steps (so a small dataset still gets a real training budget)."""
+    if not cfg.min_steps or n == 0:
+        return cfg.epochs
+    return max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch(n, cfg.batch_size)))
+
+
 class Trainer:
     """Train ``model`` on in-memory tensors with the config's optimizer, schedule and augmentation."""
 

@@ -51,9 +51,12 @@ class MethodContext:
     def new_trainer(self, model: nn.Module, extra: list[Callback] | None = None) -> Trainer:
         """A trainer for the run's recipe; ``extra`` callbacks (e.g. the sparse engine) run first, then the
         configured defence's, then the run's own (checkpointing, progress)."""
+        from ..train import epochs_for
+
         return Trainer(
             model, self.cfg.train, seed=self.cfg.seed, device=self.device, augment=self.augment, flip=self.flip,
             callbacks=[*(extra or []), *self.defence().callbacks(self), *self.callbacks],
+            epochs=epochs_for(self.cfg.train, len(self.split["train"])),
         )
 
     def defence(self):
@@ -63,9 +66,10 @@ class MethodContext:
 
     def total_steps(self) -> int:
         """Optimizer steps of a full training run on ``train`` with the run's recipe."""
-        from ..train import steps_per_epoch
+        from ..train import epochs_for, steps_per_epoch
 
-        return steps_per_epoch(len(self.split["train"]), self.cfg.train.batch_size) * self.cfg.train.epochs
+        n = len(self.split["train"])
+        return steps_per_epoch(n, self.cfg.train.batch_size) * epochs_for(self.cfg.train, n)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from ..train import Callback, Trainer
+from ..train import epochs_for, Callback, Trainer
 from .base import MethodContext, MethodResult, register_method
 from .rigl import RigL
 
@@ -47,7 +47,7 @@ class Distill(RigL):
             log.info("teacher loaded from %s", path)
             return teacher.to(ctx.device)
         trainer = Trainer(teacher, ctx.cfg.train, seed=ctx.cfg.seed + 1, device=ctx.device, augment=ctx.augment,
-                          flip=ctx.flip)
+                          flip=ctx.flip, epochs=epochs_for(ctx.cfg.train, len(ctx.split["train"])))
         trainer.fit(*ctx.part("train"))
         if path is not None:
             save_tensors(path, {k: v.detach().cpu().contiguous() for k, v in teacher.state_dict().items()}, {})
