@@ -234,6 +234,7 @@ class RunFolder:
         self.final = Path(out)
         self.mode = mode
         self._locks: list[FolderLock] = []
+        self.work: Path | None = None
         if self.final.is_symlink() and not self.final.is_dir():
             raise RunFolderError(f"output path {self.final} is a dangling symbolic link; choose another --out")
         if self.final.exists() and not self.final.is_dir():
@@ -270,12 +271,16 @@ class RunFolder:
                 write_marker(self.work)
         except BaseException:
             self.release()
+            if self.work is not None and self.work != self.final:
+                shutil.rmtree(self.work, ignore_errors=True)
+            if not existed and is_empty(self.final):
+                shutil.rmtree(self.final, ignore_errors=True)
             raise
 
     def _check_occupant(self) -> bool:
         """Whether the folder holds a run to resume/replace; raise unless the mode may use what is there."""
         occupied = not is_empty(self.final)
-        if occupied and self.mode == "new":
+        if occupied and self.mode == "new":  # (a folder holding only a marker: a run killed at its start)
             raise RunFolderError(
                 f"output folder {self.final} already exists and is not empty. Use --resume to continue that run, "
                 "--overwrite to replace it (the old run is kept until the new one succeeds), or choose another --out"
