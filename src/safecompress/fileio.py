@@ -107,9 +107,10 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     import zlib
 
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise ValueError("it holds a single array, not an .npz archive of named arrays")
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an .npz archive of named arrays")
+        with z:
             return {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, zlib.error, EOFError, MemoryError, RecursionError) as exc:
         raise ValueError(f"not a readable .npz archive ({type(exc).__name__}: {str(exc)[:200]})") from None
