@@ -246,7 +246,8 @@ class RunFolder:
         except OSError as exc:
             if exc.errno in STORAGE_ERRNOS:
                 raise storage_error(self.final, exc) from None
-            raise
+            raise RunFolderError(f"cannot create the output folder {self.final}: {exc.strerror or exc}; "
+                                 "choose another --out") from None
         try:
             self._locks.append(FolderLock(self.final, f"safecompress run --{mode}" if mode != "new" else
                                           "safecompress run").acquire())
