@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import time
@@ -13,7 +12,6 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
-import yaml
 
 from . import __version__
 from .auditor import AuditResult, audit_model, compare_runs, write_audit
