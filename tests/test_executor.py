@@ -16,7 +16,7 @@ RUN = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp",
 @pytest.fixture(scope="module")
 def dask_executor():
     ex = make_executor("dask", workers=2)
-    assert ex.client.scheduler.address.startswith("tcp://127.0.0.1:")  # loopback only
+    assert ex.client.scheduler.address.startswith("tls://127.0.0.1:")  # loopback only, TLS (issue 14)
     yield ex
     ex.close()
 

@@ -3,11 +3,13 @@
 from ._version import __version__
 
 
-def load_model(path, device="cpu"):
-    """Rebuild a model saved by safecompress (packed sparse or dense safetensors; never pickle)."""
+def load_model(path, device="cpu", trust_code=False):
+    """Rebuild a model saved by safecompress (packed sparse or dense safetensors; never pickle).
+
+    A file naming a user model factory ("package.module:function") is refused unless ``trust_code``."""
     from .checkpoint import load_model as _load
 
-    return _load(path, device)
+    return _load(path, device, trust_code=trust_code)
 
 
 def sparse_inference(model, **kwargs):

@@ -2,11 +2,21 @@
 
 Sparse weights (those with a mask) are stored packed — active values plus a bitmask — so the file
 really shrinks with the density; other tensors are stored as they are.
+
+Opening a model file never runs code and never allocates more than the file's own data implies:
+
+* :func:`load_model` builds registered zoo models only. A file whose metadata names a user factory
+  (``"package.module:function"``) is refused unless the caller passes ``trust_code=True`` (CLI:
+  ``--trust-model-code``), or this process already trusts that factory because the user's own config
+  named it (:func:`trust_model_factory`).
+* Every shape in the metadata is checked against the stored tensors before anything is allocated, and
+  the architecture is first built on the ``meta`` device (no memory) and compared with the weights.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +27,38 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from . import __version__
-from .errors import SafeCompressError
+from .errors import SafeCompressError, UntrustedCodeError
 from .fileio import atomic_write_bytes
-from .models import ModelSpec, build_model
+from .models import MODELS, ModelSpec, build_model
 from .sparse.packing import VALUE_TYPES, pack, unpack, unpack_bits
 
 FORMAT = "safecompress-v1"
 _SEP = "::"  # packed tensors are stored as NAME::bits, NAME::values (and NAME::scale for int8)
+_MAX_DIMS = 8
+_TRUSTED_FACTORIES: set[str] = set()
+
+
+def trust_model_factory(name: str) -> None:
+    """Let :func:`load_model` build the user factory ``name`` in this process without ``trust_code``:
+    called for the model of a config the user gave (their own code, already imported by then)."""
+    if isinstance(name, str) and ":" in name:
+        _TRUSTED_FACTORIES.add(name)
+
+
+def check_model_name(name: Any, source: str, trust_code: bool = False) -> None:
+    """Raise unless ``name`` is a registered model, or a factory path the caller trusts."""
+    if not isinstance(name, str) or not name:
+        raise SafeCompressError(f"{source}: the model name {name!r} is not a model of the zoo")
+    if ":" not in name:
+        if name not in MODELS:
+            raise SafeCompressError(f"{source}: unknown model {name!r} (known: {', '.join(MODELS)}); the file was "
+                                    "written by another version or edited")
+        return
+    if not (trust_code or name in _TRUSTED_FACTORIES):
+        raise UntrustedCodeError(
+            f"{source} names the model factory {name!r}: building it would import that module and run its code. "
+            "Pass --trust-model-code (trust_code=True in Python) only if you trust where the file came from"
+        )
 
 
 def serialize(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> bytes:
@@ -76,41 +111,103 @@ def save_model(
     return save_tensors(path, tensors, meta)
 
 
+def _shape(value: Any, name: str, path: Path) -> tuple[int, ...]:
+    if (not isinstance(value, list) or len(value) > _MAX_DIMS
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d for d in value)):
+        raise SafeCompressError(f"{path}: the metadata gives {name} the shape {value!r}; the file is corrupt")
+    return tuple(value)
+
+
 def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
-    """(dense state dict, masks of the packed weights, metadata) of a model file."""
+    """(dense state dict, masks of the packed weights, metadata) of a model file.
+
+    Shapes in the metadata are checked against the stored data first: a packed weight of shape S
+    needs exactly ceil(prod(S)/8) mask bytes and as many values as mask bits set, so no header can
+    make this allocate more than the file holds (x 32 for the unpacked bits)."""
+    path = Path(path)
     tensors, meta = load_tensors(path)
-    if meta.get("format") != FORMAT:
-        raise SafeCompressError(f"{path} is not a safecompress model file (format {meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else None
+        raise SafeCompressError(f"{path} is not a safecompress model file (format {got!r})")
     state: dict[str, torch.Tensor] = {k: v for k, v in tensors.items() if _SEP not in k}
     masks: dict[str, torch.Tensor] = {}
+    sparse = meta.get("sparse", {})
+    if not isinstance(sparse, dict):
+        raise SafeCompressError(f"{path}: the metadata's sparse entry is not a mapping; the file is corrupt")
     try:
-        for name, shape in meta.get("sparse", {}).items():
+        for name, raw_shape in sparse.items():
+            shape = _shape(raw_shape, name, path)
             parts = {key: tensors[f"{name}{_SEP}{key}"] for key in ("bits", "values", "scale") if f"{name}{_SEP}{key}" in tensors}
-            state[name] = unpack(parts, tuple(shape))
-            masks[name] = unpack_bits(parts["bits"], tuple(shape))
-    except (KeyError, ValueError) as exc:
+            bits = parts["bits"]
+            numel = math.prod(shape)
+            if bits.dtype != torch.uint8 or bits.dim() != 1 or bits.numel() != (numel + 7) // 8:
+                raise ValueError(f"{name}: {bits.numel()} mask bytes of {bits.dtype} for shape {list(shape)} "
+                                 f"(which needs {(numel + 7) // 8} uint8 bytes)")
+            if parts["values"].dim() != 1 or ("scale" in parts and parts["scale"].numel() != 1):
+                raise ValueError(f"{name}: values must be one flat tensor (and one scale)")
+            state[name] = unpack(parts, shape)
+            masks[name] = unpack_bits(bits, shape)
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise SafeCompressError(f"{path}: packed weights are corrupt ({exc}); re-export the model") from None
     return state, masks, meta
 
 
-def export_model(src: str | Path, dest: str | Path, values: str) -> Path:
-    """Re-save a model file with its packed weights' values as fp32, fp16 or int8."""
-    state, masks, meta = read_model_file(src)
-    spec = ModelSpec.from_dict(meta["model"])
+def _spec(meta: dict[str, Any], path: Path, trust_code: bool) -> ModelSpec:
+    raw = meta.get("model")
+    if not isinstance(raw, dict):
+        raise SafeCompressError(f"{path}: the metadata holds no model description; the file is corrupt")
+    check_model_name(raw.get("name"), str(path), trust_code)
+    try:
+        spec = ModelSpec.from_dict(raw)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise SafeCompressError(f"{path}: the model description is corrupt ({exc!r})") from None
+    if (len(spec.input_shape) > _MAX_DIMS or any(d <= 0 for d in spec.input_shape) or spec.n_classes < 1
+            or not math.isfinite(spec.width) or spec.width <= 0):
+        raise SafeCompressError(f"{path}: the model description {raw!r} is impossible; the file is corrupt")
+    return spec
+
+
+def _build_checked(spec: ModelSpec, state: dict[str, torch.Tensor], path: Path) -> nn.Module:
+    """Build the model for ``state``: first on the meta device (no memory), compared key by key and shape
+    by shape with the stored weights, and only then for real."""
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(spec, seed=0)
+    except SafeCompressError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (any failure of a corrupt description)
+        raise SafeCompressError(f"{path}: cannot build the saved architecture ({type(exc).__name__}: {exc})") from None
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != got:
+        diff = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
+        raise SafeCompressError(f"{path}: weights do not fit the saved architecture (differences at "
+                                f"{', '.join(diff[:5])}); the file is corrupt or was edited")
     model = build_model(spec, seed=0)
-    model.load_state_dict(state)
-    extra = {k: v for k, v in meta.items() if k not in ("format", "version", "model", "values", "sparse")}
-    return save_model(model, spec, dest, masks=masks, values=values, extra=extra)
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the model saved at ``path`` (architecture from the metadata, weights from the tensors)."""
-    state, _, meta = read_model_file(path)
-    model = build_model(ModelSpec.from_dict(meta["model"]), seed=0)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise SafeCompressError(f"{path}: weights do not fit the saved architecture ({exc})") from None
+    return model
+
+
+def export_model(src: str | Path, dest: str | Path, values: str, trust_code: bool = False) -> Path:
+    """Re-save a model file with its packed weights' values as fp32, fp16 or int8."""
+    src = Path(src)
+    state, masks, meta = read_model_file(src)
+    spec = _spec(meta, src, trust_code)
+    model = _build_checked(spec, state, src)
+    extra = {k: v for k, v in meta.items() if k not in ("format", "version", "model", "values", "sparse")}
+    return save_model(model, spec, dest, masks=masks, values=values, extra=extra)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu", trust_code: bool = False) -> nn.Module:
+    """Rebuild the model saved at ``path`` (architecture from the metadata, weights from the tensors).
+
+    Only registered models are built, unless ``trust_code`` (see the module docstring)."""
+    path = Path(path)
+    state, _, meta = read_model_file(path)
+    model = _build_checked(_spec(meta, path, trust_code), state, path)
     return model.to(device).eval()
 
 

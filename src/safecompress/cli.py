@@ -5,6 +5,7 @@ Errors the user can fix exit with code 2 and a one-paragraph message, never a tr
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -19,6 +20,10 @@ from .metrics import format_rate
 from . import __version__
 from .report import beyond
 from .errors import SafeCompressError
+from .fileio import STORAGE_ERRNOS, storage_error
+
+TRUST_HELP = ("Allow building a model from a factory ('package.module:function') named by the run's files: that "
+              "imports and runs its code. Only for folders and files you trust.")
 
 out_console = Console()
 err_console = Console(stderr=True)
@@ -277,14 +282,15 @@ def list_defences() -> None:
 @click.option("--refs", type=click.IntRange(1), help="Reference/shadow models (default: the run's audit.refs).")
 @click.option("--compare", type=click.Path(path_type=Path),
               help="Another audited run on the same split: write per-sample risk changes to compare.json.")
+@click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
 @executor_options
-def audit_cmd(run_dir, attacks, refs, compare, executor, address, workers) -> None:
+def audit_cmd(run_dir, attacks, refs, compare, trust_model_code, executor, address, workers) -> None:
     """Audit a finished run with membership-inference attacks (writes audit.json, scores.npz, roc.png)."""
     from .runner import audit_run_folder
 
     names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
     with _executor(executor, address, workers) as ex:
-        report = audit_run_folder(run_dir, names, refs, compare, ex)
+        report = audit_run_folder(run_dir, names, refs, compare, ex, trust_code=trust_model_code)
     table = Table(title=f"audit of {run_dir}")
     for col in ("attack", "AUC (95% CI)", "TPR@0.1%", "TPR@1%", "TPR@10%", "bal. acc", "s"):
         table.add_column(col, no_wrap=True)
@@ -306,7 +312,8 @@ def audit_cmd(run_dir, attacks, refs, compare, executor, address, workers) -> No
 @click.option("--values", type=click.Choice(["fp32", "fp16", "int8"]), default="fp16", show_default=True,
               help="Value type of the stored non-zeros (int8: one fp32 scale per tensor).")
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Output file (default RUN_DIR/model-VALUES.safetensors).")
-def export(run_dir, values, out) -> None:
+@click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
+def export(run_dir, values, out, trust_model_code) -> None:
     """Write another variant of a run's packed model (fp32, fp16 or int8 values)."""
     from .checkpoint import export_model
 
@@ -314,7 +321,7 @@ def export(run_dir, values, out) -> None:
     if not src.is_file():
         raise SafeCompressError(f"{run_dir} holds no model.safetensors; pass the folder of a finished run")
     out = out or run_dir / f"model-{values}.safetensors"
-    path = export_model(src, out, values)
+    path = export_model(src, out, values, trust_code=trust_model_code)
     out_console.print(f"wrote {path} ({path.stat().st_size} bytes; source {src.stat().st_size} bytes)", highlight=False)
 
 
@@ -323,7 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="safecompress", standalone_mode=False)
     except SafeCompressError as exc:
-        err_console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False, soft_wrap=True)
+        _error(exc)
+        return 2
+    except OSError as exc:
+        # a full disk (or a read-only folder) met outside the atomic writes, e.g. by a library
+        disk_full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+        if not (disk_full or (exc.errno in STORAGE_ERRNOS and exc.filename)):
+            raise
+        _error(storage_error(exc.filename or "a file", exc))
         return 2
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -334,6 +348,10 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted; run again with --resume to continue")
         return 130
     return 0
+
+
+def _error(exc: BaseException) -> None:
+    err_console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

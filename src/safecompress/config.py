@@ -388,22 +388,43 @@ def parse_override(item: str) -> dict[str, Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override {item!r} must look like section.key=value, e.g. --set model.width=0.5")
+    from .safeyaml import YamlLimitError, load as load_yaml
+
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
+    except YamlLimitError as exc:
+        raise ConfigError(f"override {item!r} is refused: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc.problem})") from None
+        raise ConfigError(f"override {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)})") from None
     nested: dict[str, Any] = value
     for part in reversed(key.split(".")):
         nested = {part: nested}
     return nested
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config or suite file is a few KB; anything above 1 MB is refused unread
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in the YAML file ``path``: at most 1 MB of UTF-8, no alias bombs (safeyaml.load)."""
+    from .fileio import read_limited
+    from .safeyaml import YamlLimitError, load as load_yaml
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        raw = read_limited(path, MAX_CONFIG_BYTES, "config file")
+        text = raw.decode("utf-8-sig")
+    except ValueError as exc:  # too large, not a regular file, or not UTF-8
+        why = f"is not UTF-8 text ({exc.reason} at byte {exc.start})" if isinstance(exc, UnicodeDecodeError) else ""
+        raise ConfigError(f"{path} {why}; save it as UTF-8" if why else str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = load_yaml(text)
+    except YamlLimitError as exc:
+        raise ConfigError(f"{path} is refused: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -50,3 +50,19 @@ class RunFolderError(SafeCompressError):
 
 class TrainingDivergedError(SafeCompressError):
     """The loss became NaN or infinite."""
+
+
+class RunFolderLockedError(RunFolderError):
+    """Another safecompress process is writing the run folder (holds its lock)."""
+
+
+class ManifestError(RunFolderError):
+    """A run folder's files are not the ones its run wrote (manifest checksum mismatch)."""
+
+
+class UntrustedCodeError(SafeCompressError):
+    """A file asks to import and run code (a model factory) and the caller did not trust it."""
+
+
+class StorageError(SafeCompressError):
+    """A file could not be written: the disk is full, or the folder is not writable."""

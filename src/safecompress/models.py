@@ -203,14 +203,21 @@ def model_entry(name: str) -> ModelEntry:
     module_name, _, attr = name.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001  (ImportError, or any error raised while importing the user's module)
         raise ConfigError(f"model.name={name!r}: cannot import the factory ({exc}); use 'package.module:function' "
                           "with the package on PYTHONPATH") from None
     if not callable(factory):
         raise ConfigError(f"model.name={name!r} is not callable")
 
     def build(spec: ModelSpec) -> nn.Module:
-        return factory(input_shape=spec.input_shape, n_classes=spec.n_classes, width=spec.width)
+        try:
+            model = factory(input_shape=spec.input_shape, n_classes=spec.n_classes, width=spec.width)
+        except Exception as exc:  # noqa: BLE001  (the user's code: any failure is theirs to fix)
+            raise ConfigError(f"model.name={name!r}: the factory raised {type(exc).__name__}: {exc}; it is called as "
+                              f"{attr}(input_shape=..., n_classes=..., width=...)") from None
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"model.name={name!r}: the factory returned {type(model).__name__}, not a torch nn.Module")
+        return model
 
     return ModelEntry(build, ("image", "tabular"), f"user factory {name}")
 

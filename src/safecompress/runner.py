@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import time
@@ -13,14 +12,14 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
-import yaml
 
 from . import __version__, metrics
 from .provenance import code_version
 from .canaries import Canaries, make_canaries, relabelled, training_split
 from .auditor import AuditResult, audit_model, compare_runs, write_audit
-from .checkpoint import compression_summary, load_model, load_tensors, save_model, save_tensors
-from .config import RunConfig, build_config, dump_yaml
+from .checkpoint import (check_model_name, compression_summary, load_model, load_tensors, save_model, save_tensors,
+                         trust_model_factory)
+from .config import RunConfig, build_config, dump_yaml, read_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
 from .defences import DEFENCES
@@ -31,8 +30,9 @@ from .methods import METHODS, MethodContext, needed_parts
 from .models import MODELS, ModelSpec, count_parameters, model_entry
 from .quantize import quantize_
 from .report.html import write_report_html
-from .runfolder import RunFolder
+from .runfolder import FolderLock, RunFolder, SafeFileHandler, manifest, read_report
 from .train import Callback, Trainer, evaluate, resolve_device
+from .validate import run_split_problems
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.safetensors"
@@ -81,7 +81,7 @@ def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
 
 @contextmanager
 def _log_to(path: Path) -> Iterator[None]:
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = SafeFileHandler(path, encoding="utf-8")  # never through a symlink
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     pkg = logging.getLogger("safecompress")
@@ -124,17 +124,21 @@ def run_experiment(
 ) -> RunResult:
     """Run one configured job into the folder ``out`` and return its report."""
     t_start = time.perf_counter()
-    folder = RunFolder(out, mode)
+    trust_model_factory(cfg.model.name)  # the caller's own config: its factory may be rebuilt from files
+    folder = RunFolder(out, mode)  # refuses a folder that is not a run, and locks it
     try:
-        with _log_to(folder.path("log.txt")):
-            result = _run_in(folder, cfg, callbacks, t_start, executor)
-        folder.commit()
-        result.run_dir = folder.final
-    except BaseException:
-        folder.abandon(keep=CHECKPOINT)
-        raise
-    if cfg.baseline:
-        result.baseline = _run_baseline(cfg, result, callbacks, executor)
+        try:
+            with _log_to(folder.path("log.txt")):
+                result = _run_in(folder, cfg, callbacks, t_start, executor)
+            folder.commit()
+            result.run_dir = folder.final
+        except BaseException:
+            folder.abandon(keep=CHECKPOINT)
+            raise
+        if cfg.baseline:
+            result.baseline = _run_baseline(cfg, result, callbacks, executor)
+    finally:
+        folder.release()
     return result
 
 
@@ -303,7 +307,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
 
     config_path, report_path = folder.path("config.yaml"), folder.path("report.json")
     if folder.resuming and config_path.exists():
-        saved = yaml.safe_load(config_path.read_text()) or {}
+        saved = read_yaml(config_path)
         diffs = _config_differences(saved, cfg.to_dict())
         if diffs:
             raise RunFolderError(
@@ -312,8 +316,9 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
             )
         if report_path.exists():
             log.info("run in %s is already complete", folder.final)
-            return RunResult(folder.final, json.loads(report_path.read_text()), resumed_complete=True)
+            return RunResult(folder.final, read_report(folder.work), resumed_complete=True)
     atomic_write_text(config_path, dump_yaml(cfg))
+    folder.record("config.yaml")
 
     split_path = folder.path("split.npz")
     if folder.resuming and split_path.exists():
@@ -322,8 +327,10 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
         seed = cfg.data.split.seed if cfg.data.split.seed is not None else cfg.seed
         split = make_split(len(ds), cfg.data.split, seed, cfg.data.max_samples)
         split.save(split_path)
+        folder.record("split.npz")
     log.info("split sizes: %s", split.sizes())
-    problems = DEFENCES.get(cfg.defence.name)(**cfg.defence.params).split_problems(split.sizes())
+    problems = [*DEFENCES.get(cfg.defence.name)(**cfg.defence.params).split_problems(split.sizes()),
+                *run_split_problems(cfg, split.sizes())]
     if problems:
         raise ConfigError(problems)
     canaries = Canaries.load(folder.work) if folder.resuming else None
@@ -363,7 +370,8 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     bs = cfg.train.eval_batch_size
     scores = {part: evaluate(served, *ctx.part(part), device, bs) for part in ("train", "val", "test")}
     model_path = save_model(result.model, spec, folder.path("model.safetensors"), masks=result.masks,
-                            values=values, extra={"method": cfg.method.name})
+                            values=values, extra={"method": cfg.method.name,
+                                                  "run_manifest": manifest(folder.work, ("config.yaml", "split.npz"))})
     compression = {**compression_summary(result.model, result.masks, model_path.stat().st_size, spec), "values": values}
     report = {
         "method": cfg.method.name,
@@ -397,6 +405,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
         report["audit"] = audit.report
         report["timing"]["audit_s"] = round(time.perf_counter() - t_audit, 3)
     report["timing"]["total_s"] = round(time.perf_counter() - t_start, 3)
+    report["manifest"] = manifest(folder.work)  # sha256 of config.yaml, split.npz, model.safetensors
     atomic_write_json(report_path, report)
     write_report_html(folder.work)
     ckpt_path.unlink(missing_ok=True)
@@ -421,19 +430,35 @@ def _method_overhead(train_s: float, parts: dict[str, float]) -> dict[str, float
 
 
 def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int | None = None,
-                     compare: Path | None = None, executor=None) -> dict[str, Any]:
-    """``safecompress audit``: (re-)audit a finished run folder and update its report.json."""
+                     compare: Path | None = None, executor=None, trust_code: bool = False) -> dict[str, Any]:
+    """``safecompress audit``: (re-)audit a finished run folder and update its report.json.
+
+    Everything is checked before any file is written: the folder lock, report.json (a JSON object whose
+    manifest matches config.yaml, split.npz and model.safetensors), the config, the model's code."""
     run_dir = Path(run_dir)
     report_path = run_dir / "report.json"
     for name in ("config.yaml", "split.npz", "model.safetensors", "report.json"):
         if not (run_dir / name).is_file():
             raise RunFolderError(f"{run_dir} holds no {name}; pass the folder of a finished `safecompress run`")
-    cfg = build_config(yaml.safe_load((run_dir / "config.yaml").read_text()) or {})
+    with FolderLock(run_dir, "safecompress audit"):
+        report = read_report(run_dir)  # refuses a corrupt report or swapped/edited files
+        cfg = build_config(read_yaml(run_dir / "config.yaml"))
+        check_model_name(cfg.model.name, str(run_dir / "config.yaml"), trust_code)
+        if trust_code:
+            trust_model_factory(cfg.model.name)
+        if compare is not None and not (Path(compare) / "scores.npz").is_file():
+            raise RunFolderError(f"{compare} holds no scores.npz; audit that run first")
+        return _audit_locked(run_dir, report, cfg, attacks, refs, compare, executor, trust_code)
+
+
+def _audit_locked(run_dir: Path, report: dict[str, Any], cfg: RunConfig, attacks, refs, compare, executor,
+                  trust_code: bool) -> dict[str, Any]:
+    report_path = run_dir / "report.json"
     with _log_to(run_dir / "log.txt"):
         ds = load_dataset(cfg.data.name, data_context(cfg))
         split = MembershipSplit.load(run_dir / "split.npz", n_total=len(ds))
         device = resolve_device(cfg.train.device)
-        model = load_model(run_dir / "model.safetensors", device)
+        model = load_model(run_dir / "model.safetensors", device, trust_code=trust_code)
         spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
         augment = cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")
         model = served_model(DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, split_parts(ds, split),
@@ -441,13 +466,10 @@ def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int 
         t0 = time.perf_counter()
         result = audit_with_config(cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor,
                                    canaries=Canaries.load(run_dir))
-        report = json.loads(report_path.read_text())
         report["audit"] = result.report
         report.setdefault("timing", {})["audit_s"] = round(time.perf_counter() - t0, 3)
         if compare is not None:
             other = Path(compare) / "scores.npz"
-            if not other.is_file():
-                raise RunFolderError(f"{compare} holds no scores.npz; audit that run first")
             ids = np.concatenate([split["audit_members"], split["audit_nonmembers"]])[result.is_member]
             comparison = compare_runs(load_npz(run_dir / "scores.npz"), load_npz(other), ids)
             atomic_write_json(run_dir / "compare.json", {"other": str(compare), "attacks": comparison})

@@ -6,6 +6,9 @@ then held out of the features.
 
 Both read ``data.path``. Labels that are not already ``0..K-1`` integers (gaps, other integers,
 strings) are mapped to ``0..K-1`` in sorted order, and the original values become the class names.
+Labels must be integers within ±2^53 (floats must be integral: 3.0, not 3.5; beyond 2^53 a float no
+longer tells neighbouring integers apart) or non-empty strings, and there must be at least 2 classes.
+A csv file must be UTF-8 text.
 """
 
 from __future__ import annotations
@@ -18,9 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import load_npz
 from .base import ArrayDataset, DataContext, DatasetSource, register_dataset
 
 log = logging.getLogger(__name__)
+LABEL_LIMIT = 2**53  # integers a float64 holds exactly
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def encode_labels(y: np.ndarray, source: str) -> tuple[np.ndarray, list[str] | None]:
@@ -33,9 +45,15 @@ def encode_labels(y: np.ndarray, source: str) -> tuple[np.ndarray, list[str] | N
     if y.dtype.kind == "f":
         if not np.isfinite(y).all() or not (y == np.round(y)).all():
             raise DataError(f"{source}: labels must be integers or strings, found non-integral numbers")
+        if y.size and np.abs(y).max() >= LABEL_LIMIT:
+            raise DataError(f"{source}: float labels reach {np.abs(y).max():.6g}, beyond ±2^53, where a float cannot "
+                            "tell neighbouring integers apart (classes would merge); store the labels as int64 or "
+                            "strings")
         y = y.astype(np.int64)
     if y.dtype.kind not in "iubUS":
         raise DataError(f"{source}: unsupported label type {y.dtype}; use integers or strings")
+    if y.dtype.kind in "US" and y.size and (np.char.strip(y) == (b"" if y.dtype.kind == "S" else "")).any():
+        raise DataError(f"{source}: some labels are empty strings; every sample needs a class")
     classes, codes = np.unique(y, return_inverse=True)
     if y.dtype.kind in "iub" and np.array_equal(classes, np.arange(len(classes))):
         return y.astype(np.int64), None
@@ -56,6 +74,10 @@ def _dataset(name: str, X: np.ndarray, y: np.ndarray, source: Path, sensitive: n
     y_codes, names = encode_labels(y, str(source))
     if len(y_codes) != len(X):
         raise DataError(f"{source}: {len(X)} samples but {len(y_codes)} labels")
+    n_classes = int(y_codes.max()) + 1 if len(y_codes) else 0
+    if 0 < n_classes < 2:
+        raise DataError(f"{source}: every sample has the same label, so there is nothing to classify (and no "
+                        "membership audit); a dataset needs at least 2 classes")
     s_codes = s_names = None
     if sensitive is not None:
         s_codes, s_names = encode_labels(sensitive, f"{source} (sensitive attribute)")
@@ -67,7 +89,7 @@ def _dataset(name: str, X: np.ndarray, y: np.ndarray, source: Path, sensitive: n
         name=name,
         X=X,
         y=y_codes,
-        n_classes=int(y_codes.max()) + 1 if len(y_codes) else 0,
+        n_classes=n_classes,
         kind="image" if X.ndim == 4 else "tabular",
         synthetic=False,
         source=str(source),
@@ -89,20 +111,20 @@ class NpzDataset(DatasetSource):
     def load(self, ctx: DataContext) -> ArrayDataset:
         path = _require_path(ctx, "npz")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                missing = [k for k in ("X", "y") if k not in z.files]
-                if missing:
-                    raise DataError(f"{path}: missing array(s) {missing}; the file holds {z.files}, expected X and y")
-                X, y = z["X"], z["y"]
-                key = ctx.sensitive_column or ("sensitive" if "sensitive" in z.files else None)
-                if key is not None and key not in z.files:
-                    raise DataError(f"{path}: no array {key!r} for the sensitive attribute (data.sensitive_column); "
-                                    f"the file holds {z.files}")
-                sensitive = z[key] if key is not None else None
-        except DataError:
-            raise
-        except (OSError, ValueError, EOFError) as exc:
-            raise DataError(f"{path}: cannot read it as an .npz of plain arrays ({exc}); object arrays are not allowed") from None
+            z = load_npz(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: cannot read it as an .npz of plain arrays ({str(exc)[:300]}); "
+                            "object arrays are not allowed") from None
+        names = list(z)
+        missing = [k for k in ("X", "y") if k not in z]
+        if missing:
+            raise DataError(f"{path}: missing array(s) {missing}; the file holds {names}, expected X and y")
+        X, y = z["X"], z["y"]
+        key = ctx.sensitive_column or ("sensitive" if "sensitive" in z else None)
+        if key is not None and key not in z:
+            raise DataError(f"{path}: no array {key!r} for the sensitive attribute (data.sensitive_column); "
+                            f"the file holds {names}")
+        sensitive = z[key] if key is not None else None
         if X.dtype.kind not in "iubf":
             raise DataError(f"{path}: X must be numeric, got dtype {X.dtype}")
         if X.ndim == 3:
@@ -130,59 +152,85 @@ class CsvDataset(DatasetSource):
 
     def load(self, ctx: DataContext) -> ArrayDataset:
         path = _require_path(ctx, "csv")
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = [h.strip() for h in next(reader, [])]
-            if ctx.label_column not in header:
-                raise DataError(
-                    f"{path}: no label column {ctx.label_column!r} in the header {header}; "
-                    "set data.label_column to the column holding the class"
-                )
-            label_at = header.index(ctx.label_column)
-            sensitive_at = None
-            if ctx.sensitive_column is not None:
-                if ctx.sensitive_column not in header:
-                    raise DataError(f"{path}: no sensitive column {ctx.sensitive_column!r} in the header {header}; "
-                                    "set data.sensitive_column to the attribute to hold out, or leave it unset")
-                sensitive_at = header.index(ctx.sensitive_column)
-                if sensitive_at == label_at:
-                    raise DataError(f"{path}: the sensitive column cannot be the label column {ctx.label_column!r}")
-            feature_cols = [i for i in range(len(header)) if i not in (label_at, sensitive_at)]
-            sensitive_values: list[str] = []
-            rows: list[list[float]] = []
-            labels: list[str] = []
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue
-                line = reader.line_num
-                if len(row) != len(header):
-                    raise DataError(f"{path}: row on line {line} has {len(row)} values, the header has {len(header)}")
-                values = []
-                for i in feature_cols:
-                    try:
-                        value = float(row[i])
-                    except ValueError:
-                        value = math.nan
-                    if not math.isfinite(value):
-                        raise DataError(
-                            f"{path}: column {header[i]!r}, line {line}: {row[i]!r} is not a number; "
-                            "features must be numeric (encode categories and impute missing values first)"
-                        )
-                    values.append(value)
-                rows.append(values)
-                labels.append(row[label_at].strip())
-                if sensitive_at is not None:
-                    sensitive_values.append(row[sensitive_at].strip())
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                rows, labels, sensitive_values, sensitive_at = self._read_rows(fh, path, ctx)
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8 "
+                            "(e.g. iconv -f latin1 -t utf-8)") from None
+        except csv.Error as exc:
+            raise DataError(f"{path}: not a readable csv file ({exc})") from None
         if not rows:
             raise DataError(f"{path}: no data rows after the header")
-        try:
-            y: np.ndarray = np.array([int(v) for v in labels], dtype=np.int64)
-        except ValueError:
+        as_int = [_int_or_none(v) for v in labels]
+        if all(v is not None for v in as_int):
+            too_big = next((v for v in as_int if abs(v) >= LABEL_LIMIT), None)
+            if too_big is not None:
+                raise DataError(f"{path}: label {too_big} in column {ctx.label_column!r} is beyond ±2^53; use smaller "
+                                "integer class ids or class names")
+            y: np.ndarray = np.array(as_int, dtype=np.int64)
+        else:
             y = np.array(labels)
         sensitive = None
         if sensitive_at is not None:
-            try:
-                sensitive = np.array([int(v) for v in sensitive_values], dtype=np.int64)
-            except ValueError:
+            as_int = [_int_or_none(v) for v in sensitive_values]
+            if all(v is not None and abs(v) < LABEL_LIMIT for v in as_int):
+                sensitive = np.array(as_int, dtype=np.int64)
+            else:
                 sensitive = np.array(sensitive_values)
         return _dataset(self.name, np.array(rows, dtype=np.float32).reshape(len(rows), -1), y, path, sensitive)
+
+    @staticmethod
+    def _read_rows(fh, path: Path, ctx: DataContext):
+        """(feature rows, labels, sensitive values, sensitive column index) of an open csv file."""
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        if ctx.label_column not in header:
+            raise DataError(
+                f"{path}: no label column {ctx.label_column!r} in the header {header}; "
+                "set data.label_column to the column holding the class"
+            )
+        label_at = header.index(ctx.label_column)
+        sensitive_at = None
+        if ctx.sensitive_column is not None:
+            if ctx.sensitive_column not in header:
+                raise DataError(f"{path}: no sensitive column {ctx.sensitive_column!r} in the header {header}; "
+                                "set data.sensitive_column to the attribute to hold out, or leave it unset")
+            sensitive_at = header.index(ctx.sensitive_column)
+            if sensitive_at == label_at:
+                raise DataError(f"{path}: the sensitive column cannot be the label column {ctx.label_column!r}")
+        feature_cols = [i for i in range(len(header)) if i not in (label_at, sensitive_at)]
+        sensitive_values: list[str] = []
+        rows: list[list[float]] = []
+        labels: list[str] = []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            line = reader.line_num
+            if len(row) != len(header):
+                raise DataError(f"{path}: row on line {line} has {len(row)} values, the header has {len(header)}")
+            values = []
+            for i in feature_cols:
+                try:
+                    value = float(row[i])
+                except ValueError:
+                    value = math.nan
+                if not math.isfinite(value):
+                    raise DataError(
+                        f"{path}: column {header[i]!r}, line {line}: {row[i]!r} is not a number; "
+                        "features must be numeric (encode categories and impute missing values first)"
+                    )
+                values.append(value)
+            label = row[label_at].strip()
+            if not label:
+                raise DataError(f"{path}: line {line} has an empty label in column {ctx.label_column!r}; every row "
+                                "needs a class (drop unlabelled rows first)")
+            rows.append(values)
+            labels.append(label)
+            if sensitive_at is not None:
+                value = row[sensitive_at].strip()
+                if not value:
+                    raise DataError(f"{path}: line {line} has an empty value in the sensitive column "
+                                    f"{ctx.sensitive_column!r}; fill or drop those rows")
+                sensitive_values.append(value)
+        return rows, labels, sensitive_values, sensitive_at

@@ -121,7 +121,7 @@ class MembershipSplit:
         try:
             z = load_npz(path)
             split = cls({p: z[p].astype(np.int64) for p in PARTS}, int(z["n_total"]), int(z["seed"]))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SplitError(f"cannot read split file {path}: {exc}; delete it to make a new split") from None
         if n_total is not None and split.n_total != n_total:
             raise SplitError(
