@@ -113,6 +113,11 @@ def run(config_file, preset, overrides, out, resume, overwrite, data_dir, downlo
     )
     if result.baseline is not None or "audit" in result.report:
         out_console.print(_summary_table(result))
+    from .report.verdict import won_and_lost
+
+    sentence = won_and_lost(result.report)
+    if sentence:
+        out_console.print(sentence, highlight=False, soft_wrap=True)
 
 
 def _summary_table(result) -> Table:

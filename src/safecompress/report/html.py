@@ -18,6 +18,7 @@ from typing import Any
 
 from ..fileio import atomic_write_text
 from . import beyond
+from .verdict import won_and_lost
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,8 @@ def render_report(run_dir: Path) -> str:
              f"<p class=sub>seed {rep['seed']} · safecompress {html.escape(rep['version'])} · "
              f"model {html.escape(rep['model']['name'])} ({rep['model']['parameters']:,} parameters) · "
              f"defence {html.escape(rep.get('defence', {}).get('name', 'none'))}</p>",
-             "<h2>Headline</h2>", _headline(rep, baseline),
+             "<h2>Headline</h2>", *([f"<p id=verdict><b>{html.escape(s)}</b></p>"] if (s := won_and_lost(rep)) else []),
+             _headline(rep, baseline),
              "<p class=note>Accuracy is on the <code>test</code> part. Privacy numbers come from the independent audit "
              "on audit members vs audit non-members that training never used (not from any in-loop attacker).</p>"]
     audit = rep.get("audit")
