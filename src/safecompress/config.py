@@ -227,6 +227,11 @@ class CandidateStrategy(_Section):
     prune: PruneName = "magnitude"
     grow: GrowName = "gradient"
     fraction: float = Field(0.3, ge=0, le=1)
+    regularizer: Literal["none", "relaxloss", "confidence_penalty", "label_smoothing", "hamp"] = Field(
+        "none", description=("a privacy regulariser this candidate trains with (fine-tuning, and the main training "
+                             "until the next round if it is chosen); needs safecompress.finetune_steps > 0"))
+    strength: float = Field(0.0, ge=0, description="its strength (relaxloss alpha, confidence_penalty beta, "
+                                                     "label_smoothing epsilon, hamp entropy_threshold)")
 
 
 def _default_candidates() -> list[CandidateStrategy]:
@@ -302,6 +307,16 @@ class SafeCompressConfig(_Section):
         if not v:
             raise ValueError("candidates needs at least one strategy")
         return v
+
+    @model_validator(mode="after")
+    def _regularised_candidates_train(self) -> "SafeCompressConfig":
+        if any(c.regularizer != "none" for c in self.candidates) and self.finetune_steps == 0:
+            raise ValueError("candidates with a regularizer only differ once they train: set "
+                             "safecompress.finetune_steps > 0 (e.g. sparse.update_every)")
+        if any(c.regularizer != "none" for c in self.candidates) and self.regularizer.name != "none":
+            raise ValueError("choose one way to set the regulariser: per candidate (candidates[].regularizer) or "
+                             "steered (safecompress.regularizer), not both")
+        return self
 
 
 class DefenceConfig(_Section):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -21,7 +22,7 @@ from ..config import TrainConfig
 from ..objectives import Candidate
 from ..simulate import ProbeData, Simulator
 from ..sparse.masks import apply_masks
-from ..train import augment_images, evaluate, make_optimizer
+from ..train import TrainState, augment_images, evaluate, make_optimizer
 
 
 @dataclass
@@ -35,7 +36,8 @@ class CandidateData:
 
 @dataclass
 class FineTune:
-    """``steps`` optimizer steps (fresh state at learning rate ``lr``) on batches drawn with ``seed``."""
+    """``steps`` optimizer steps (fresh state at learning rate ``lr``) on batches drawn with ``seed``, with
+    the candidate's regulariser term (``regularizer``: a defence callback with ``extra_loss``) if any."""
 
     steps: int
     train_cfg: TrainConfig
@@ -43,6 +45,8 @@ class FineTune:
     seed: int
     augment: bool
     flip: bool
+    regularizer: Any = None
+    epoch: int = 0  # the main training's epoch (RelaxLoss alternates by epoch)
 
 
 @dataclass
@@ -66,8 +70,8 @@ def assess(model: torch.nn.Module, data: CandidateData, simulators: list[Simulat
 
 
 def finetune(model: torch.nn.Module, masks, data: CandidateData, ft: FineTune, device) -> None:
-    """Plain cross-entropy steps with the masks re-applied after each (a configured defence's loss term
-    belongs to the main training steps, not to these few)."""
+    """Cross-entropy steps (plus the candidate's own regulariser, if it has one) with the masks re-applied
+    after each (a configured defence's loss term belongs to the main training steps, not to these few)."""
     X, y = data.train
     gen = torch.Generator().manual_seed(ft.seed)
     opt = make_optimizer(model.parameters(), ft.train_cfg)
@@ -81,7 +85,14 @@ def finetune(model: torch.nn.Module, masks, data: CandidateData, ft: FineTune, d
         if ft.augment:
             xb = augment_images(xb, gen, flip=ft.flip)
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(xb.to(device)), y[idx].to(device)).backward()
+        yb = y[idx].to(device)
+        logits = model(xb.to(device))
+        loss = F.cross_entropy(logits, yb)
+        if ft.regularizer is not None:
+            extra = ft.regularizer.extra_loss(SimpleNamespace(state=TrainState(epoch=ft.epoch)), xb, yb, logits)
+            if extra is not None:
+                loss = loss + extra
+        loss.backward()
         opt.step()
         apply_masks(model, masks)
 

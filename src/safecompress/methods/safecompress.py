@@ -45,7 +45,20 @@ from .candidates import CandidateData, CandidateTask, FineTune, assess, run_cand
 from .sparse_base import SparseMethod, initial_masks
 
 log = logging.getLogger(__name__)
-REGULARIZER_PARAM = {"relaxloss": "alpha", "confidence_penalty": "beta", "label_smoothing": "epsilon"}
+REGULARIZER_PARAM = {"relaxloss": "alpha", "confidence_penalty": "beta", "label_smoothing": "epsilon",
+                     "hamp": "entropy_threshold"}
+
+
+def regularizer_callback(name: str, strength: float, ctx: MethodContext):
+    """The training callback of defence ``name`` at ``strength`` (None for none or zero strength)."""
+    if name == "none" or strength <= 0:
+        return None
+    from ..defences import DEFENCES
+
+    params = {REGULARIZER_PARAM[name]: strength}
+    if name == "hamp":
+        params["remap"] = False  # the training part only; serving is the run's own defence's business
+    return DEFENCES.get(name)(**params).callbacks(ctx)[0]
 
 
 def _halves(ctx: MethodContext, seed: int) -> tuple[ProbeData, ProbeData]:
@@ -83,7 +96,8 @@ class SafeCompressEngine(SparseEngine):
         self.simulators = [Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs)
                            for n in self.cfg.simulate]
         self.rounds: list[dict[str, Any]] = []
-        self.strength = self.cfg.regularizer.start  # the steered regulariser's current strength
+        self.strength = self.cfg.regularizer.start  # the current regulariser's strength (steered or chosen)
+        self.reg_name = self.cfg.regularizer.name
         self.steering_log: list[dict[str, float]] = []
         self._reg_cache: tuple[float, Any] | None = None
         self.best: dict[str, Any] | None = None  # {"round", "score", "state", "masks", "candidate"}
@@ -113,6 +127,10 @@ class SafeCompressEngine(SparseEngine):
     def steering(self) -> bool:
         return self.cfg.regularizer.name != "none"
 
+    @property
+    def regularised(self) -> bool:
+        return self.reg_name != "none"
+
     def _steer(self, cand: Candidate, step: int) -> None:
         """Raise the regulariser while the model's probe leakage is over budget, lower it while under."""
         if not self.steering:
@@ -130,14 +148,11 @@ class SafeCompressEngine(SparseEngine):
                      reg.name, self.strength)
 
     def extra_loss(self, trainer, xb, yb, logits):
-        if not self.steering or self.strength <= 0:
+        if not self.regularised or self.strength <= 0:
             return None
-        if self._reg_cache is None or self._reg_cache[0] != self.strength:
-            from ..defences import DEFENCES
-
-            name = self.cfg.regularizer.name
-            defence = DEFENCES.get(name)(**{REGULARIZER_PARAM[name]: self.strength})
-            self._reg_cache = (self.strength, defence.callbacks(self.ctx)[0])
+        key = (self.reg_name, self.strength)
+        if self._reg_cache is None or self._reg_cache[0] != key:
+            self._reg_cache = (key, regularizer_callback(self.reg_name, self.strength, self.ctx))
         return self._reg_cache[1].extra_loss(trainer, xb, yb, logits)
 
     def _shared(self):
@@ -172,7 +187,9 @@ class SafeCompressEngine(SparseEngine):
             ft = None
             if self.cfg.finetune_steps:
                 seed = int(np.random.SeedSequence([self.ctx.cfg.seed, r, i, 0xF7]).generate_state(1)[0])
-                ft = FineTune(self.cfg.finetune_steps, trainer.cfg, lr, seed, trainer.augment, trainer.flip)
+                ft = FineTune(self.cfg.finetune_steps, trainer.cfg, lr, seed, trainer.augment, trainer.flip,
+                              regularizer_callback(strategy.regularizer, strategy.strength, self.ctx),
+                              epoch=trainer.state.epoch)
             tasks.append((self._shared(), CandidateTask(
                 template, {n: m.cpu() for n, m in masks.items()}, self.simulators, ft,
                 str(self.ctx.device), threads=None if local else torch.get_num_threads())))
@@ -189,6 +206,9 @@ class SafeCompressEngine(SparseEngine):
         self.rounds.append({"round": r, "step": step, "epoch": trainer.state.epoch, "decay": round(decay, 4),
                             "candidates": table, "chosen": chosen})
         self.updates.append({"step": step, "round": r, "chosen": chosen})
+        picked = self.cfg.candidates[chosen]
+        if picked.regularizer != "none":  # the chosen candidate's regulariser trains the model until the next round
+            self.reg_name, self.strength = picked.regularizer, picked.strength
         self._steer(candidates[chosen], step)
         self.rounds[-1]["strength"] = round(self.strength, 4)
         if self.cfg.final == "best_round":
@@ -259,6 +279,7 @@ class SafeCompressEngine(SparseEngine):
         meta["rounds"] = self.rounds
         meta["loop_s"] = self.loop_s
         meta["strength"] = self.strength
+        meta["reg_name"] = self.reg_name
         meta["steering"] = self.steering_log
         if self.best is not None:
             tensors.update({f"best.state.{k}": v for k, v in self.best["state"].items()})
@@ -271,6 +292,7 @@ class SafeCompressEngine(SparseEngine):
         super().set_state(tensors, meta)
         self.rounds = list(meta["rounds"])
         self.strength = float(meta.get("strength", self.cfg.regularizer.start))
+        self.reg_name = meta.get("reg_name", self.cfg.regularizer.name)
         self.steering_log = list(meta.get("steering", []))
         # timing is per process: train_s in the report covers only this process too
         self.loop_s = 0.0
