@@ -50,3 +50,7 @@ class RunFolderError(SafeCompressError):
 
 class TrainingDivergedError(SafeCompressError):
     """The loss became NaN or infinite."""
+
+
+class PluginError(SafeCompressError):
+    """A third-party plugin (entry point or ``SAFECOMPRESS_PLUGINS`` entry) could not be loaded."""
