@@ -15,10 +15,10 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from .metrics import format_rate
 from . import __version__
-from .report import beyond
 from .errors import SafeCompressError
+from .metrics import format_rate
+from .report import beyond
 
 out_console = Console()
 err_console = Console(stderr=True)

@@ -16,9 +16,8 @@ import torch
 import yaml
 
 from . import __version__, metrics
-from .provenance import code_version
-from .canaries import Canaries, make_canaries, relabelled, training_split
 from .auditor import AuditResult, audit_model, compare_runs, write_audit
+from .canaries import Canaries, make_canaries, relabelled, training_split
 from .checkpoint import compression_summary, load_model, load_tensors, save_model, save_tensors
 from .config import RunConfig, build_config, dump_yaml
 from .data import ArrayDataset, DataContext, load_dataset
@@ -29,6 +28,7 @@ from .errors import ConfigError, RunFolderError
 from .fileio import atomic_write_json, atomic_write_text, load_npz
 from .methods import METHODS, MethodContext, needed_parts
 from .models import MODELS, ModelSpec, count_parameters, model_entry
+from .provenance import code_version
 from .quantize import quantize_
 from .report.html import write_report_html
 from .runfolder import RunFolder

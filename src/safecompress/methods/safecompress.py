@@ -28,17 +28,17 @@ import torch
 from torch import nn
 
 from ..adversarial import AdversarialRegularizer
+from ..attacks.base import WhiteBoxTarget
 from ..attribute_adversary import AttributeAdversary
 from ..errors import ConfigError
-from ..attacks.base import WhiteBoxTarget
+from ..executor import LocalExecutor, resources_for
 from ..fileio import atomic_write_text
 from ..objectives import Candidate, leakage, select
 from ..simulate import ProbeData, Simulator
 from ..sparse.criteria import GROW, PRUNE
 from ..sparse.engine import SparseEngine, prune_and_grow
-from ..sparse.masks import apply_masks, prunable_parameters
+from ..sparse.masks import prunable_parameters
 from ..sparse.schedule import UpdateSchedule
-from ..executor import LocalExecutor, resources_for
 from ..train import Trainer
 from .base import MethodContext, MethodResult, register_method
 from .candidates import CandidateData, CandidateTask, FineTune, assess, run_candidate
