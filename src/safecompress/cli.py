@@ -327,10 +327,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 def _significance(worst: dict) -> str:
     """The strongest attack's AUC against the chance level of a maximum over all the audit's attacks."""
     chance = worst.get("chance")
@@ -339,3 +335,7 @@ def _significance(worst: dict) -> str:
     verdict = "yes" if chance["p_value"] < 0.05 else "not detectably"
     return (f"{verdict} (max AUC {chance['observed_max_auc']:.3f} vs chance {chance['chance_max_auc']:.3f} of "
             f"{chance['attacks']} attacks, p={chance['p_value']:.3f})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

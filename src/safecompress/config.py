@@ -75,7 +75,7 @@ class _Section(BaseModel):
 
 
 class SplitConfig(_Section):
-    """Sizes of the membership split (DESIGN.md §2).
+    """Sizes of the membership split (docs/design.md §2).
 
     The disjoint parts (train, val, test, population, probe_nonmembers, audit_nonmembers) are counts
     (int) or fractions of the dataset (float). probe_members and audit_members are drawn from train:

@@ -1,4 +1,4 @@
-"""``safecompress run``: data → split → method → evaluation → run folder (DESIGN.md §7)."""
+"""``safecompress run``: data → split → method → evaluation → run folder (docs/design.md §4)."""
 
 from __future__ import annotations
 
