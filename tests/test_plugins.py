@@ -131,3 +131,31 @@ def test_packages_import_every_module_in_sorted_order():
     assert attack_modules == sorted(attack_modules) and {"metric", "lira", "rmia"} <= set(attack_modules)
     assert {"loss", "lira", "rmia", "whitebox"} <= set(ATTACKS.names())
     assert {"dense", "rigl", "safecompress", "set"} <= set(METHODS.names())
+
+
+def test_entry_point_plugins_are_loaded_and_named_when_broken(monkeypatch):
+    class FakeEntryPoint:
+        def __init__(self, name, value):
+            self.name, self.value = name, value
+
+        def load(self):
+            import importlib
+
+            return importlib.import_module(self.value)
+
+    seen = []
+    monkeypatch.delenv("SAFECOMPRESS_PLUGINS", raising=False)
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points",
+                        lambda group: seen.append(group) or [FakeEntryPoint("ok", "json")])
+    plugins.reset()
+    try:
+        plugins.load_plugins()
+        assert seen == ["safecompress.plugins"] and any("'ok'" in p for p in plugins.loaded_plugins())
+        monkeypatch.setattr(plugins.importlib.metadata, "entry_points",
+                            lambda group: [FakeEntryPoint("bad", "no_such_entry_point_module_xyz")])
+        plugins.reset()
+        with pytest.raises(PluginError, match="'bad'.*no_such_entry_point_module_xyz"):
+            plugins.load_plugins()
+    finally:
+        monkeypatch.undo()
+        plugins.reset()
