@@ -25,6 +25,7 @@ run: setup
 	$(BIN)/safecompress run --resume --out $(OUT)
 
 test: setup
+	$(BIN)/python -m ruff check src tests bench
 	$(BIN)/python -m pytest
 
 clean:

@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
-import sys
 from pathlib import Path
 
 # bench/ holds a safecompress.py: keep this folder off the import path so `safecompress` is the package

@@ -25,15 +25,15 @@ def _slow_hypervolume(points, acc_ref, auc_ref, grid=400):
     aucs = np.linspace(0.5, auc_ref, grid, endpoint=False) + (auc_ref - 0.5) / grid / 2
     A, L = np.meshgrid(accs, aucs)
     covered = np.zeros_like(A, bool)
-    for a, l in points:
-        covered |= (A <= a) & (L >= l)
+    for a, leak in points:
+        covered |= (A <= a) & (L >= leak)
     return covered.mean() * (1.0 - acc_ref) * (auc_ref - 0.5)
 
 
 def test_hypervolume_matches_a_grid_count():
     rng = np.random.default_rng(0)
     for _ in range(5):
-        pts = [(float(a), float(l)) for a, l in zip(rng.uniform(0.4, 0.8, 6), rng.uniform(0.5, 0.95, 6))]
+        pts = [(float(a), float(leak)) for a, leak in zip(rng.uniform(0.4, 0.8, 6), rng.uniform(0.5, 0.95, 6))]
         assert hypervolume(pts, 0.4, 1.0) == pytest.approx(_slow_hypervolume(pts, 0.4, 1.0), abs=2e-3)
 
 

@@ -10,7 +10,6 @@ import pytest
 from safecompress import metrics as M
 from safecompress.report.roc import plot_roc
 
-
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
 
 

@@ -1,6 +1,6 @@
 """safecompress: compress neural networks into sparse models that stay accurate and private."""
 
-from ._version import __version__
+from ._version import __version__ as __version__  # re-exported
 
 
 def load_model(path, device="cpu", trust_code=False):

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import csv
 import html
-import json
 import io
+import json
 import logging
 import math
 import statistics

@@ -16,11 +16,11 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from .metrics import format_rate
 from . import __version__
-from .report import beyond
 from .errors import SafeCompressError
 from .fileio import STORAGE_ERRNOS, storage_error
+from .metrics import format_rate
+from .report import beyond
 
 TRUST_HELP = ("Allow building a model from a factory ('package.module:function') named by the run's files: that "
               "imports and runs its code. Only for folders and files you trust.")
@@ -359,10 +359,6 @@ def _error(exc: BaseException) -> None:
     err_console.print("[bold red]error:[/] " + escape(str(exc)), highlight=False, soft_wrap=True)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 def _significance(worst: dict) -> str:
     """The strongest attack's AUC against the chance level of a maximum over all the audit's attacks."""
     chance = worst.get("chance")
@@ -371,3 +367,7 @@ def _significance(worst: dict) -> str:
     verdict = "yes" if chance["p_value"] < 0.05 else "not detectably"
     return (f"{verdict} (max AUC {chance['observed_max_auc']:.3f} vs chance {chance['chance_max_auc']:.3f} of "
             f"{chance['attacks']} attacks, p={chance['p_value']:.3f})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

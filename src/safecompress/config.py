@@ -15,8 +15,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError, UnknownNameError
 from .registry import closest
@@ -67,7 +75,7 @@ class _Section(BaseModel):
 
 
 class SplitConfig(_Section):
-    """Sizes of the membership split (DESIGN.md §2).
+    """Sizes of the membership split (docs/design.md §2).
 
     The disjoint parts (train, val, test, population, probe_nonmembers, audit_nonmembers) are counts
     (int) or fractions of the dataset (float). probe_members and audit_members are drawn from train:
@@ -403,7 +411,8 @@ def parse_override(item: str) -> dict[str, Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override {item!r} must look like section.key=value, e.g. --set model.width=0.5")
-    from .safeyaml import YamlLimitError, load as load_yaml
+    from .safeyaml import YamlLimitError
+    from .safeyaml import load as load_yaml
 
     try:
         value = load_yaml(raw) if raw.strip() else None
@@ -423,7 +432,8 @@ MAX_CONFIG_BYTES = 1 << 20  # a config or suite file is a few KB; anything above
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """The mapping in the YAML file ``path``: at most 1 MB of UTF-8, no alias bombs (safeyaml.load)."""
     from .fileio import read_limited
-    from .safeyaml import YamlLimitError, load as load_yaml
+    from .safeyaml import YamlLimitError
+    from .safeyaml import load as load_yaml
 
     path = Path(path)
     if not path.exists():

@@ -66,3 +66,7 @@ class UntrustedCodeError(SafeCompressError):
 
 class StorageError(SafeCompressError):
     """A file could not be written: the disk is full, or the folder is not writable."""
+
+
+class PluginError(SafeCompressError):
+    """A third-party plugin (entry point or ``SAFECOMPRESS_PLUGINS`` entry) could not be loaded."""

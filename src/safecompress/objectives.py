@@ -63,8 +63,9 @@ def pareto_front(cands: Sequence[Candidate], combine: str = "worst") -> list[int
     """Indices of candidates no other candidate dominates (≥ accuracy and ≤ AUC, one strictly)."""
     points = [(c.accuracy, leakage(c, combine)[0]) for c in cands]
     front = []
-    for i, (a, l) in enumerate(points):
-        dominated = any((a2 >= a and l2 <= l) and (a2 > a or l2 < l) for j, (a2, l2) in enumerate(points) if j != i)
+    for i, (a, leak) in enumerate(points):
+        dominated = any((a2 >= a and leak2 <= leak) and (a2 > a or leak2 < leak)
+                        for j, (a2, leak2) in enumerate(points) if j != i)
         if not dominated:
             front.append(i)
     return front

@@ -6,6 +6,7 @@ import difflib
 from typing import Callable, Generic, Iterator, TypeVar
 
 from .errors import UnknownNameError
+from .plugins import load_plugins
 
 T = TypeVar("T")
 
@@ -17,7 +18,10 @@ def closest(name: str, choices: list[str]) -> str | None:
 
 
 class Registry(Generic[T]):
-    """Maps names to plugin objects; plugins add themselves with ``@REGISTRY.register("name")``."""
+    """Maps names to plugin objects; plugins add themselves with ``@REGISTRY.register("name")``.
+
+    Every lookup first loads the third-party plugins (once; see :mod:`.plugins`), so an entry point or
+    a ``SAFECOMPRESS_PLUGINS`` module is found wherever a registry is used."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -37,6 +41,7 @@ class Registry(Generic[T]):
         return decorator
 
     def get(self, name: str) -> T:
+        load_plugins()
         try:
             return self._entries[name]
         except KeyError:
@@ -47,6 +52,7 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self) -> list[str]:
+        load_plugins()
         return sorted(self._entries)
 
     def items(self) -> Iterator[tuple[str, T]]:
@@ -54,7 +60,9 @@ class Registry(Generic[T]):
             yield name, self._entries[name]
 
     def __contains__(self, name: object) -> bool:
+        load_plugins()
         return name in self._entries
 
     def __len__(self) -> int:
+        load_plugins()
         return len(self._entries)

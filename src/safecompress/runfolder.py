@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import ManifestError, RunFolderError, RunFolderLockedError
-from .fileio import atomic_write_json, sha256_file, storage_error, STORAGE_ERRNOS
+from .fileio import STORAGE_ERRNOS, atomic_write_json, sha256_file, storage_error
 
 log = logging.getLogger(__name__)
 MODES = ("new", "resume", "overwrite")

@@ -1,4 +1,4 @@
-"""``safecompress run``: data → split → method → evaluation → run folder (DESIGN.md §7)."""
+"""``safecompress run``: data → split → method → evaluation → run folder (docs/design.md §4)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,17 @@ import numpy as np
 import torch
 
 from . import __version__, metrics
-from .provenance import code_version
-from .canaries import Canaries, make_canaries, relabelled, training_split
 from .auditor import AuditResult, audit_model, compare_runs, write_audit
-from .checkpoint import (check_model_name, compression_summary, load_model, load_tensors, save_model, save_tensors,
-                         trust_model_factory)
+from .canaries import Canaries, make_canaries, relabelled, training_split
+from .checkpoint import (
+    check_model_name,
+    compression_summary,
+    load_model,
+    load_tensors,
+    save_model,
+    save_tensors,
+    trust_model_factory,
+)
 from .config import RunConfig, build_config, dump_yaml, read_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
@@ -28,6 +34,7 @@ from .errors import ConfigError, RunFolderError
 from .fileio import atomic_write_json, atomic_write_text, load_npz
 from .methods import METHODS, MethodContext, needed_parts
 from .models import MODELS, ModelSpec, count_parameters, model_entry
+from .provenance import code_version
 from .quantize import quantize_
 from .report.html import write_report_html
 from .runfolder import FolderLock, RunFolder, SafeFileHandler, manifest, read_report
@@ -436,7 +443,6 @@ def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int 
     Everything is checked before any file is written: the folder lock, report.json (a JSON object whose
     manifest matches config.yaml, split.npz and model.safetensors), the config, the model's code."""
     run_dir = Path(run_dir)
-    report_path = run_dir / "report.json"
     for name in ("config.yaml", "split.npz", "model.safetensors", "report.json"):
         if not (run_dir / name).is_file():
             raise RunFolderError(f"{run_dir} holds no {name}; pass the folder of a finished `safecompress run`")

@@ -1,4 +1,4 @@
-"""The attack contract (DESIGN.md §3).
+"""The attack contract (docs/design.md §3).
 
 An attack is *fitted* with what the attacker knows — its own population data and reference/shadow
 models trained with the target's recipe (compression method and density included) — and then

@@ -94,9 +94,6 @@ class ReferencePool:
     def population_membership(self, k: int) -> np.ndarray:
         return self.in_masks[k, : self.n_pop]
 
-    def candidate_membership(self, k: int) -> np.ndarray:
-        return self.in_masks[k, self.n_pop:]
-
     def query_membership(self, X: torch.Tensor) -> np.ndarray:
         """(n_models, len(X)) membership of queried points in the references: the candidates' rows when
         ``X`` is the candidate tensor the pool was built with (online), otherwise all out (offline)."""

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from . import signals
 from ..train import eval_mode
+from . import signals
 from .base import Attack, AttackContext, register_attack
 from .features import last_layer_gradient, logits_and_penultimate
 from .learned import _LearnedAttack

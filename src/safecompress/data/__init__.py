@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-
+from ..plugins import import_package
 from .base import DATASETS, ArrayDataset, DataContext, DatasetSource, register_dataset
 
-# Every module below registers its dataset(s) on import; adding a dataset = one new file + one name here.
-_PLUGINS = (
-    "digits",
-    "fashion_mnist",
-    "cifar",
-    "purchase100",
-    "texas100",
-    "imagenet100",
-    "byod",
-    "income",
-    "synth_shoppers",
-    "synth_images",
-    "synth_attr",
-)
-for _module in _PLUGINS:
-    importlib.import_module(f"{__name__}.{_module}")
+# Every module of this package is imported (sorted) and registers its dataset(s) on import: adding a
+# dataset is one new file with @register_dataset (see safecompress.plugins for datasets outside it).
+import_package(__name__, __path__)
 
 
 def load_dataset(name: str, ctx: DataContext) -> ArrayDataset:

@@ -1,4 +1,4 @@
-"""The membership split (DESIGN.md §2): one seeded split of one dataset into every role.
+"""The membership split (docs/design.md §2): one seeded split of one dataset into every role.
 
 ==================  ===========================================================
 part                used by

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import register_dataset
-from .synthetic import SyntheticSource, BadCache
+from .synthetic import BadCache, SyntheticSource
 
 
 class _BinaryTableSource(SyntheticSource):

@@ -1,6 +1,13 @@
-"""Privacy defences (registry ``DEFENCES``); importing this package registers every built-in one."""
+"""Privacy defences (registry ``DEFENCES``), one registered plugin per file.
 
-from . import advreg, confidence_penalty, dp_sgd, early_stopping, hamp, label_smoothing, memguard, relaxloss  # noqa: F401
+Every module of this package is imported here (sorted), so a new defence is one new file with
+``@register_defence``; see :mod:`safecompress.plugins` for defences that live outside the package."""
+
+from __future__ import annotations
+
+from ..plugins import import_package
 from .base import DEFENCES, Defence, Deployed, register_defence, unwrap
+
+import_package(__name__, __path__)  # each module registers its defence(s)
 
 __all__ = ["DEFENCES", "Defence", "Deployed", "register_defence", "unwrap"]

@@ -15,7 +15,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from ..train import epochs_for, Callback, Trainer
+from ..train import Callback, Trainer, epochs_for
 from .base import MethodContext, MethodResult, register_method
 from .rigl import RigL
 

@@ -28,17 +28,17 @@ import torch
 from torch import nn
 
 from ..adversarial import AdversarialRegularizer
+from ..attacks.base import WhiteBoxTarget
 from ..attribute_adversary import AttributeAdversary
 from ..errors import ConfigError
-from ..attacks.base import WhiteBoxTarget
+from ..executor import LocalExecutor, resources_for
 from ..fileio import atomic_write_text
 from ..objectives import Candidate, leakage, select
 from ..simulate import ProbeData, Simulator
 from ..sparse.criteria import GROW, PRUNE
 from ..sparse.engine import SparseEngine, prune_and_grow
-from ..sparse.masks import apply_masks, prunable_parameters
+from ..sparse.masks import prunable_parameters
 from ..sparse.schedule import UpdateSchedule
-from ..executor import LocalExecutor, resources_for
 from ..train import Trainer
 from .base import MethodContext, MethodResult, register_method
 from .candidates import CandidateData, CandidateTask, FineTune, assess, run_candidate
@@ -104,7 +104,7 @@ class SafeCompressEngine(SparseEngine):
         self.loop_s = 0.0  # seconds spent in rounds (attacker fits, candidates, tests): the overhead over RigL
 
     # -- one round ---------------------------------------------------------------------------------
-    def _assess(self, round_seed: int) -> Candidate:
+    def _assess(self) -> Candidate:
         """Accuracy on val and every simulator's leakage on the test probe half, for the current model."""
         return assess(self.model, self.data, self.simulators, self.ctx.device)
 
@@ -119,7 +119,7 @@ class SafeCompressEngine(SparseEngine):
             view = WhiteBoxTarget(self.model, self.ctx.device)
             for sim in self.simulators:
                 sim.fit(view, self.fit_probe, round_seed=step)
-            self._steer(self._assess(step), step)
+            self._steer(self._assess(), step)
             self.loop_s += time.perf_counter() - t0
 
     # -- the steered regulariser -------------------------------------------------------------------
@@ -212,7 +212,7 @@ class SafeCompressEngine(SparseEngine):
         self._steer(candidates[chosen], step)
         self.rounds[-1]["strength"] = round(self.strength, 4)
         if self.cfg.final == "best_round":
-            self._consider(r, candidates[chosen], scores[chosen])
+            self._consider(r, candidates[chosen])
         self._write_rounds()
         log.info("round %d (step %d): chose candidate %d — val acc %.4f, leakage %s", r, step, chosen,
                  candidates[chosen].accuracy, {k: round(v, 4) for k, v in candidates[chosen].aucs.items()})
@@ -244,7 +244,7 @@ class SafeCompressEngine(SparseEngine):
         c = self.cfg
         return select(cands, c.objective, c.privacy_weight, c.delta, c.combine, c.budget)
 
-    def _consider(self, r: int | str, cand: Candidate, score: float) -> None:
+    def _consider(self, r: int | str, cand: Candidate) -> None:
         """Keep the best model so far (objective over round winners, scored on val)."""
         if self.best is None or self._select([self.best["candidate"], cand])[0] == 1:
             self.best = {"round": r, "candidate": cand,
@@ -266,7 +266,7 @@ class SafeCompressEngine(SparseEngine):
         view = WhiteBoxTarget(self.model, self.ctx.device)
         for sim in self.simulators:
             sim.fit(view, self.fit_probe, round_seed=len(self.rounds))
-        self._consider("final", self._assess(len(self.rounds)), 0.0)
+        self._consider("final", self._assess())
         if self.best is not None and self.best["round"] != "final":
             self.model.load_state_dict(self.best["state"])
             self.masks = self.best["masks"]

@@ -83,7 +83,3 @@ def mask_optimizer_state(optimizer: torch.optim.Optimizer, model: nn.Module, mas
 def count_nonzero(masks: Masks) -> int:
     return int(sum(int(m.sum()) for m in masks.values()))
 
-
-def masks_density(masks: Masks) -> float:
-    total = sum(m.numel() for m in masks.values())
-    return count_nonzero(masks) / total if total else 1.0
