@@ -200,3 +200,33 @@ def test_rigl_select_has_one_rigl_candidate_per_round(tmp_path):
     assert rounds and all(len(r["candidates"]) == 1 for r in rounds)
     assert all(r["candidates"][0]["strategy"]["prune"] == "magnitude" and r["candidates"][0]["strategy"]["grow"] == "gradient"
                for r in rounds)
+
+
+def test_regularised_candidates_need_finetuning_and_train_with_their_own_term(tmp_path):
+    from safecompress.config import load_config
+
+    with pytest.raises(ConfigError, match="finetune_steps"):
+        load_config(overrides=["safecompress.candidates=[{regularizer: confidence_penalty, strength: 1.0}]"])
+    out = tmp_path / "reg"
+    cands = "[{regularizer: none}, {regularizer: confidence_penalty, strength: 2.0}, {regularizer: hamp, strength: 0.99}]"
+    args = [*FAST, "--set", f"safecompress.candidates={cands}", "--set", "safecompress.finetune_steps=5",
+            "--set", "safecompress.final=last"]
+    assert main(["run", *args, "--out", str(out)]) == 0
+    rounds = _rounds(out)
+    for r in rounds:
+        accs = [c["val_accuracy"] for c in r["candidates"]]
+        assert len(set(accs)) > 1 or len({c["attack_auc"]["nn"] for c in r["candidates"]}) > 1  # they really differ
+        assert [c["strategy"]["regularizer"] for c in r["candidates"]] == ["none", "confidence_penalty", "hamp"]
+
+
+def test_hamp_without_soft_labels_only_remaps():
+    from safecompress.defences import DEFENCES
+
+    class _Ctx:
+        class spec:
+            n_classes = 5
+
+    assert DEFENCES.get("hamp")(soft_labels=False).callbacks(_Ctx) == []
+    assert len(DEFENCES.get("hamp")().callbacks(_Ctx)) == 1
+    with pytest.raises(ConfigError, match="soft_labels"):
+        DEFENCES.get("hamp")(soft_labels=1)
