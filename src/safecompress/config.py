@@ -259,24 +259,6 @@ class AdversarialConfig(_Section):
     with_loss: bool = Field(False, description="also give the attacker the per-sample loss (white-box style)")
 
 
-class RegularizerConfig(_Section):
-    """A privacy regulariser whose strength the loop steers by measured leakage: after every round (and
-    every ΔT steps after the last one) the strength rises by ``step`` while the chosen model's probe
-    leakage is over ``safecompress.budget`` and falls by ``step / 2`` while it is under; it is the
-    ``param`` of the named defence (e.g. relaxloss alpha, confidence_penalty beta, label_smoothing epsilon)."""
-
-    name: Literal["none", "relaxloss", "confidence_penalty", "label_smoothing"] = "none"
-    start: float = Field(0.0, ge=0, description="initial strength")
-    step: float = Field(0.25, gt=0, description="change per control step")
-    max: float = Field(3.0, gt=0, description="largest strength")
-
-    @model_validator(mode="after")
-    def _smoothing_below_one(self) -> "RegularizerConfig":
-        if self.name == "label_smoothing" and self.max >= 1:
-            raise ValueError("label_smoothing's strength is epsilon < 1: set safecompress.regularizer.max below 1, e.g. 0.5")
-        return self
-
-
 class SafeCompressConfig(_Section):
     """The test-driven loop (method.name: safecompress). Rounds happen every sparse.update_every steps
     until sparse.update_stop; simulated attackers use only the probe parts of the split."""
@@ -287,11 +269,10 @@ class SafeCompressConfig(_Section):
     candidates: list[CandidateStrategy] = Field(default_factory=_default_candidates)
     objective: ObjectiveName = "weighted"
     privacy_weight: float = Field(1.0, ge=0, description="λ in acc − λ·leakage")
-    budget: float = Field(0.6, gt=0.5, le=1.0, description="budget objective and regulariser: largest probe AUC allowed")
+    budget: float = Field(0.6, gt=0.5, le=1.0, description="budget objective: the largest probe AUC allowed")
     final: Literal["best_round", "last"] = Field("best_round", description=(
         "best_round: the final model is the best round winner by the objective (can stop early); last: the model "
         "at the end of training (never cut short)"))
-    regularizer: RegularizerConfig = Field(default_factory=RegularizerConfig)
     delta: float = Field(0.01, ge=0, description="epsilon objective: accuracy slack")
     combine: Literal["worst", "mean"] = "worst"
     val_samples: int = Field(2000, ge=1, description="val samples used to score candidates")
@@ -321,9 +302,6 @@ class SafeCompressConfig(_Section):
         if any(c.regularizer != "none" for c in self.candidates) and self.finetune_steps == 0:
             raise ValueError("candidates with a regularizer only differ once they train: set "
                              "safecompress.finetune_steps > 0 (e.g. sparse.update_every)")
-        if any(c.regularizer != "none" for c in self.candidates) and self.regularizer.name != "none":
-            raise ValueError("choose one way to set the regulariser: per candidate (candidates[].regularizer) or "
-                             "steered (safecompress.regularizer), not both")
         return self
 
 

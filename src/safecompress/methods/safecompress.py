@@ -33,7 +33,7 @@ from ..attribute_adversary import AttributeAdversary
 from ..errors import ConfigError
 from ..executor import LocalExecutor, resources_for
 from ..fileio import atomic_write_text
-from ..objectives import Candidate, leakage, select
+from ..objectives import Candidate, select
 from ..simulate import ProbeData, Simulator
 from ..sparse.criteria import GROW, PRUNE
 from ..sparse.engine import SparseEngine, prune_and_grow
@@ -96,9 +96,8 @@ class SafeCompressEngine(SparseEngine):
         self.simulators = [Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs)
                            for n in self.cfg.simulate]
         self.rounds: list[dict[str, Any]] = []
-        self.strength = self.cfg.regularizer.start  # the current regulariser's strength (steered or chosen)
-        self.reg_name = self.cfg.regularizer.name
-        self.steering_log: list[dict[str, float]] = []
+        # the regulariser of the last chosen candidate, which trains the model until the next round
+        self.reg_name, self.strength = "none", 0.0
         self._reg_cache: tuple[float, Any] | None = None
         self.best: dict[str, Any] | None = None  # {"round", "score", "state", "masks", "candidate"}
         self.loop_s = 0.0  # seconds spent in rounds (attacker fits, candidates, tests): the overhead over RigL
@@ -114,38 +113,11 @@ class SafeCompressEngine(SparseEngine):
             t0 = time.perf_counter()
             self._round(trainer)
             self.loop_s += time.perf_counter() - t0
-        elif self.steering and step > 0 and step % self.schedule.every == 0:  # after the last round: keep steering
-            t0 = time.perf_counter()
-            view = WhiteBoxTarget(self.model, self.ctx.device)
-            for sim in self.simulators:
-                sim.fit(view, self.fit_probe, round_seed=step)
-            self._steer(self._assess(), step)
-            self.loop_s += time.perf_counter() - t0
 
-    # -- the steered regulariser -------------------------------------------------------------------
-    @property
-    def steering(self) -> bool:
-        return self.cfg.regularizer.name != "none"
-
+    # -- the chosen candidate's regulariser --------------------------------------------------------
     @property
     def regularised(self) -> bool:
         return self.reg_name != "none"
-
-    def _steer(self, cand: Candidate, step: int) -> None:
-        """Raise the regulariser while the model's probe leakage is over budget, lower it while under."""
-        if not self.steering:
-            return
-        reg = self.cfg.regularizer
-        leak = leakage(cand, self.cfg.combine)[0]
-        old = self.strength
-        if leak > self.cfg.budget:
-            self.strength = min(reg.max, self.strength + reg.step)
-        else:
-            self.strength = max(0.0, self.strength - reg.step / 2)
-        self.steering_log.append({"step": step, "leakage": round(leak, 4), "strength": round(self.strength, 4)})
-        if self.strength != old:
-            log.info("step %d: probe leakage %.3f vs budget %.3f -> %s strength %.3f", step, leak, self.cfg.budget,
-                     reg.name, self.strength)
 
     def extra_loss(self, trainer, xb, yb, logits):
         if not self.regularised or self.strength <= 0:
@@ -209,8 +181,8 @@ class SafeCompressEngine(SparseEngine):
         picked = self.cfg.candidates[chosen]
         if picked.regularizer != "none":  # the chosen candidate's regulariser trains the model until the next round
             self.reg_name, self.strength = picked.regularizer, picked.strength
-        self._steer(candidates[chosen], step)
-        self.rounds[-1]["strength"] = round(self.strength, 4)
+        if self.regularised:
+            self.rounds[-1]["regularizer"] = {"name": self.reg_name, "strength": self.strength}
         if self.cfg.final == "best_round":
             self._consider(r, candidates[chosen])
         self._write_rounds()
@@ -280,7 +252,6 @@ class SafeCompressEngine(SparseEngine):
         meta["loop_s"] = self.loop_s
         meta["strength"] = self.strength
         meta["reg_name"] = self.reg_name
-        meta["steering"] = self.steering_log
         if self.best is not None:
             tensors.update({f"best.state.{k}": v for k, v in self.best["state"].items()})
             tensors.update({f"best.mask.{k}": v.cpu() for k, v in self.best["masks"].items()})
@@ -291,9 +262,8 @@ class SafeCompressEngine(SparseEngine):
     def set_state(self, tensors, meta):
         super().set_state(tensors, meta)
         self.rounds = list(meta["rounds"])
-        self.strength = float(meta.get("strength", self.cfg.regularizer.start))
-        self.reg_name = meta.get("reg_name", self.cfg.regularizer.name)
-        self.steering_log = list(meta.get("steering", []))
+        self.strength = float(meta.get("strength", 0.0))
+        self.reg_name = meta.get("reg_name", "none")
         # timing is per process: train_s in the report covers only this process too
         self.loop_s = 0.0
         if "best" in meta:
@@ -338,10 +308,6 @@ class SafeCompress(SparseMethod):
         best = self.engine_.best
         result.report["safecompress"]["final_round"] = best["round"] if best else "final"
         result.report["safecompress"]["final"] = ctx.cfg.safecompress.final
-        if self.engine_.steering:
-            result.report["safecompress"]["regularizer"] = {
-                "name": ctx.cfg.safecompress.regularizer.name, "budget": ctx.cfg.safecompress.budget,
-                "final_strength": round(self.engine_.strength, 4), "trajectory": self.engine_.steering_log}
         timing = {"rounds_s": round(self.engine_.loop_s, 3)}
         for cb in self.extras_:
             if isinstance(cb, AdversarialRegularizer):
