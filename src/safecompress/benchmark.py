@@ -105,6 +105,9 @@ def expand(suite: Suite, overrides: dict[str, Any] | None = None) -> list[Cell]:
             for method, mcfg in suite.methods.items():
                 mcfg = dict(mcfg)
                 dense = bool(mcfg.pop("dense", False))
+                only = mcfg.pop("seeds", None)  # a method may run on fewer seeds than the suite
+                if only is not None and seed not in only:
+                    continue
                 for density in ([1.0] if dense else suite.densities):
                     raw = deep_merge(base, dcfg)
                     raw = deep_merge(raw, mcfg)

@@ -15,8 +15,7 @@ from ._version import __version__
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
     """sha256 (first 16 hex digits) over the package's .py and .yaml files that compute a run's numbers, by
-    relative path and content (the CLI, the bench driver, report rendering and suite files are left out:
-    they only show or schedule what the rest computes)."""
+    relative path and content (see :func:`_presentation` for what is left out)."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts
@@ -29,7 +28,9 @@ def source_hash() -> str:
 
 
 def _presentation(rel: Path) -> bool:
-    return rel.parts[0] in ("report", "suites") or rel.name in ("cli.py", "benchmark.py", "provenance.py")
+    # presets and suites only feed configuration values, and a cell's resolved config.yaml is compared on
+    # resume anyway; the CLI, the bench driver and report rendering only schedule and show
+    return rel.parts[0] in ("report", "suites", "presets") or rel.name in ("cli.py", "benchmark.py", "provenance.py")
 
 
 def code_version() -> dict[str, str]:
