@@ -74,3 +74,39 @@ def test_matched_accuracy_only_compares_comparable_models():
     assert by["a"]["matched"] and "leakier" in by["a"]["verdict"]
     assert not by["b"]["matched"] and "not comparable" in by["b"]["verdict"]
     assert by["c"]["verdict"] == "dominates sc"
+
+
+def test_frontier_suite_gives_its_verdict_methods_every_seed_first():
+    cells = expand(load_suite("frontier"))
+    seeds = {}
+    for c in cells:
+        seeds.setdefault(c.method, set()).add(c.seed)
+    assert seeds["rigl"] == seeds["safecompress"] == seeds["rigl_select"] == seeds["rigl+hamp"] == {0, 1, 2}
+    assert seeds["rigl+hamp(g=0.8)"] == {0}
+    first_one_seed = next(i for i, c in enumerate(cells) if len(seeds[c.method]) == 1)
+    assert all(len(seeds[c.method]) == 3 for c in cells[:first_one_seed])  # priority: all seeds of the verdicts first
+
+
+def test_knob_families_group_the_points_of_one_frontier():
+    from safecompress.benchmark import knob_family
+
+    assert knob_family("rigl+hamp(g=0.99)") == knob_family("rigl+hamp") == "rigl+hamp"
+    assert knob_family("safecompress-last+hamp") == "safecompress-last+hamp"
+
+
+def test_summary_only_trains_nothing_and_leaves_out_cells_of_other_code(tmp_path, capsys):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump(dict(SUITE, methods={"rigl": {"method": {"name": "rigl"}}}, reference=None)))
+    out = tmp_path / "B"
+    assert main(["bench", "--suite", str(suite), "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    report = out / rows[0]["run_dir"] / "report.json"
+    rep = json.loads(report.read_text())
+    rep["code"]["source_sha256"] = "0" * 16  # as if computed by other code
+    report.write_text(json.dumps(rep))
+    capsys.readouterr()
+    assert main(["bench", "--suite", str(suite), "--out", str(out), "--summary-only"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 finished cells summarised; 1 stale" in text
+    assert json.loads((out / "results.json").read_text()) == []
+    assert json.loads(report.read_text())["code"]["source_sha256"] == "0" * 16  # nothing re-ran

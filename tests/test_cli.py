@@ -166,6 +166,14 @@ def test_baseline_runs_beside_and_the_summary_shows_both(tmp_path, capsys):
     assert rep["baseline"]["task"] == base["task"] and rep["baseline"]["audit_worst"] == base["audit"]["worst"]
     # the baseline shares the split: same data, same members
     assert (out / "split.npz").read_bytes() == (out / "baseline-rigl" / "split.npz").read_bytes()
+    # a paired comparison over the same audit records, and one plain sentence of what was won and lost
+    st = rep["baseline"]["comparison"]["strongest"]
+    assert st["auc_verdict"] in ("less leaky", "leakier", "no detectable difference")
+    lo, hi = st["delta_auc_ci"]
+    assert lo <= st["delta_auc"] <= hi
+    assert st["delta_auc"] == pytest.approx(rep["audit"]["worst"]["auc"] - base["audit"]["worst"]["auc"])
+    assert "safecompress vs rigl:" in " ".join(text.split()) and st["auc_verdict"] in " ".join(text.split())
+    assert "safecompress vs rigl:" in (out / "report.html").read_text()
     assert _run(args[:-2] + ["--out", str(out), "--resume"]) == 0
     assert "already complete" in capsys.readouterr().out
 
@@ -182,5 +190,6 @@ def test_no_config_and_no_preset_means_the_default_job(monkeypatch):
     monkeypatch.setattr(safecompress.runner, "run_experiment", fake_run)
     assert main(["run", "--out", "unused"]) == 130
     cfg = seen[0]
-    assert (cfg.method.name, cfg.data.name, cfg.sparse.density, cfg.baseline) == ("safecompress", "fashion-mnist", 0.05, "rigl")
+    assert (cfg.method.name, cfg.data.name, cfg.sparse.density, cfg.baseline) == ("safecompress", "purchase100-synth", 0.05,
+                                                                                   "rigl")
     assert cfg.safecompress.simulate == ["nn"] and cfg.audit.enabled

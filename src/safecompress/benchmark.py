@@ -120,7 +120,9 @@ def expand(suite: Suite, overrides: dict[str, Any] | None = None) -> list[Cell]:
                         problems += [f"{dataset}/{method}: {p}" for p in exc.problems]
     if problems:
         raise ConfigError(sorted(set(problems)))
-    return cells
+    # methods that run on every seed first (their verdicts need all seeds), then the one-seed knobs
+    many = {c.method for c in cells if c.seed != suite.seeds[0]}
+    return sorted(cells, key=lambda c: (c.method not in many, c.seed))
 
 
 def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
@@ -378,7 +380,9 @@ def _pareto_png(aggs: list[dict[str, Any]]) -> str:
                         yerr=[[max(0.0, a["accuracy"] - a["accuracy_lo"])], [max(0.0, a["accuracy_hi"] - a["accuracy"])]],
                         fmt=markers[a["method"]], color=colors[a["method"]], ms=8, capsize=2, lw=0.8,
                         label=a["method"] + (" (dense)" if a["density"] == 1.0 else ""))
-        from .frontier import family, pareto_front
+        from .frontier import pareto_front
+
+        family = knob_family
 
         fams: dict[str, list[tuple[float, float]]] = {}
         for a in rows:
@@ -461,12 +465,24 @@ def add_paired(rows: list[dict[str, Any]], out: Path, baseline: str = "rigl") ->
                   "vs_base_hi": st["delta_auc_ci"][1], "vs_base_verdict": st["auc_verdict"]})
 
 
+def knob_family(method: str) -> str:
+    """The family of a bench method: its name without the ``(knob=value)`` part, so
+    ``rigl+hamp(g=0.99)`` and ``rigl+hamp`` are points of one frontier."""
+    return method.split("(", 1)[0]
+
+
+# families whose every variant (any suffix) also forms one frontier: "all SafeCompress configurations"
+UNIONS = ("safecompress", "rigl_select")
+
+
 def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], baseline: str = "rigl") -> list[str]:
-    """Per panel: each method family's frontier — hypervolume in a fixed box (accuracy ≥ baseline − 10 pt,
-    AUC ≤ 1), with a seed interval, and the least strongest-attack AUC it reaches at accuracy ≥ the
-    baseline's − 1 pt and − 3 pt, with (AUC − 0.5) as a fraction of the baseline's where that is
-    significant (the baseline's AUC interval excludes 0.5)."""
-    from .frontier import family, hypervolume, least_leakage_at
+    """Per panel: each method family's frontier (points = the family's methods, averaged over their
+    seeds) — its hypervolume in a fixed box (accuracy ≥ baseline − 10 pt, AUC ≤ 1; with an interval over
+    seeds when every point has the same several seeds), and the least strongest-attack AUC it reaches at
+    accuracy ≥ the baseline's − 1 pt and − 3 pt, with (AUC − 0.5) as a fraction of the baseline's where
+    that is significant (the baseline's AUC interval excludes 0.5). Rows "X (all variants)" pool every
+    method whose name starts with X."""
+    from .frontier import hypervolume, least_leakage_at
 
     lines: list[str] = []
     for dataset, density, panel in _panels(aggs):
@@ -474,28 +490,34 @@ def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
         if ref is None:
             continue
         acc_ref, auc_ref = ref["accuracy"] - 0.10, 1.0
+        audited = [a for a in panel if "auc" in a and a["density"] < 1.0]
         fams: dict[str, list[dict[str, Any]]] = {}
-        for a in panel:
-            if "auc" in a and a["density"] < 1.0:
-                fams.setdefault(family(a["method"]), []).append(a)
+        for a in audited:
+            fams.setdefault(knob_family(a["method"]), []).append(a)
+        for prefix in UNIONS:
+            pooled = [a for a in audited if a["method"].startswith(prefix)]
+            if len({knob_family(a["method"]) for a in pooled}) > 1:
+                fams[f"{prefix} (all variants)"] = pooled
         sig = ref["auc_lo"] > 0.5
         lines += [f"## Frontiers: {dataset}, density {density:g}", "",
                   f"Reference box: accuracy ≥ {acc_ref:.4f} ({baseline} − 10 pt), AUC ≤ 1. Leakage = strongest attack "
                   f"AUC. {baseline}: accuracy {ref['accuracy']:.4f}, AUC {ref['auc']:.3f} [{ref['auc_lo']:.3f}, "
                   f"{ref['auc_hi']:.3f}]" + ("" if sig else " — its interval contains 0.5, so no ratio is printed") + ".", "",
-                  "| family | points | hypervolume [seed interval] | least AUC at acc ≥ base − 1 pt | (AUC−0.5)/base | "
+                  "| family | points | hypervolume | least AUC at acc ≥ base − 1 pt | (AUC−0.5)/base | "
                   "least AUC at acc ≥ base − 3 pt | (AUC−0.5)/base |", "|---|---|---|---|---|---|---|"]
-        seeds = sorted({r["seed"] for r in rows if r["dataset"] == dataset})
         for fam, members in sorted(fams.items()):
             names = {a["method"] for a in members}
-            per_seed = []
-            for s in seeds:
-                pts = [(r["test_accuracy"], r["auc"]) for r in rows if r["dataset"] == dataset and r["seed"] == s
-                       and r["method"] in names and r["density"] == density and "auc" in r]
-                if pts:
-                    per_seed.append(hypervolume(pts, acc_ref, auc_ref))
-            hv = _interval(per_seed) if per_seed else (float("nan"),) * 3
             pts = [(a["accuracy"], a["auc"]) for a in members]
+            hv = hypervolume(pts, acc_ref, auc_ref)
+            seed_sets = {tuple(sorted(r["seed"] for r in rows if r["dataset"] == dataset and r["method"] == m
+                                      and r["density"] == density)) for m in names}
+            hv_s = f"{hv:.4f}"
+            if len(seed_sets) == 1 and len(next(iter(seed_sets))) > 1:
+                per_seed = [hypervolume([(r["test_accuracy"], r["auc"]) for r in rows if r["dataset"] == dataset
+                                         and r["seed"] == s and r["method"] in names and r["density"] == density
+                                         and "auc" in r], acc_ref, auc_ref) for s in next(iter(seed_sets))]
+                _, lo, hi = _interval(per_seed)
+                hv_s += f" [{lo:.4f}, {hi:.4f}] over {len(per_seed)} seeds"
             cells = []
             for drop in (0.01, 0.03):
                 least = least_leakage_at(pts, ref["accuracy"] - drop)
@@ -504,7 +526,6 @@ def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
                 else:
                     ratio = f"{(least - 0.5) / (ref['auc'] - 0.5):.2f}" if sig else "—"
                     cells += [f"{least:.3f}", ratio]
-            hv_s = f"{hv[0]:.4f} [{hv[1]:.4f}, {hv[2]:.4f}]" if len(per_seed) > 1 else f"{hv[0]:.4f} (1 seed)"
             lines.append(f"| {fam} | {len(members)} | {hv_s} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines

@@ -35,3 +35,8 @@ def _presentation(rel: Path) -> bool:
 
 def code_version() -> dict[str, str]:
     return {"version": __version__, "source_sha256": source_hash()}
+
+
+# Hash the files once, when the package is imported: a long process (a bench worker) then reports the
+# code it is running, even if the files on disk change while it runs.
+source_hash()
