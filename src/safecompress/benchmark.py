@@ -24,11 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config import RunConfig, build_config, deep_merge, preset_dict, read_yaml
-from .errors import ConfigError
+from .errors import ConfigError, SafeCompressError
 from .fileio import atomic_write_json, atomic_write_text
 from .metrics import format_rate
 from .provenance import code_version
@@ -442,25 +441,17 @@ def _markdown_tables_to_html(md: str) -> str:
 def add_paired(rows: list[dict[str, Any]], out: Path, baseline: str = "rigl") -> None:
     """Each cell against the ``baseline`` cell of the same dataset, density and seed (the same audit
     records): a paired bootstrap of Δ strongest AUC with its verdict (metrics.paired_difference)."""
-    from .fileio import load_npz
-    from .metrics import paired_difference
+    from .runner import paired_comparison
 
     base = {(r["dataset"], r["density"], r["seed"]): r for r in rows if r["method"] == baseline and "auc" in r}
-
-    def strip(z):
-        return {k[len("score_"):]: z[k] for k in z if k.startswith("score_")}
-
     for r in rows:
         b = base.get((r["dataset"], r["density"], r["seed"]))
         if b is None or b is r or "auc" not in r or "vs_base_verdict" in r:
             continue
-        try:
-            za, zb = load_npz(out / r["run_dir"] / "scores.npz"), load_npz(out / b["run_dir"] / "scores.npz")
-        except (OSError, ValueError):
+        try:  # the same comparison a run makes with its own baseline
+            st = paired_comparison(out / r["run_dir"], out / b["run_dir"], n_bootstrap=1000, seed=r["seed"])["strongest"]
+        except (OSError, ValueError, SafeCompressError):  # missing scores, or audited on other records
             continue
-        if not np.array_equal(za["is_member"], zb["is_member"]):
-            continue
-        st = paired_difference(strip(za), strip(zb), za["is_member"], n_bootstrap=1000, seed=r["seed"])["strongest"]
         r.update({"vs_base": baseline, "vs_base_delta_auc": st["delta_auc"], "vs_base_lo": st["delta_auc_ci"][0],
                   "vs_base_hi": st["delta_auc_ci"][1], "vs_base_verdict": st["auc_verdict"]})
 
