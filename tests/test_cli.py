@@ -1,5 +1,6 @@
 """End-to-end: the CLI writes a complete run folder, is reproducible, resumable, and fails cleanly."""
 
+import html
 import json
 import subprocess
 import sys
@@ -173,7 +174,24 @@ def test_baseline_runs_beside_and_the_summary_shows_both(tmp_path, capsys):
     assert lo <= st["delta_auc"] <= hi
     assert st["delta_auc"] == pytest.approx(rep["audit"]["worst"]["auc"] - base["audit"]["worst"]["auc"])
     assert "safecompress vs rigl:" in " ".join(text.split()) and st["auc_verdict"] in " ".join(text.split())
-    assert "safecompress vs rigl:" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "safecompress vs rigl:" in page
+    # one headline: the terminal table and report.html show the same rows with the same figures
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from safecompress.cli import _summary_table
+    from safecompress.report.headline import headline
+
+    wide = Console(width=400, record=True)
+    wide.print(_summary_table(SimpleNamespace(report=rep, baseline=SimpleNamespace(report=base))))
+    terminal = wide.export_text()
+    for row in headline(rep):
+        assert row.label in terminal and html.escape(row.label) in page
+        if row.unresolved is None:
+            assert row.text in terminal and html.escape(row.text) in page
+    assert f"{st['delta_auc']:+.3f}" in terminal  # the paired comparison reaches the terminal, not only the HTML
     assert _run(args[:-2] + ["--out", str(out), "--resume"]) == 0
     assert "already complete" in capsys.readouterr().out
 

@@ -34,7 +34,8 @@ from .provenance import code_version
 from .registry import closest
 
 log = logging.getLogger(__name__)
-SUITES = ("cpu", "paper", "frontier")
+# the built-in suites: every YAML file in safecompress/suites (adding a suite is one new file)
+SUITES = tuple(sorted(f.name[:-5] for f in resources.files("safecompress.suites").iterdir() if f.name.endswith(".yaml")))
 
 
 class Suite(BaseModel):

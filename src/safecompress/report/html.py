@@ -18,6 +18,7 @@ from typing import Any
 
 from ..fileio import atomic_write_text
 from . import beyond
+from .headline import Row, headline
 from .verdict import won_and_lost
 
 log = logging.getLogger(__name__)
@@ -78,54 +79,14 @@ def _p(value: float | None) -> str:
     return "—" if value is None else f"{value:.2g}"
 
 
+def _cell(row: Row) -> str:
+    if row.unresolved is not None:
+        return _na(row.unresolved)
+    return html.escape(row.text) + (f" <span class=note>({html.escape(row.note)})</span>" if row.note else "")
+
+
 def _headline_rows(rep: dict[str, Any]) -> dict[str, str]:
-    audit = rep.get("audit")
-    comp = rep["compression"]
-    rows = {
-        "test accuracy": f"{rep['task']['accuracy']:.4f}",
-        "train accuracy": f"{rep['task']['train_accuracy']:.4f}",
-        "density": f"{comp['density']:.4f}",
-        "file size": f"{comp['file_bytes'] / 1024:,.0f} KB ({comp['ratio']:.1f}× smaller than dense)",
-    }
-    if audit:
-        worst = audit["worst"]
-        strongest = audit["attacks"][worst["attack"]]
-        rows["strongest attack"] = worst["attack"]
-        rows["its AUC [95% CI]"] = _ci(strongest["auc"], strongest.get("auc_ci"))
-        rows["its advantage [95% CI]"] = _ci(strongest["advantage"], strongest.get("advantage_ci"))
-        rows["its p-value (AUC > 0.5)"] = f"{strongest['auc_p']:.2g}" if "auc_p" in strongest else "—"
-        chance = worst.get("chance")
-        if chance:
-            rows[f"chance level of the strongest of {chance['attacks']} attacks"] = (
-                f"{chance['chance_max_auc']:.3f} <span class=note>(95th pct. under permuted labels; "
-                f"p={chance['p_value']:.3f}: {'leaks' if chance['p_value'] < 0.05 else 'no detectable leak'})</span>")
-        notes = audit.get("resolution", {})
-        for fpr in ("0.01", "0.001"):
-            value = worst["max_tpr_at_fpr"][fpr]
-            rows[f"best TPR @ {float(fpr):.1%} FPR"] = (
-                _na(notes.get(fpr)) if value is None else
-                f"{value:.4f} <span class=note>({worst['max_tpr_attack'][fpr]})</span>")
-        can = audit.get("canaries")
-        if can:
-            cw = can["worst"]
-            tpr, att = cw["tpr_at_lowest_fpr"]
-            rows[f"canaries ({can['n_members']} in, {can['n_nonmembers']} out): strongest AUC"] = (
-                f"{cw['auc']:.3f} <span class=note>({cw['attack']}; p={cw['auc_p']:.2g}); best TPR at "
-                f"{10 / can['n_nonmembers']:.1%} FPR {tpr:.3f} ({att})</span>")
-        rows["audit records"] = (f"{audit.get('n_members', '?')} members, {audit.get('n_nonmembers', '?')} non-members; "
-                                 f"{audit.get('references', '?')} reference models")
-        comparison = rep.get("baseline", {}).get("comparison") if isinstance(rep.get("baseline"), dict) else None
-        if comparison:
-            st = comparison["strongest"]
-            rows[f"vs {rep['baseline']['method']}: Δ strongest AUC [95% CI]"] = (
-                f"{st['delta_auc']:+.3f} [{st['delta_auc_ci'][0]:+.3f}, {st['delta_auc_ci'][1]:+.3f}] "
-                f"<span class=note>({st['auc_verdict']}; paired bootstrap over audit records)</span>")
-    else:
-        rows["privacy audit"] = "not run (audit.enabled=false)"
-    rows["train time"] = f"{rep['timing']['train_s']:.1f} s"
-    if "overhead_x" in rep["timing"]:
-        rows["method overhead vs plain sparse training"] = f"{rep['timing']['overhead_x']:.2f}×"
-    return rows
+    return {row.label: _cell(row) for row in headline(rep)}
 
 
 def _headline(rep: dict[str, Any], baseline: dict[str, Any] | None) -> str:
