@@ -1,5 +1,6 @@
 """safecompress bench: suite files, resumable cells, results files, matched-accuracy comparison."""
 
+import base64
 import csv
 import json
 
@@ -33,7 +34,10 @@ def test_bench_runs_every_cell_writes_results_and_resumes(tmp_path, capsys):
         assert len(list(csv.DictReader(f))) == 3
     md = (out / "summary.md").read_text()
     assert "## digits, density 0.2" in md and "Matched accuracy" in md
-    assert 'id="pareto" src="data:image/png;base64,' in (out / "summary.html").read_text()
+    page = (out / "summary.html").read_text()
+    assert 'id="pareto" src="data:image/png;base64,' in page
+    png = (out / "frontier.png").read_bytes()  # the same plot as a file
+    assert png.startswith(b"\x89PNG") and base64.b64encode(png).decode() in page
     for r in rows:
         assert (out / r["run_dir"] / "report.json").is_file()  # each cell is a normal run folder
     capsys.readouterr()

@@ -12,6 +12,7 @@ accurate model is trivially more private.
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config import RunConfig, build_config, deep_merge, preset_dict, read_yaml
 from .errors import ConfigError, SafeCompressError
-from .fileio import atomic_write_json, atomic_write_text
+from .fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .metrics import format_rate
 from .provenance import code_version
 from .registry import closest
@@ -535,3 +536,6 @@ def write_results(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:
     atomic_write_text(out / "results.csv", buf.getvalue())
     atomic_write_text(out / "summary.md", summary_markdown(suite, rows))
     atomic_write_text(out / "summary.html", summary_html(suite, rows))
+    uri = _pareto_png(aggregate(rows))
+    if uri:  # the frontier plot also as a file, for READMEs and notes
+        atomic_write_bytes(out / "frontier.png", base64.b64decode(uri.split(",", 1)[1]))
