@@ -136,8 +136,14 @@ def _summary_table(result) -> Table:
     return table
 
 
+def _suite_names() -> tuple[str, ...]:
+    from .benchmark import SUITES
+    return SUITES
+
+
 @cli.command("bench", context_settings=CONTEXT)
-@click.option("--suite", required=True, help="Built-in suite (cpu, paper) or a suite YAML file.")
+@click.option("--suite", required=True, help="A built-in suite ("
+              f"{', '.join(_suite_names())}) or a suite YAML file.")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Bench folder (resumable).")
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override applied to every cell, e.g. --set train.epochs=5 (repeatable).")
