@@ -21,13 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-# bench/ holds a safecompress.py: keep this folder off the import path so `safecompress` is the package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 RESULTS = Path(__file__).parent / "results"
 CELLS = RESULTS / "heterogeneous"

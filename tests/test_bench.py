@@ -44,6 +44,12 @@ def test_bench_runs_every_cell_writes_results_and_resumes(tmp_path, capsys):
     assert main(["bench", "--suite", str(suite), "--out", str(out)]) == 0
     assert capsys.readouterr().out.count("(already done)") == 3
     assert json.loads((out / "results.json").read_text()) == rows
+    # the summaries are a function of suite.json + results.json alone: rewriting them from those files
+    # (bench/resummarize.py, for committed folders whose cells are gone) gives the same tables
+    from safecompress.benchmark import Suite, write_summaries
+    (out / "summary.md").unlink()
+    write_summaries(Suite(**json.loads((out / "suite.json").read_text())), rows, out)
+    assert (out / "summary.md").read_text() == md
 
 
 def test_suite_problems_are_reported_before_anything_trains(tmp_path):
@@ -114,3 +120,27 @@ def test_summary_only_trains_nothing_and_leaves_out_cells_of_other_code(tmp_path
     assert "0 finished cells summarised; 1 stale" in text
     assert json.loads((out / "results.json").read_text()) == []
     assert json.loads(report.read_text())["code"]["source_sha256"] == "0" * 16  # nothing re-ran
+
+
+@pytest.mark.parametrize("xs, quantile", [([0.0, 1.0], 12.706), ([0.0, 1.0, 2.0], 4.303), ([1.0, 2.0, 4.0, 8.0], 3.182)])
+def test_seed_interval_uses_the_t_quantile_of_n_minus_1_degrees_of_freedom(xs, quantile):
+    import math
+    import statistics
+
+    from safecompress.benchmark import _interval
+    mean, lo, hi = _interval(xs)
+    assert mean == pytest.approx(statistics.mean(xs))
+    assert (hi - lo) / 2 == pytest.approx(quantile * statistics.stdev(xs) / math.sqrt(len(xs)))
+
+
+def test_paired_hypervolume_says_larger_only_beyond_seed_noise():
+    from safecompress.benchmark import _paired_hypervolume
+    clear = _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06, 2: 0.055},
+                                 "rigl+hamp": {0: 0.04, 1: 0.05, 2: 0.045}})
+    row = next(line for line in clear if line.startswith("| safecompress-x | rigl+hamp |"))
+    assert "+0.0100" in row and row.endswith("| larger |")
+    noisy = _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.03}, "rigl+hamp": {0: 0.04, 1: 0.04}})
+    assert any(line.endswith("| no detectable difference |") for line in noisy)
+    # families run with other seeds are not paired, and baselines are not compared with each other
+    assert _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 2: 0.05}}) == []
+    assert _paired_hypervolume({"rigl": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 1: 0.05}}) == []

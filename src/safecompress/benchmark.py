@@ -231,7 +231,8 @@ def _interval(xs: list[float], los: list[float] | None = None, his: list[float] 
     """(mean, low, high): a t-interval over seeds, or the audit's bootstrap interval for one seed."""
     m = statistics.mean(xs)
     if len(xs) > 1:
-        t = _T975[len(xs) - 1] if len(xs) <= len(_T975) else 1.96
+        df = len(xs) - 1  # _T975[0] is the quantile for 1 degree of freedom
+        t = _T975[df - 1] if df <= len(_T975) else 1.96
         h = t * statistics.stdev(xs) / math.sqrt(len(xs))
         return m, m - h, m + h
     if los and his:
@@ -498,6 +499,7 @@ def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
                   f"{ref['auc_hi']:.3f}]" + ("" if sig else " — its interval contains 0.5, so no ratio is printed") + ".", "",
                   "| family | points | hypervolume | least AUC at acc ≥ base − 1 pt | (AUC−0.5)/base | "
                   "least AUC at acc ≥ base − 3 pt | (AUC−0.5)/base |", "|---|---|---|---|---|---|---|"]
+        per_seed_hv: dict[str, dict[int, float]] = {}
         for fam, members in sorted(fams.items()):
             names = {a["method"] for a in members}
             pts = [(a["accuracy"], a["auc"]) for a in members]
@@ -506,11 +508,12 @@ def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
                                       and r["density"] == density)) for m in names}
             hv_s = f"{hv:.4f}"
             if len(seed_sets) == 1 and len(next(iter(seed_sets))) > 1:
-                per_seed = [hypervolume([(r["test_accuracy"], r["auc"]) for r in rows if r["dataset"] == dataset
-                                         and r["seed"] == s and r["method"] in names and r["density"] == density
-                                         and "auc" in r], acc_ref, auc_ref) for s in next(iter(seed_sets))]
-                _, lo, hi = _interval(per_seed)
-                hv_s += f" [{lo:.4f}, {hi:.4f}] over {len(per_seed)} seeds"
+                per_seed_hv[fam] = {s: hypervolume([(r["test_accuracy"], r["auc"]) for r in rows if r["dataset"] == dataset
+                                                    and r["seed"] == s and r["method"] in names
+                                                    and r["density"] == density and "auc" in r], acc_ref, auc_ref)
+                                    for s in next(iter(seed_sets))}
+                _, lo, hi = _interval(list(per_seed_hv[fam].values()))
+                hv_s += f" [{lo:.4f}, {hi:.4f}] over {len(per_seed_hv[fam])} seeds"
             cells = []
             for drop in (0.01, 0.03):
                 least = least_leakage_at(pts, ref["accuracy"] - drop)
@@ -521,7 +524,27 @@ def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
                     cells += [f"{least:.3f}", ratio]
             lines.append(f"| {fam} | {len(members)} | {hv_s} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines += _paired_hypervolume(per_seed_hv)
     return lines
+
+
+def _paired_hypervolume(per_seed_hv: dict[str, dict[int, float]]) -> list[str]:
+    """Hypervolume of each SafeCompress / rigl_select family minus that of every other family run with
+    the same seeds, paired by seed (a t-interval over the per-seed differences): whether one frontier
+    beats another beyond seed noise."""
+    pairs = [(a, b) for a in sorted(per_seed_hv) if a.startswith(UNIONS) and "all variants" not in a
+             for b in sorted(per_seed_hv) if b != a and "all variants" not in b
+             and set(per_seed_hv[a]) == set(per_seed_hv[b])]
+    if not pairs:
+        return []
+    lines = ["Paired by seed: hypervolume of the first family minus the second's (95 % t-interval over seeds).", "",
+             "| family | minus | seeds | Δ hypervolume [CI] | verdict |", "|---|---|---|---|---|"]
+    for a, b in pairs:
+        diffs = [per_seed_hv[a][s] - per_seed_hv[b][s] for s in sorted(per_seed_hv[a])]
+        mean, lo, hi = _interval(diffs)
+        verdict = "larger" if lo > 0 else "smaller" if hi < 0 else "no detectable difference"
+        lines.append(f"| {a} | {b} | {len(diffs)} | {mean:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict} |")
+    return lines + [""]
 
 
 def write_results(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:
@@ -534,6 +557,13 @@ def write_results(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "results.csv", buf.getvalue())
+    write_summaries(suite, rows, out)
+
+
+def write_summaries(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:
+    """summary.md, summary.html and frontier.png from result rows (what results.json holds): a bench
+    folder's summaries can be rewritten after a change to how they are presented without its cells."""
+    out = Path(out)
     atomic_write_text(out / "summary.md", summary_markdown(suite, rows))
     atomic_write_text(out / "summary.html", summary_html(suite, rows))
     uri = _pareto_png(aggregate(rows))

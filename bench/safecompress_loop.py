@@ -6,7 +6,7 @@ privacy numbers are the *strongest independent attack* per cell — never the in
 Finished cells are cached in bench/results/safecompress/, so an interrupted benchmark resumes;
 ``--workers 2`` runs two cells at once with one torch thread each.
 
-    python bench/safecompress.py [--datasets purchase100-synth,fashion-mnist,cifar100-synth]
+    python bench/safecompress_loop.py [--datasets purchase100-synth,fashion-mnist,cifar100-synth]
         [--densities 0.1,0.05] [--seeds 0,1,2] [--variants dense,rigl,bmia,wmia,mmia] [--workers 2]
 
 CPU scaling (stated in the output): purchase100-synth runs the `cpu` preset as is; the image sets
