@@ -211,3 +211,52 @@ def test_no_config_and_no_preset_means_the_default_job(monkeypatch):
     assert (cfg.method.name, cfg.data.name, cfg.sparse.density, cfg.baseline) == ("safecompress", "purchase100-synth", 0.05,
                                                                                    "rigl")
     assert cfg.safecompress.simulate == ["nn"] and cfg.audit.enabled
+
+
+@pytest.mark.parametrize("what", ["datasets", "models", "attacks", "methods", "defences", "defenses", "presets", "suites"])
+def test_every_list_prints_json_objects_for_scripts(what, capsys):
+    assert main(["list", what, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(isinstance(r, dict) and r["name"] for r in rows)
+    assert all(k == k.lower() and " " not in k and "?" not in k for k in rows[0])  # keys a script can use
+
+
+def test_list_presets_and_suites_name_what_run_and_bench_accept(capsys):
+    from safecompress.benchmark import SUITES
+    from safecompress.config import PRESETS
+    assert main(["list", "presets", "--json"]) == 0
+    presets = json.loads(capsys.readouterr().out)
+    assert [p["name"] for p in presets] == list(PRESETS)
+    assert all(p["description"].startswith(p["name"] + ":") for p in presets)  # each file's own first sentence
+    assert main(["list", "suites", "--json"]) == 0
+    suites = {s["name"]: s for s in json.loads(capsys.readouterr().out)}
+    assert set(suites) == set(SUITES) and int(suites["steer"]["cells"]) == 16
+
+
+def test_list_datasets_fits_a_narrow_terminal_and_says_bring_your_own(capsys, monkeypatch):
+    from rich.console import Console
+
+    import safecompress.cli as cli_mod
+    monkeypatch.setattr(cli_mod, "out_console", Console(width=80, force_terminal=False))
+    assert main(["list", "datasets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines if line.startswith(("│", "┃"))) <= 80
+    row = {line.split("│")[1].strip(): line for line in lines if line.startswith("│")}
+    assert set(row) >= {"npz", "csv", "purchase100-synth", "cifar10"}  # one line per dataset: nothing folded
+    assert "bring your own" in row["npz"] and "bring your own" in row["csv"] and "not found" not in row["npz"]
+    assert "generated" in row["purchase100-synth"]
+
+
+def test_list_methods_shows_plain_text_not_restructuredtext(capsys):
+    assert main(["list", "methods", "--json"]) == 0
+    for m in json.loads(capsys.readouterr().out):
+        assert "``" not in m["description"] and ":func:" not in m["description"] and ":class:" not in m["description"]
+
+
+def test_verbose_is_accepted_after_the_subcommand(capsys):
+    import logging
+    assert main(["list", "models", "-v"]) == 0
+    handler = logging.getLogger("safecompress").handlers[0]
+    assert handler.level == logging.INFO
+    assert main(["list", "models"]) == 0  # without it, only warnings
+    assert logging.getLogger("safecompress").handlers[0].level == logging.WARNING

@@ -72,8 +72,8 @@ def cli(verbose: bool) -> None:
 @cli.command(context_settings=CONTEXT)
 @click.option("-c", "--config", "config_file", type=click.Path(path_type=Path), help="YAML config file.")
 @click.option("-p", "--preset", help="Preset: default (used when neither --config nor --preset is given: "
-              "SafeCompress d=0.05 on purchase100-synth beside RigL, ~3 min), ci (seconds), cpu (minutes on 2 cores), "
-              "full (paper scale, GPU).")
+              "SafeCompress d=0.05 on purchase100-synth beside RigL, both audited: ~2.5 min on 2 idle cores), "
+              "ci (seconds), cpu (minutes on 2 cores), full (paper scale, GPU).")
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Dotted override, e.g. --set model.width=0.5 (repeatable).")
 @click.option("-o", "--out", type=click.Path(path_type=Path),
@@ -182,87 +182,176 @@ def bench_cmd(suite, out, overrides, summary_only, executor, address, workers) -
 
 @cli.group("list", context_settings=CONTEXT)
 def list_group() -> None:
-    """List what is available: datasets, models, methods, attacks, defences."""
+    """List what is available: datasets, models, methods, attacks, defences, presets, suites."""
+
+
+def _listing(fn):
+    """A `list` subcommand: ``fn(**options)`` returns (title, columns, rows); printed as a table, or with
+    --json as a JSON list of objects (one per row, keyed by column) for scripts."""
+    import functools
+    import json
+
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of a table.")
+    @functools.wraps(fn)
+    def command(as_json: bool, **options) -> None:
+        title, columns, rows, *extra = fn(**options)
+        if as_json:
+            keys = [_json_key(c) for c in columns]
+            click.echo(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+            return
+        # an optional third value: (columns shown in the table, lines printed under it) — long values such
+        # as paths go under the table, where they do not fold a character per line in a narrow terminal
+        shown, footer = extra[0] if extra else (columns, [])
+        table = Table(title=title)
+        for col in shown:
+            table.add_column(col, no_wrap=col in ("name", "kind", "shape", "classes", "family", "access", "here?"))
+        for row in rows:
+            values = dict(zip(columns, row))
+            table.add_row(*(escape(str(values[c])) for c in shown))
+        out_console.print(table)
+        for line in footer:
+            out_console.print(escape(line), highlight=False, soft_wrap=True)
+
+    return command
+
+
+def _json_key(column: str) -> str:
+    """A table heading as a JSON key: "on this machine?" -> "on_this_machine", "parameters (defaults)" ->
+    "parameters_defaults"."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
+
+
+def _rst_to_text(text: str) -> str:
+    """One paragraph of a docstring without reStructuredText markup (``x`` -> x, :func:`a.b` -> b)."""
+    import re
+
+    text = re.sub(r":\w+:`~?([^`]+)`", lambda m: m.group(1).rsplit(".", 1)[-1], text)
+    text = text.replace("``", "")
+    return " ".join(text.split())
+
+
+def _availability(cls, ctx) -> tuple[str, str]:
+    """(on this machine?, where) of a dataset, in words a user acts on."""
+    if cls.__module__.endswith(".byod"):  # npz / csv read the user's own file (data.path)
+        return "bring your own", "data.path=FILE"
+    present, where = cls().availability(ctx)
+    if not present:
+        return "no", "not found: " + _availability_hint()
+    return ("generated" if cls.synthetic else "yes"), where
+
+
+def _availability_hint() -> str:
+    return "put its files in a folder named by --data-dir (data.data_dir), or pass --download where it allows it"
 
 
 @list_group.command("datasets", context_settings=CONTEXT)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Also look in this folder.")
 @click.option("-l", "--long", "long_", is_flag=True, help="Add each dataset's description.")
-def list_datasets(data_dir, long_) -> None:
+@_listing
+def list_datasets(data_dir, long_):
     """Datasets: name, kind, shape, classes, and whether (and where) they are on this machine."""
     from .data import DATASETS, DataContext
 
     ctx = DataContext(data_dir=data_dir)
-    table = Table(title="datasets")
-    for col in ("name", "kind", "shape", "classes", "present"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("where", overflow="fold")
-    if long_:
-        table.add_column("description", overflow="fold")
+    columns = ["name", "kind", "shape", "classes", "here?", "where", "description"]
+    rows = []
     for name, cls in DATASETS.items():
-        present, where = cls().availability(ctx)
         shape = "x".join(str(s) for s in cls.shape) if cls.shape else "from files"
         classes = str(cls.n_classes) if cls.n_classes else "from files"
-        row = [name, cls.kind, shape, classes, "yes" if present else "no", where]
-        table.add_row(*row, *([cls.description] if long_ else []))
-    out_console.print(table)
+        rows.append([name, cls.kind, shape, classes, *_availability(cls, ctx), cls.description])
+    shown = columns[:5] + (["description"] if long_ else [])
+    footer = [f"{row[0]}: {row[5]}" for row in rows if row[4] == "yes"]
+    footer += ["no: " + _availability_hint(), "bring your own: data.name=npz or csv with data.path=FILE"]
+    return "datasets", columns, rows, (shown, footer)
 
 
 @list_group.command("models", context_settings=CONTEXT)
-def list_models() -> None:
+@_listing
+def list_models():
     """Models: name, which data they take, description."""
     from .models import MODELS
 
-    table = Table(title="models")
-    table.add_column("name", no_wrap=True)
-    table.add_column("data", no_wrap=True)
-    table.add_column("description")
-    for name, entry in MODELS.items():
-        table.add_row(name, ", ".join(entry.kinds), entry.description)
-    out_console.print(table)
+    return "models", ["name", "data", "description"], [
+        [name, ", ".join(entry.kinds), entry.description] for name, entry in MODELS.items()]
 
 
 @list_group.command("attacks", context_settings=CONTEXT)
-def list_attacks() -> None:
+@_listing
+def list_attacks():
     """Privacy attacks usable in audit.attacks / --attacks and safecompress.simulate."""
     from .attacks import ATTACKS
 
-    table = Table(title="attacks")
-    for col in ("name", "family", "access", "references", "needs", "paper"):
-        table.add_column(col, no_wrap=col != "paper")
-    for name, cls in ATTACKS.items():
-        refs = "all" if cls.references_needed < 0 else str(cls.references_needed)
-        needs = "sensitive" if cls.requires_sensitive else "-"
-        table.add_row(name, cls.family, "white" if cls.white_box else "black", refs, needs, cls.citation)
-    out_console.print(table)
+    rows = [[name, cls.family, "white" if cls.white_box else "black",
+             "all" if cls.references_needed < 0 else str(cls.references_needed),
+             "sensitive" if cls.requires_sensitive else "-", cls.citation] for name, cls in ATTACKS.items()]
+    return "attacks", ["name", "family", "access", "references", "needs", "paper"], rows
 
 
 @list_group.command("methods", context_settings=CONTEXT)
-def list_methods() -> None:
+@_listing
+def list_methods():
     """Compression methods selectable as method.name."""
     from .methods import METHODS
 
-    table = Table(title="methods")
-    table.add_column("name", no_wrap=True)
-    table.add_column("description")
-    for name, cls in METHODS.items():
-        doc = (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]
-        table.add_row(name, " ".join(doc.split()))
-    out_console.print(table)
+    rows = [[name, _rst_to_text((sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0])]
+            for name, cls in METHODS.items()]
+    return "methods", ["name", "description"], rows
 
 
 @list_group.command("defences", context_settings=CONTEXT)
-def list_defences() -> None:
+@_listing
+def list_defences():
     """Privacy defences selectable as defence.name (combinable with any method)."""
     from .defences import DEFENCES
 
-    table = Table(title="defences")
-    for col in ("name", "parameters (defaults)", "description"):
-        table.add_column(col, no_wrap=col == "name")
-    for name, cls in DEFENCES.items():
-        params = ", ".join(f"{k}={v}" for k, v in cls.defaults.items()) or "-"
-        table.add_row(name, params, cls.description)
-    out_console.print(table)
+    rows = [[name, ", ".join(f"{k}={v}" for k, v in cls.defaults.items()) or "-", cls.description]
+            for name, cls in DEFENCES.items()]
+    return "defences", ["name", "parameters (defaults)", "description"], rows
+
+
+list_group.add_command(list_defences, "defenses")  # the US spelling is accepted too
+
+
+def _yaml_comment(text: str) -> str:
+    """The first sentence of the leading '#' comment of a preset or suite file (the file says the rest)."""
+    import re
+
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    paragraph = " ".join(" ".join(lines).split())
+    return re.split(r"(?<=[.;])\s+(?=[A-Z])", paragraph, maxsplit=1)[0]
+
+
+@list_group.command("presets", context_settings=CONTEXT)
+@_listing
+def list_presets():
+    """Presets selectable with `run --preset` (default is used when neither --config nor --preset is given)."""
+    from importlib import resources
+
+    from .config import PRESETS
+
+    folder = resources.files("safecompress.presets")
+    return "presets", ["name", "description"], [
+        [name, _yaml_comment(folder.joinpath(f"{name}.yaml").read_text())] for name in PRESETS]
+
+
+@list_group.command("suites", context_settings=CONTEXT)
+@_listing
+def list_suites():
+    """Built-in benchmark suites for `safecompress bench --suite`."""
+    from importlib import resources
+
+    from .benchmark import SUITES, expand, load_suite
+
+    folder = resources.files("safecompress.suites")
+    return "suites", ["name", "cells", "description"], [
+        [name, str(len(expand(load_suite(name)))), _yaml_comment(folder.joinpath(f"{name}.yaml").read_text())]
+        for name in SUITES]
 
 
 @cli.command("audit", context_settings=CONTEXT)
@@ -312,6 +401,28 @@ def export(run_dir, values, out, trust_model_code) -> None:
     out = out or run_dir / f"model-{values}.safetensors"
     path = export_model(src, out, values, trust_code=trust_model_code)
     out_console.print(f"wrote {path} ({path.stat().st_size} bytes; source {src.stat().st_size} bytes)", highlight=False)
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _setup_logging(True)
+
+
+def _accept_verbose_everywhere(group: click.Group, seen: set[int] | None = None) -> None:
+    """-v/--verbose works after the subcommand too (`safecompress run -v ...`), not only before it."""
+    seen = set() if seen is None else seen
+    for cmd in group.commands.values():
+        if id(cmd) in seen:
+            continue
+        seen.add(id(cmd))
+        if isinstance(cmd, click.Group):
+            _accept_verbose_everywhere(cmd, seen)
+        elif not any("-v" in p.opts for p in cmd.params):
+            cmd.params.append(click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, callback=_verbose,
+                                           help="Log progress details to stderr."))
+
+
+_accept_verbose_everywhere(cli)
 
 
 def main(argv: list[str] | None = None) -> int:
