@@ -359,47 +359,54 @@ def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# the leakage measures the frontier plot shows side by side: (aggregate key, low, high keys or None, axis label)
+LEAKAGE_AXES = (("auc", "auc_lo", "auc_hi", "strongest attack AUC (→ leakier)"),
+                ("tpr_at_1pct_fpr", None, None, "best TPR at 1 % FPR (→ leakier)"),
+                ("canary_tpr", None, None, "canary TPR at the lowest FPR (worst case, → leakier)"))
+
+
 def _pareto_png(aggs: list[dict[str, Any]]) -> str:
+    """One row of panels per dataset × density, one column per leakage measure (LEAKAGE_AXES): each method
+    as a point with its seed interval, and each method family's frontier as a step line."""
+    from .frontier import pareto_front
     from .report.html import figure_uri, pyplot
 
     plt = pyplot()
     panels = [p for p in _panels(aggs) if any("auc" in a for a in p[2])]
     if not panels:
         return ""
-    datasets = sorted({p[0] for p in panels})
-    densities = sorted({p[1] for p in panels}, reverse=True)
-    fig, axes = plt.subplots(len(datasets), len(densities), figsize=(4.6 * len(densities), 3.6 * len(datasets)),
+    axes_used = [ax for ax in LEAKAGE_AXES if any(a.get(ax[0]) is not None for p in panels for a in p[2])]
+    fig, axes = plt.subplots(len(panels), len(axes_used), figsize=(4.6 * len(axes_used), 3.6 * len(panels)),
                              squeeze=False)
     methods = sorted({a["method"] for a in aggs})
     markers = dict(zip(methods, "o s ^ D v P X * h < > p".split() * 3))
     colors = dict(zip(methods, plt.get_cmap("tab10").colors * 3))
-    for dataset, density, rows in panels:
-        ax = axes[datasets.index(dataset)][densities.index(density)]
-        for a in rows:
-            if "auc" not in a:
-                continue
-            ax.errorbar(a["auc"], a["accuracy"], xerr=[[max(0.0, a["auc"] - a["auc_lo"])], [max(0.0, a["auc_hi"] - a["auc"])]],
-                        yerr=[[max(0.0, a["accuracy"] - a["accuracy_lo"])], [max(0.0, a["accuracy_hi"] - a["accuracy"])]],
-                        fmt=markers[a["method"]], color=colors[a["method"]], ms=8, capsize=2, lw=0.8,
-                        label=a["method"] + (" (dense)" if a["density"] == 1.0 else ""))
-        from .frontier import pareto_front
-
-        family = knob_family
-
-        fams: dict[str, list[tuple[float, float]]] = {}
-        for a in rows:
-            if "auc" in a and a["density"] < 1.0:
-                fams.setdefault(family(a["method"]), []).append((a["accuracy"], a["auc"]))
-        for fam, pts in fams.items():
-            front = pareto_front(pts)
-            if len(front) > 1:  # each family's frontier, as a step line through its non-dominated points
-                ax.step([p[1] for p in front], [p[0] for p in front], where="post", lw=1.0, alpha=0.6,
-                        color=colors.get(next((m for m in methods if family(m) == fam), fam), "#555"))
-        ax.set(title=f"{dataset} · density {density:g}", xlabel="strongest attack AUC (→ leakier)",
-               ylabel="test accuracy")
-        ax.axvline(0.5, ls="--", c="#999", lw=0.8)
-        ax.legend(fontsize=7, loc="best")
-        ax.grid(alpha=0.3)
+    for i, (dataset, density, rows) in enumerate(panels):
+        for j, (key, lo_key, hi_key, label) in enumerate(axes_used):
+            ax = axes[i][j]
+            fams: dict[str, list[tuple[float, float]]] = {}
+            for a in rows:
+                if a.get(key) is None:
+                    continue
+                x = a[key]
+                xerr = ([[max(0.0, x - a[lo_key])], [max(0.0, a[hi_key] - x)]] if lo_key else None)
+                ax.errorbar(x, a["accuracy"], xerr=xerr,
+                            yerr=[[max(0.0, a["accuracy"] - a["accuracy_lo"])], [max(0.0, a["accuracy_hi"] - a["accuracy"])]],
+                            fmt=markers[a["method"]], color=colors[a["method"]], ms=8, capsize=2, lw=0.8,
+                            label=a["method"] + (" (dense)" if a["density"] == 1.0 else ""))
+                if a["density"] < 1.0:
+                    fams.setdefault(knob_family(a["method"]), []).append((a["accuracy"], x))
+            for fam, pts in fams.items():
+                front = pareto_front(pts)
+                if len(front) > 1:  # each family's frontier, as a step line through its non-dominated points
+                    ax.step([p[1] for p in front], [p[0] for p in front], where="post", lw=1.0, alpha=0.6,
+                            color=colors.get(next((m for m in methods if knob_family(m) == fam), fam), "#555"))
+            ax.set(title=f"{dataset} · density {density:g}", xlabel=label, ylabel="test accuracy")
+            if key == "auc":
+                ax.axvline(0.5, ls="--", c="#999", lw=0.8)
+            if j == 0:
+                ax.legend(fontsize=7, loc="best")
+            ax.grid(alpha=0.3)
     fig.tight_layout()
     return figure_uri(fig, dpi=100, tight=False)
 
