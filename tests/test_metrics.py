@@ -358,3 +358,15 @@ def test_worst_case_never_maximises_unresolved_rates():
            "lira": {"auc": 0.55, "tpr_at_fpr": {"0.001": None, "0.01": 0.07}}}
     w = M.worst_case(per)
     assert w["max_tpr_at_fpr"] == {"0.001": None, "0.01": 0.07} and w["max_tpr_attack"]["0.001"] is None
+
+
+def test_roc_curves_are_told_apart_and_axes_stop_at_the_data_resolution():
+    from safecompress.report.roc import curve_styles, prepare_curves
+    styles = curve_styles(12)  # every attack of the audit, more than one colour cycle
+    assert len(set(map(str, styles))) == 12
+    s, y = _signal(500)  # 250 non-members: the smallest measurable FPR is 1/250
+    fpr, tpr, _ = M.roc_curve(s, y)
+    _, low = prepare_curves({"loss": (fpr, tpr)})
+    assert low == pytest.approx(min(fpr[fpr > 0].min(), tpr[tpr > 0].min())) and low >= 1 / 500
+    _, low = prepare_curves({"flat": (np.array([0.0, 0.0]), np.array([0.0, 0.0]))})
+    assert low == 1e-4  # nothing positive: a fixed floor
