@@ -176,6 +176,9 @@ def test_baseline_runs_beside_and_the_summary_shows_both(tmp_path, capsys):
     assert "safecompress vs rigl:" in " ".join(text.split()) and st["auc_verdict"] in " ".join(text.split())
     page = (out / "report.html").read_text()
     assert "safecompress vs rigl:" in page
+    # both runs' strongest attacks on one ROC figure, labelled with each run's own attack and AUC
+    section = page.split("Strongest attack: this run against the baseline", 1)[1]
+    assert section.split("<img", 1)[1].split(">", 1)[0].count("data:image/png;base64,") == 1
     # one headline: the terminal table and report.html show the same rows with the same figures
     from types import SimpleNamespace
 

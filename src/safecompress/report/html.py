@@ -16,6 +16,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..fileio import atomic_write_text
 from . import beyond
 from .headline import Row, headline
@@ -156,6 +158,37 @@ def _layers(sparse: dict[str, Any]) -> str:
             f"</tr></thead><tbody>{body}</tbody></table>")
 
 
+def _roc_vs_baseline(run_dir: Path, rep: dict[str, Any], base_dir: Path, base: dict[str, Any]) -> str:
+    """Log-log ROC of each run's strongest attack (from its scores.npz), the run's and its baseline's on
+    one figure; empty when either run has no per-record scores."""
+    from ..fileio import load_npz
+    from ..metrics import roc_curve
+    from .roc import curve_styles, prepare_curves
+
+    curves = {}
+    for folder, r in ((run_dir, rep), (base_dir, base)):
+        attack = ((r.get("audit") or {}).get("worst") or {}).get("attack")
+        path = Path(folder) / "scores.npz"
+        if attack is None or not path.is_file():
+            return ""
+        z = load_npz(path)
+        if f"score_{attack}" not in z:
+            return ""
+        fpr, tpr, _ = roc_curve(z[f"score_{attack}"], z["is_member"].astype(bool))
+        curves[f"{r['method']}: {attack} (AUC {r['audit']['worst']['auc']:.3f})"] = (fpr, tpr)
+    prepared, low = prepare_curves(curves)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.0, 4.2))
+    for (label, fpr, tpr), (color, style) in zip(prepared, curve_styles(len(prepared))):
+        ax.plot(np.clip(fpr, low, 1), np.clip(tpr, low, 1), label=label, color=color, linestyle=style, lw=1.5)
+    ax.plot([low, 1], [low, 1], color="grey", lw=1, linestyle=(0, (1, 3)), label="chance")
+    ax.set(xscale="log", yscale="log", xlim=(low, 1), ylim=(low, 1), xlabel="false positive rate",
+           ylabel="true positive rate")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return figure_uri(fig)
+
+
 def render_report(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     rep = json.loads((run_dir / "report.json").read_text())
@@ -176,6 +209,11 @@ def render_report(run_dir: Path) -> str:
         parts.append("<h2>Membership-inference audit</h2>")
         if (run_dir / "roc.png").is_file():
             parts.append(_img(png_uri((run_dir / "roc.png").read_bytes()), "ROC curves (log-log)"))
+        if baseline is not None:
+            versus = _roc_vs_baseline(run_dir, rep, run_dir / rep["baseline"]["run_dir"], baseline)
+            if versus:
+                parts += ["<h3>Strongest attack: this run against the baseline</h3>",
+                          _img(versus, "ROC of each run's strongest attack, this run and its baseline")]
         parts.append(_attack_table(audit))
         if audit.get("per_class", {}).get("auc"):
             parts += ["<h3>Per-class leakage</h3>", _img(_per_class(audit["per_class"]), "per-class leakage")]
