@@ -195,6 +195,8 @@ def test_baseline_runs_beside_and_the_summary_shows_both(tmp_path, capsys):
         if row.unresolved is None:
             assert row.text in terminal and html.escape(row.text) in page
     assert f"{st['delta_auc']:+.3f}" in terminal  # the paired comparison reaches the terminal, not only the HTML
+    ratio = rep["timing"]["train_s"] / base["timing"]["train_s"]
+    assert "train time vs rigl" in terminal and f"{ratio:.2f}×" in terminal
     assert _run(args[:-2] + ["--out", str(out), "--resume"]) == 0
     assert "already complete" in capsys.readouterr().out
 
