@@ -120,6 +120,8 @@ def test_summary_only_trains_nothing_and_leaves_out_cells_of_other_code(tmp_path
     assert "0 finished cells summarised; 1 stale" in text
     assert json.loads((out / "results.json").read_text()) == []
     assert json.loads(report.read_text())["code"]["source_sha256"] == "0" * 16  # nothing re-ran
+    md = " ".join((out / "summary.md").read_text().split())
+    assert "Not in these tables (1 of the suite's 1 cells" in md and rows[0]["run_dir"].removeprefix("cells/") in md
 
 
 @pytest.mark.parametrize("xs, quantile", [([0.0, 1.0], 12.706), ([0.0, 1.0, 2.0], 4.303), ([1.0, 2.0, 4.0, 8.0], 3.182)])

@@ -331,6 +331,12 @@ def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
     lines = [f"# Benchmark `{suite.name}`", "",
              f"{len(rows)} cells; seeds {suite.seeds}; intervals: 95 % t-interval over seeds (one seed: the audit's "
              "bootstrap interval for AUC). Privacy = the strongest attack of each cell's independent audit.", ""]
+    have = {(r["dataset"], r["method"], r["density"], r["seed"]) for r in rows}
+    absent = [c.folder.removeprefix("cells/") for c in expand(suite)
+              if (c.dataset, c.method, c.density, c.seed) not in have]
+    if absent:  # a suite run in slices: say what the tables do not rest on yet
+        lines += [f"**Not in these tables ({len(absent)} of the suite's {len(have) + len(absent)} cells not run, or "
+                  f"computed by other code):** " + ", ".join(absent) + ".", ""]
     for dataset, density, panel in _panels(aggs):
         lines += [f"## {dataset}, density {density:g}", "",
                   "| method | seeds | test accuracy | train accuracy | strongest AUC | leaks? p (chance of max) | "
