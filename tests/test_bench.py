@@ -86,6 +86,25 @@ def test_matched_accuracy_only_compares_comparable_models():
     assert by["c"]["verdict"] == "dominates sc"
 
 
+def test_matched_noise_check_pairs_seeds_so_shared_seed_effects_cancel():
+    # two seeds whose accuracy and AUC move together for both methods: the seed intervals overlap widely,
+    # but the method's AUC is higher by ~0.15 at every seed
+    rows = [{"dataset": "d", "density": 0.05, "method": m, "seed": k, "auc": auc}
+            for m, k, auc in (("ref", 0, 0.63), ("ref", 1, 0.60), ("x", 0, 0.77), ("x", 1, 0.76))]
+    aggs = [{"dataset": "d", "density": 0.05, "method": "ref", "accuracy": 0.632, "auc": 0.615, "auc_lo": 0.42,
+             "auc_hi": 0.81},
+            {"dataset": "d", "density": 0.05, "method": "x", "accuracy": 0.631, "auc": 0.765, "auc_lo": 0.70,
+             "auc_hi": 0.83}]
+    assert matched(aggs, "ref", 0.015)[0]["verdict"] == "tie (AUC within noise)"  # intervals alone: overlap
+    paired = matched(aggs, "ref", 0.015, rows)[0]
+    assert paired["verdict"] == "leakier than ref at matched accuracy"
+    lo, hi = paired["delta_auc_ci"]
+    assert 0 < lo < 0.15 < hi
+    # a difference that flips sign across seeds stays within noise
+    rows[3]["auc"] = 0.55
+    assert matched(aggs, "ref", 0.015, rows)[0]["verdict"] == "tie (AUC within noise)"
+
+
 def test_frontier_suite_gives_its_verdict_methods_every_seed_first():
     cells = expand(load_suite("frontier"))
     seeds = {}

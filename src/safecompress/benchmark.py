@@ -281,9 +281,26 @@ def _panels(aggs: list[dict[str, Any]]) -> list[tuple[str, float, list[dict[str,
     return [(d, q, [a for a in aggs if a["dataset"] == d and a["density"] in (q, 1.0)]) for d in datasets for q in densities]
 
 
-def matched(aggs: list[dict[str, Any]], reference: str | None, tolerance: float) -> list[dict[str, Any]]:
+def _paired_seed_delta(rows: list[dict[str, Any]], dataset: str, density: float, a: str, b: str
+                       ) -> tuple[float, float, float] | None:
+    """Method a's strongest AUC minus method b's, paired by seed (t-interval over the per-seed
+    differences), when both ran the same two or more seeds; None otherwise."""
+    def by_seed(m: str) -> dict[int, float]:
+        return {r["seed"]: r["auc"] for r in rows if r["dataset"] == dataset and r["method"] == m
+                and r["density"] in (density, 1.0) and "auc" in r}
+    sa, sb = by_seed(a), by_seed(b)
+    if len(sa) < 2 or set(sa) != set(sb):
+        return None
+    return _interval([sa[k] - sb[k] for k in sorted(sa)])
+
+
+def matched(aggs: list[dict[str, Any]], reference: str | None, tolerance: float,
+            rows_by_seed: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Per panel, each method's accuracy and AUC relative to the reference method; 'matched' when the
-    accuracy is within ``tolerance`` of the reference's (only then is a privacy comparison fair)."""
+    accuracy is within ``tolerance`` of the reference's (only then is a privacy comparison fair).
+    Whether an AUC difference is within noise: with the per-seed rows and the same two or more seeds on
+    both sides, the paired-by-seed interval of the difference (seed effects shared by both methods
+    cancel); otherwise whether the two AUC intervals overlap."""
     out = []
     for dataset, density, rows in _panels(aggs):
         ref = next((r for r in rows if r["method"] == reference and r["density"] in (density, 1.0)), None)
@@ -293,11 +310,15 @@ def matched(aggs: list[dict[str, Any]], reference: str | None, tolerance: float)
             if r is ref or "auc" not in r:
                 continue
             d_acc = r["accuracy"] - ref["accuracy"]
+            paired = (_paired_seed_delta(rows_by_seed, dataset, density, r["method"], reference)
+                      if rows_by_seed is not None else None)
+            noise = paired[1] <= 0 <= paired[2] if paired else _overlap(r, ref)
             out.append({"dataset": dataset, "density": density, "method": r["method"], "reference": reference,
                         "accuracy": r["accuracy"], "reference_accuracy": ref["accuracy"], "delta_accuracy": d_acc,
                         "auc": r["auc"], "reference_auc": ref["auc"], "delta_auc": r["auc"] - ref["auc"],
+                        "delta_auc_ci": [paired[1], paired[2]] if paired else None,
                         "matched": abs(d_acc) <= tolerance,
-                        "verdict": _verdict(d_acc, r["auc"] - ref["auc"], tolerance, reference, _overlap(r, ref))})
+                        "verdict": _verdict(d_acc, r["auc"] - ref["auc"], tolerance, reference, noise)})
     return out
 
 
@@ -354,13 +375,14 @@ def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
                          f"{a.get('attacks', '—')} | {a.get('final_round', '—')} | {a['train_s']:.0f} |")
         lines.append("")
     lines += frontier_markdown(aggs, rows)
-    m = matched(aggs, suite.reference, suite.tolerance)
+    m = matched(aggs, suite.reference, suite.tolerance, rows)
     if m:
         lines += [f"## Matched accuracy (reference: {suite.reference}, tolerance ±{suite.tolerance * 100:.1f} pt)", "",
                   "| dataset | density | method | Δ accuracy (pt) | Δ strongest AUC | verdict |", "|---|---|---|---|---|---|"]
         for r in m:
             lines.append(f"| {r['dataset']} | {r['density']:g} | {r['method']} | {r['delta_accuracy'] * 100:+.1f} | "
-                         f"{r['delta_auc']:+.3f} | {r['verdict']} |")
+                         f"{r['delta_auc']:+.3f}" + (f" [{r['delta_auc_ci'][0]:+.3f}, {r['delta_auc_ci'][1]:+.3f}] paired by seed"
+                                                    if r["delta_auc_ci"] else "") + f" | {r['verdict']} |")
         lines.append("")
     return "\n".join(lines)
 
