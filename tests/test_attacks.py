@@ -142,3 +142,64 @@ def test_offline_lira_option(setup):
     result = audit_model(target, members, nonmembers, population, attacks=["lira"], n_classes=K, train_fn=train_fn,
                          refs=4, n_bootstrap=0, attack_params={"lira": {"online": False, "fixed_variance": True}})
     assert result.report["attacks"]["lira"]["mode"] == "offline" and result.report["attacks"]["lira"]["auc"] > 0.6
+
+
+def test_class_gaussians_match_sample_moments_and_shrink_small_classes():
+    from safecompress.attacks.calibrated import class_gaussians
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [5000, 5000, 2])
+    phi = np.where(y == 0, rng.normal(2.0, 1.0, len(y)), rng.normal(-1.0, 3.0, len(y)))
+    mu, sd = class_gaussians(phi, y, 4, prior=20.0)
+    assert mu[0] == pytest.approx(2.0, abs=0.05) and sd[0] == pytest.approx(1.0, abs=0.05)
+    assert mu[1] == pytest.approx(-1.0, abs=0.1) and sd[1] == pytest.approx(3.0, abs=0.1)
+    # none of class 3: the all-class mean and the pooled within-class spread; two of class 2: mostly those
+    pooled = np.sqrt(((phi[y == 0] - phi[y == 0].mean()) ** 2).sum() + ((phi[y == 1] - phi[y == 1].mean()) ** 2).sum()
+                     + ((phi[y == 2] - phi[y == 2].mean()) ** 2).sum()) / np.sqrt(len(y) - 3)
+    assert mu[3] == pytest.approx(phi.mean()) and sd[3] == pytest.approx(pooled)
+    assert mu[2] == pytest.approx((phi[y == 2].sum() + 20 * phi.mean()) / 22)
+
+
+def test_calibrated_attack_needs_no_references(setup):
+    target, members, nonmembers, population = setup
+    result = audit_model(target, members, nonmembers, population, attacks=["calibrated"], n_classes=K,
+                         train_fn=train_fn, refs=0, n_bootstrap=0)
+    assert result.report["attacks"]["calibrated"]["auc"] > 0.7
+    with pytest.raises(ValueError, match="non-members"):
+        ATTACKS.get("calibrated")().fit(AttackContext(population[0][:1], population[1][:1], K, None, torch.device("cpu")))
+
+
+class _KnownLogit(nn.Module):
+    """A fake target: input (label, φ) → logits whose scaled logit of that label is φ − log 3."""
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(x[:, 0].long(), K).float() * x[:, 1:2]
+
+
+def _known(n, member, seed):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, K, (n,), generator=g)
+    phi = torch.tensor([-6.0, -2.0, 2.0, 6.0])[y] + torch.randn(n, generator=g) + (1.0 if member else 0.0)
+    return torch.stack([y.float(), phi], 1), y
+
+
+def test_calibration_by_class_difficulty_beats_the_pooled_signal():
+    """Classes of very different difficulty hide a member bump from a pooled threshold; per class it shows."""
+    cpu = torch.device("cpu")
+    view = BlackBoxTarget(_KnownLogit(), cpu)
+    (Xm, ym), (Xn, yn) = _known(2000, True, 1), _known(2000, False, 2)
+    X, y = torch.cat([Xm, Xn]), torch.cat([ym, yn])
+    truth = np.r_[np.ones(2000, bool), np.zeros(2000, bool)]
+    attack = ATTACKS.get("calibrated")().fit(AttackContext(*_known(2000, False, 3), K, None, cpu))
+    from safecompress import metrics
+
+    calibrated = metrics.auc(attack.score(view, X, y), truth)
+    pooled = metrics.auc(ATTACKS.get("loss")().score(view, X, y), truth)
+    assert calibrated == pytest.approx(0.76, abs=0.03)  # Φ(1/√2): a unit bump over unit noise
+    assert pooled < 0.62
+    # without shrinkage the population's own scores are standardised within each class
+    attack = ATTACKS.get("calibrated")(prior=0.0).fit(AttackContext(*_known(2000, False, 3), K, None, cpu))
+    z = attack.score(view, attack.Xz_, attack.yz_)
+    for c in range(K):
+        zc = z[attack.yz_.numpy() == c]
+        assert abs(zc.mean()) < 1e-9 and zc.std() == pytest.approx(1.0, abs=1e-9)

@@ -1,6 +1,6 @@
 import pytest
 
-from safecompress.objectives import Candidate, leakage, pareto_front, select
+from safecompress.objectives import Candidate, budget_leakage, leakage, pareto_front, select
 
 A = Candidate(0.80, {"nn": 0.70, "loss": 0.60}, {"nn": 0.30, "loss": 0.15})
 B = Candidate(0.79, {"nn": 0.55, "loss": 0.52}, {"nn": 0.08, "loss": 0.04})
@@ -52,3 +52,15 @@ def test_budget_picks_the_most_accurate_within_budget_else_the_least_leaky():
     assert select([worse_over, over], "budget", budget=0.6)[0] == 1  # none within: least leaky
     idx, scores = select([over, within_low], "budget", budget=0.6)
     assert idx == 1 and scores[0] < 0 <= scores[1]
+
+
+def test_budget_in_tpr_units_bounds_the_low_fpr_signal():
+    # AUCs alike, TPRs at low FPR far apart: the TPR budget tells them apart, the AUC budget does not
+    quiet = Candidate(0.60, {"calibrated": 0.56}, {"calibrated": 0.1}, {"calibrated": 0.02})
+    loud = Candidate(0.65, {"calibrated": 0.56}, {"calibrated": 0.1}, {"calibrated": 0.09})
+    assert select([quiet, loud], "budget", budget=0.6)[0] == 1
+    assert select([quiet, loud], "budget", budget=0.05, metric="tpr")[0] == 0
+    assert select([quiet, loud], "budget", budget=0.10, metric="tpr")[0] == 1
+    # a family without membership scores (TPR None) does not count; none left → 0 leakage
+    other = Candidate(0.7, {"inversion": 0.9}, {"inversion": 0.5}, {"inversion": None})
+    assert budget_leakage(other, "tpr") == 0.0 and budget_leakage(other, "auc") == 0.9

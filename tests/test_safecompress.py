@@ -220,3 +220,36 @@ def test_hamp_without_soft_labels_only_remaps():
     assert len(DEFENCES.get("hamp")().callbacks(_Ctx)) == 1
     with pytest.raises(ConfigError, match="soft_labels"):
         DEFENCES.get("hamp")(soft_labels=1)
+
+
+def test_low_fpr_budget_with_the_calibrated_simulator(tmp_path):
+    """The calibrated simulator learns from probe non-members only; a TPR budget picks by its TPR at low FPR."""
+    out = tmp_path / "tpr"
+    args = [*FAST, "--set", "data.name=purchase100-synth", "--set", "data.split.train=0.3",
+            "--set", "data.split.probe_nonmembers=0.2", "--set", "safecompress.simulate=[calibrated]",
+            "--set", "safecompress.objective=budget", "--set", "safecompress.budget_metric=tpr",
+            "--set", "safecompress.budget=0.05", "--set", "safecompress.low_fpr=0.05", "--set", "safecompress.final=last"]
+    assert main(["run", *args, "--out", str(out)]) == 0
+    rounds = _rounds(out)
+    assert rounds
+    for r in rounds:
+        cands = [Candidate(c["val_accuracy"], c["attack_auc"], c["attack_advantage"], c["attack_tpr"])
+                 for c in r["candidates"]]
+        assert all(0 <= c.tprs["calibrated"] <= 1 for c in cands)
+        assert select(cands, "budget", budget=0.05, metric="tpr")[0] == r["chosen"]
+
+
+def test_tpr_budget_needs_enough_probe_non_members(tmp_path):
+    args = [*FAST, "--set", "safecompress.simulate=[calibrated]", "--set", "safecompress.objective=budget",
+            "--set", "safecompress.budget_metric=tpr", "--set", "safecompress.budget=0.05"]
+    assert main(["run", *args, "--out", str(tmp_path / "few")]) == 2  # digits: far fewer than 1000 at FPR 1 %
+
+
+def test_budget_units_and_unsimulable_attacks_fail_when_the_config_is_read():
+    from safecompress.config import load_config
+
+    with pytest.raises(ConfigError, match="AUC budget must exceed 0.5"):
+        load_config(overrides=["safecompress.objective=budget", "safecompress.budget=0.05"])
+    load_config(overrides=["safecompress.budget=0.05", "safecompress.budget_metric=tpr"])
+    with pytest.raises(ConfigError, match="cannot be simulated"):
+        load_config(overrides=["safecompress.simulate=[lira]"])

@@ -269,7 +269,12 @@ class SafeCompressConfig(_Section):
     candidates: list[CandidateStrategy] = Field(default_factory=_default_candidates)
     objective: ObjectiveName = "weighted"
     privacy_weight: float = Field(1.0, ge=0, description="λ in acc − λ·leakage")
-    budget: float = Field(0.6, gt=0.5, le=1.0, description="budget objective: the largest probe AUC allowed")
+    budget: float = Field(0.6, gt=0, le=1.0, description=(
+        "budget objective: the largest probe leakage allowed, in budget_metric units (AUC > 0.5, or TPR)"))
+    budget_metric: Literal["auc", "tpr"] = Field("auc", description=(
+        "what the budget bounds: the simulators' worst probe AUC, or their worst TPR at low_fpr (the low-FPR "
+        "signal; use simulate: [calibrated])"))
+    low_fpr: float = Field(0.01, gt=0, lt=0.5, description="the FPR at which the in-loop TPR is measured")
     final: Literal["best_round", "last"] = Field("best_round", description=(
         "best_round: the final model is the best round winner by the objective (can stop early); last: the model "
         "at the end of training (never cut short)"))
@@ -288,6 +293,14 @@ class SafeCompressConfig(_Section):
     def _known_simulators(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("simulate needs at least one attack, e.g. [nn]")
+        from .simulate import simulable
+
+        attacks = _attacks()
+        for name in v:
+            if name in attacks and not simulable(attacks.get(name)):
+                supported = [n for n, c in attacks.items() if simulable(c)]
+                raise ValueError(f"attack {name!r} cannot be simulated in the loop (it needs reference models); "
+                                 f"use one of: {', '.join(supported)}")
         return v
 
     @field_validator("candidates")
@@ -296,6 +309,13 @@ class SafeCompressConfig(_Section):
         if not v:
             raise ValueError("candidates needs at least one strategy")
         return v
+
+    @model_validator(mode="after")
+    def _budget_in_range(self) -> "SafeCompressConfig":
+        if self.budget_metric == "auc" and self.budget <= 0.5:
+            raise ValueError(f"an AUC budget must exceed 0.5 (chance); got {self.budget:g}. For a TPR budget set "
+                             "safecompress.budget_metric: tpr")
+        return self
 
     @model_validator(mode="after")
     def _regularised_candidates_train(self) -> "SafeCompressConfig":

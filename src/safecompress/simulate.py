@@ -15,7 +15,7 @@ import torch
 
 from . import metrics
 from .attacks import ATTACKS
-from .attacks.base import BlackBoxTarget
+from .attacks.base import AttackContext, BlackBoxTarget
 from .attacks.features import fit_binary_mlp, predict_binary_mlp
 from .attacks.label_only import LabelOnlyAttack
 from .attacks.learned import ShadowAttack, _LearnedAttack
@@ -27,10 +27,11 @@ SIGNAL_ATTACKS = (_MetricAttack, GradNormAttack, LabelOnlyAttack)
 
 
 def simulable(cls: type) -> bool:
-    """Attacks that run on probe data alone: signal attacks, learned ones except per-class shadow, and
-    the attacks beyond membership (attribute inference, model inversion)."""
+    """Attacks that run on probe data alone: signal attacks, learned ones except per-class shadow,
+    membership attacks that need no reference models (fitted with the probe non-members as their
+    population), and the attacks beyond membership (attribute inference, model inversion)."""
     return (issubclass(cls, SIGNAL_ATTACKS) or (issubclass(cls, _LearnedAttack) and cls is not ShadowAttack)
-            or cls.family != "membership")
+            or cls.references_needed == 0 or cls.family != "membership")
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ProbeData:
 class Simulator:
     """Fits one attack on probe data against a model and measures (AUC, advantage) on other probe data."""
 
-    def __init__(self, name: str, n_classes: int, kind: str, seed: int = 0, epochs: int = 30):
+    def __init__(self, name: str, n_classes: int, kind: str, seed: int = 0, epochs: int = 30, low_fpr: float = 0.01):
         cls = ATTACKS.get(name)
         if not simulable(cls):
             supported = [n for n, c in ATTACKS.items() if simulable(c)]
@@ -55,7 +56,10 @@ class Simulator:
         self.attack.n_classes_ = n_classes
         self.white_box = cls.white_box
         self.learned = issubclass(cls, _LearnedAttack)
-        self.n_classes, self.seed, self.epochs = n_classes, seed, epochs
+        self.n_classes, self.seed, self.epochs, self.low_fpr = n_classes, seed, epochs, low_fpr
+        # a membership attack that needs no references learns from the probe non-members (its population)
+        self.population_fit = (self.family == "membership" and cls.references_needed == 0
+                               and not issubclass(cls, SIGNAL_ATTACKS) and not self.learned)
         if isinstance(self.attack, LabelOnlyAttack):
             self.attack.kind_ = kind
         self.fitted_ = None
@@ -72,13 +76,20 @@ class Simulator:
         if self.learned:
             feats = self.attack.features(view, data.X, data.y, self.n_classes)
             self.fitted_ = fit_binary_mlp(feats, data.is_member, seed=self.seed + round_seed, epochs=self.epochs)
+        elif self.population_fit:
+            out = torch.as_tensor(~np.asarray(data.is_member, dtype=bool))
+            device = getattr(view, "device", torch.device("cpu"))
+            self.attack.fit(AttackContext(data.X[out], data.y[out], self.n_classes, None, device,
+                                          self.seed + round_seed, self.kind))
         return self
 
-    def measure(self, view: BlackBoxTarget, data: ProbeData) -> tuple[float, float]:
-        """(AUC, advantage) of this attacker on ``data``: membership attacks score members vs
-        non-members; attribute inference scores the private (member) records' attribute; inversion
-        scores members vs non-members by their distance to the reconstructions."""
+    def measure(self, view: BlackBoxTarget, data: ProbeData) -> tuple[float, float, float | None]:
+        """(AUC, advantage, TPR at ``low_fpr``) of this attacker on ``data``: membership attacks score
+        members vs non-members; attribute inference scores the private (member) records' attribute;
+        inversion scores members vs non-members by their distance to the reconstructions. The TPR is
+        None for families without membership scores."""
         if self.family != "membership":
-            return self.attack.measure_probe(view, data, self.kind)
+            return (*self.attack.measure_probe(view, data, self.kind), None)
         s = self._scores(view, data)
-        return metrics.auc(s, data.is_member), metrics.advantage(s, data.is_member)
+        return (metrics.auc(s, data.is_member), metrics.advantage(s, data.is_member),
+                metrics.tpr_at_fpr(s, data.is_member, self.low_fpr))

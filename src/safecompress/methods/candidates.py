@@ -60,13 +60,13 @@ class CandidateTask:
 
 
 def assess(model: torch.nn.Module, data: CandidateData, simulators: list[Simulator], device) -> Candidate:
-    """Accuracy on val and every simulator's (AUC, advantage) on the test probe half."""
+    """Accuracy on val and every simulator's (AUC, advantage, TPR at low FPR) on the test probe half."""
     view = WhiteBoxTarget(model, device)
     acc = evaluate(model, *data.val, device)["accuracy"]
-    aucs, advs = {}, {}
+    aucs, advs, tprs = {}, {}, {}
     for sim in simulators:
-        aucs[sim.name], advs[sim.name] = sim.measure(view, data.test_probe)
-    return Candidate(acc, aucs, advs)
+        aucs[sim.name], advs[sim.name], tprs[sim.name] = sim.measure(view, data.test_probe)
+    return Candidate(acc, aucs, advs, tprs)
 
 
 def finetune(model: torch.nn.Module, masks, data: CandidateData, ft: FineTune, device) -> None:

@@ -93,8 +93,14 @@ class SafeCompressEngine(SparseEngine):
         self.executor = ctx.executor or LocalExecutor()
         self._shared_handle = None
         kind = "image" if ctx.X.dim() == 4 else "tabular"
-        self.simulators = [Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs)
-                           for n in self.cfg.simulate]
+        self.simulators = [Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs,
+                                     self.cfg.low_fpr) for n in self.cfg.simulate]
+        n_out = int((~self.test_probe.is_member).sum())
+        if self.cfg.objective == "budget" and self.cfg.budget_metric == "tpr" and n_out * self.cfg.low_fpr < 10:
+            raise ConfigError(
+                f"a TPR budget at FPR {self.cfg.low_fpr:g} needs at least {int(np.ceil(10 / self.cfg.low_fpr))} probe "
+                f"non-members in the loop's test half, but it has {n_out}: enlarge split.probe_nonmembers or raise "
+                "safecompress.low_fpr")
         self.rounds: list[dict[str, Any]] = []
         # the regulariser of the last chosen candidate, which trains the model until the next round
         self.reg_name, self.strength = "none", 0.0
@@ -173,7 +179,8 @@ class SafeCompressEngine(SparseEngine):
         self.set_masks({n: m.to(self.masks[n].device) for n, m in cand_masks[chosen].items()}, trainer)
         self.model.train(was_training)
         table = [{"strategy": s.model_dump(), "val_accuracy": c.accuracy, "attack_auc": c.aucs,
-                  "attack_advantage": c.advantages, "score": sc, "chosen": i == chosen}
+                  "attack_advantage": c.advantages, **({"attack_tpr": c.tprs} if self._tpr_logged else {}),
+                  "score": sc, "chosen": i == chosen}
                  for i, (s, c, sc) in enumerate(zip(self.cfg.candidates, candidates, scores))]
         self.rounds.append({"round": r, "step": step, "epoch": trainer.state.epoch, "decay": round(decay, 4),
                             "candidates": table, "chosen": chosen})
@@ -214,7 +221,13 @@ class SafeCompressEngine(SparseEngine):
 
     def _select(self, cands: list[Candidate]) -> tuple[int, list[float]]:
         c = self.cfg
-        return select(cands, c.objective, c.privacy_weight, c.delta, c.combine, c.budget)
+        return select(cands, c.objective, c.privacy_weight, c.delta, c.combine, c.budget, c.budget_metric)
+
+    @property
+    def _tpr_logged(self) -> bool:
+        """rounds.jsonl shows the in-loop TPR at low FPR when a budget bounds it or a simulator is the
+        reference-free calibrated test (older runs' tables stay as they were)."""
+        return self.cfg.budget_metric == "tpr" or any(s.population_fit for s in self.simulators)
 
     def _consider(self, r: int | str, cand: Candidate) -> None:
         """Keep the best model so far (objective over round winners, scored on val)."""
@@ -256,7 +269,8 @@ class SafeCompressEngine(SparseEngine):
             tensors.update({f"best.state.{k}": v for k, v in self.best["state"].items()})
             tensors.update({f"best.mask.{k}": v.cpu() for k, v in self.best["masks"].items()})
             c = self.best["candidate"]
-            meta["best"] = {"round": self.best["round"], "accuracy": c.accuracy, "aucs": c.aucs, "advantages": c.advantages}
+            meta["best"] = {"round": self.best["round"], "accuracy": c.accuracy, "aucs": c.aucs, "advantages": c.advantages,
+                            "tprs": c.tprs}
         return tensors, meta
 
     def set_state(self, tensors, meta):
@@ -268,7 +282,8 @@ class SafeCompressEngine(SparseEngine):
         self.loop_s = 0.0
         if "best" in meta:
             b = meta["best"]
-            self.best = {"round": b["round"], "candidate": Candidate(b["accuracy"], b["aucs"], b["advantages"]),
+            self.best = {"round": b["round"], "candidate": Candidate(b["accuracy"], b["aucs"], b["advantages"],
+                                                                 b.get("tprs", {})),
                          "state": {k[len("best.state."):]: v for k, v in tensors.items() if k.startswith("best.state.")},
                          "masks": {k[len("best.mask."):]: v for k, v in tensors.items() if k.startswith("best.mask.")}}
         self._write_rounds()
