@@ -159,3 +159,21 @@ def test_entry_point_plugins_are_loaded_and_named_when_broken(monkeypatch):
     finally:
         monkeypatch.undo()
         plugins.reset()
+
+
+def test_plugin_attack_without_references_is_an_in_loop_simulator(tmp_path, toy_plugins):
+    out = tmp_path / "sc"
+    args = ["run", "--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.epochs=4",
+            "--set", "method.name=safecompress", "--set", "data.split.train=0.5", "--set", "data.split.population=0.05",
+            "--set", "sparse.update_every=10",
+            "--set", "safecompress.simulate=[toy,loss]", "--set",
+            "audit.enabled=false", "--out", str(out)]
+    result = _cli(args, toy_plugins, tmp_path)
+    assert result.returncode == 0, result.stderr
+    rounds = [json.loads(line) for line in (out / "rounds.jsonl").read_text().splitlines()]
+    assert rounds
+    for r in rounds:
+        for c in r["candidates"]:
+            # the toy score is the loss attack's: the same AUC on the same probe half
+            assert c["attack_auc"]["toy"] == pytest.approx(c["attack_auc"]["loss"])
+            assert 0 <= c["attack_tpr"]["toy"] <= 1
