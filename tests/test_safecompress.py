@@ -32,6 +32,7 @@ def test_rounds_log_n_candidates_and_the_objective_choice(tmp_path):
         assert set(r["candidates"][0]["attack_auc"]) == {"nn"}
     rep = json.loads((out / "report.json").read_text())
     assert rep["compression"]["density"] == pytest.approx(0.2, abs=1e-3)
+    assert rep["schema_version"] == 1
     assert rep["method_details"]["safecompress"]["simulate"] == ["nn"]
 
 
@@ -228,7 +229,9 @@ def test_low_fpr_budget_with_the_calibrated_simulator(tmp_path):
     args = [*FAST, "--set", "data.name=purchase100-synth", "--set", "data.split.train=0.3",
             "--set", "data.split.probe_nonmembers=0.2", "--set", "safecompress.simulate=[calibrated]",
             "--set", "safecompress.objective=budget", "--set", "safecompress.budget_metric=tpr",
-            "--set", "safecompress.budget=0.05", "--set", "safecompress.low_fpr=0.05", "--set", "safecompress.final=last"]
+            "--set", "safecompress.budget=0.05", "--set", "safecompress.low_fpr=0.05", "--set", "safecompress.final=last",
+            # the audit's reference models replay the recipe on splits of their own (fewer probe non-members)
+            "--set", "audit.enabled=true", "--set", "audit.refs=1", "--set", "audit.attacks=[loss]"]
     assert main(["run", *args, "--out", str(out)]) == 0
     rounds = _rounds(out)
     assert rounds
@@ -237,6 +240,7 @@ def test_low_fpr_budget_with_the_calibrated_simulator(tmp_path):
                  for c in r["candidates"]]
         assert all(0 <= c.tprs["calibrated"] <= 1 for c in cands)
         assert select(cands, "budget", budget=0.05, metric="tpr")[0] == r["chosen"]
+    assert json.loads((out / "report.json").read_text())["audit"]["attacks"]["loss"]["auc"] > 0.5
 
 
 def test_tpr_budget_needs_enough_probe_non_members(tmp_path):

@@ -42,6 +42,8 @@ from .train import Callback, Trainer, evaluate, resolve_device
 from .validate import run_split_problems
 
 log = logging.getLogger(__name__)
+# report.json's layout: bumped when a field changes meaning or disappears (fields are only ever added within one)
+REPORT_SCHEMA_VERSION = 1
 CHECKPOINT = "checkpoint.safetensors"
 
 
@@ -381,6 +383,7 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
                                                   "run_manifest": manifest(folder.work, ("config.yaml", "split.npz"))})
     compression = {**compression_summary(result.model, result.masks, model_path.stat().st_size, spec), "values": values}
     report = {
+        "schema_version": REPORT_SCHEMA_VERSION,
         "method": cfg.method.name,
         "defence": {"name": cfg.defence.name, "params": defence.params, **ctx.defence_report},
         "dataset": ds.name,
