@@ -157,11 +157,11 @@ def test_seed_interval_uses_the_t_quantile_of_n_minus_1_degrees_of_freedom(xs, q
 def test_paired_hypervolume_says_larger_only_beyond_seed_noise():
     from safecompress.benchmark import _paired_hypervolume
     clear = _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06, 2: 0.055},
-                                 "rigl+hamp": {0: 0.04, 1: 0.05, 2: 0.045}})
+                                 "rigl+hamp": {0: 0.04, 1: 0.05, 2: 0.045}}).to_markdown().splitlines()
     row = next(line for line in clear if line.startswith("| safecompress-x | rigl+hamp |"))
     assert "+0.0100" in row and row.endswith("| larger |")
-    noisy = _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.03}, "rigl+hamp": {0: 0.04, 1: 0.04}})
+    noisy = _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.03}, "rigl+hamp": {0: 0.04, 1: 0.04}}).to_markdown().splitlines()
     assert any(line.endswith("| no detectable difference |") for line in noisy)
     # families run with other seeds are not paired, and baselines are not compared with each other
-    assert _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 2: 0.05}}) == []
-    assert _paired_hypervolume({"rigl": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 1: 0.05}}) == []
+    assert _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 2: 0.05}}).blocks == []
+    assert _paired_hypervolume({"rigl": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 1: 0.05}}).blocks == []

@@ -70,3 +70,14 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     assert check["images"] >= 3 and check["loaded"] == check["images"]  # every inline image decoded
     assert check["visible"] and check["headline_height"] > 50 and check["rows"] >= 8
     assert "test accuracy" in check["text"] and "strongest attack" in check["text"]
+
+
+def test_document_renders_markdown_and_html_from_the_same_blocks():
+    from safecompress.report.document import Document
+
+    doc = Document().h1("Title").p("a <note>").h2("Panel").table(["a", "b"], [["1", "x|y"], ["2", "<b>"]])
+    assert doc.to_markdown() == "# Title\n\na <note>\n\n## Panel\n\n| a | b |\n|---|---|\n| 1 | x|y |\n| 2 | <b> |\n"
+    page = doc.to_html()
+    assert "Title" not in page and "<h2>Panel</h2>" in page and "<p class=note>a &lt;note&gt;</p>" in page
+    # a cell holding '|' stays one cell in HTML (the Markdown is never parsed back)
+    assert "<td>x|y</td>" in page and "<td>&lt;b&gt;</td>" in page

@@ -33,6 +33,7 @@ from .fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .metrics import format_rate
 from .provenance import code_version
 from .registry import closest
+from .report.document import Document
 
 log = logging.getLogger(__name__)
 # the built-in suites: every YAML file in safecompress/suites (adding a suite is one new file)
@@ -347,22 +348,20 @@ def _fmt(a: dict[str, Any], key: str, digits: int = 4) -> str:
     return f"{a[key]:.{digits}f} [{a[key + '_lo']:.{digits}f}, {a[key + '_hi']:.{digits}f}]"
 
 
-def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
+def summary_document(suite: Suite, rows: list[dict[str, Any]]) -> Document:
+    """The summary's headings, notes and tables, rendered to summary.md and summary.html."""
     aggs = aggregate(rows)
-    lines = [f"# Benchmark `{suite.name}`", "",
-             f"{len(rows)} cells; seeds {suite.seeds}; intervals: 95 % t-interval over seeds (one seed: the audit's "
-             "bootstrap interval for AUC). Privacy = the strongest attack of each cell's independent audit.", ""]
+    doc = Document().h1(f"Benchmark `{suite.name}`")
+    doc.p(f"{len(rows)} cells; seeds {suite.seeds}; intervals: 95 % t-interval over seeds (one seed: the audit's "
+          "bootstrap interval for AUC). Privacy = the strongest attack of each cell's independent audit.")
     have = {(r["dataset"], r["method"], r["density"], r["seed"]) for r in rows}
     absent = [c.folder.removeprefix("cells/") for c in expand(suite)
               if (c.dataset, c.method, c.density, c.seed) not in have]
     if absent:  # a suite run in slices: say what the tables do not rest on yet
-        lines += [f"**Not in these tables ({len(absent)} of the suite's {len(have) + len(absent)} cells not run, or "
-                  f"computed by other code):** " + ", ".join(absent) + ".", ""]
+        doc.p(f"**Not in these tables ({len(absent)} of the suite's {len(have) + len(absent)} cells not run, or "
+              f"computed by other code):** " + ", ".join(absent) + ".")
     for dataset, density, panel in _panels(aggs):
-        lines += [f"## {dataset}, density {density:g}", "",
-                  "| method | seeds | test accuracy | train accuracy | strongest AUC | leaks? p (chance of max) | "
-                  "TPR@1%FPR | canary AUC | canary TPR (FPR) | vs rigl: Δ strongest AUC [paired CI] | attacks | "
-                  "final round | train s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        table = []
         for a in sorted(panel, key=lambda a: -a["accuracy"]):
             tpr = format_rate(a["tpr_at_1pct_fpr"], 4) if "tpr_at_1pct_fpr" in a else "—"
             leak = f"{a['leak_p']:.3f} ({a['chance_max_auc']:.3f})" if "leak_p" in a else "—"
@@ -370,21 +369,26 @@ def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
             ctpr = f"{a['canary_tpr']:.3f} ({a['canary_fpr']:.1%})" if "canary_tpr" in a else "—"
             vs = (f"{a['vs_base_delta_auc']:+.3f} [{a['vs_base_lo']:+.3f}, {a['vs_base_hi']:+.3f}] {a['vs_base_verdict']}"
                   if "vs_base_verdict" in a else "—")
-            lines.append(f"| {a['method']}{' (dense)' if a['density'] == 1.0 else ''} | {a['seeds']} | {_fmt(a, 'accuracy')} | "
-                         f"{a['train_accuracy']:.3f} | {_fmt(a, 'auc', 3)} | {leak} | {tpr} | {canary} | {ctpr} | {vs} | "
-                         f"{a.get('attacks', '—')} | {a.get('final_round', '—')} | {a['train_s']:.0f} |")
-        lines.append("")
-    lines += frontier_markdown(aggs, rows)
+            table.append([f"{a['method']}{' (dense)' if a['density'] == 1.0 else ''}", str(a["seeds"]),
+                          _fmt(a, "accuracy"), f"{a['train_accuracy']:.3f}", _fmt(a, "auc", 3), leak, tpr, canary, ctpr,
+                          vs, str(a.get("attacks", "—")), str(a.get("final_round", "—")), f"{a['train_s']:.0f}"])
+        doc.h2(f"{dataset}, density {density:g}")
+        doc.table(["method", "seeds", "test accuracy", "train accuracy", "strongest AUC", "leaks? p (chance of max)",
+                   "TPR@1%FPR", "canary AUC", "canary TPR (FPR)", "vs rigl: Δ strongest AUC [paired CI]", "attacks",
+                   "final round", "train s"], table)
+    doc.extend(frontier_document(aggs, rows))
     m = matched(aggs, suite.reference, suite.tolerance, rows)
     if m:
-        lines += [f"## Matched accuracy (reference: {suite.reference}, tolerance ±{suite.tolerance * 100:.1f} pt)", "",
-                  "| dataset | density | method | Δ accuracy (pt) | Δ strongest AUC | verdict |", "|---|---|---|---|---|---|"]
-        for r in m:
-            lines.append(f"| {r['dataset']} | {r['density']:g} | {r['method']} | {r['delta_accuracy'] * 100:+.1f} | "
-                         f"{r['delta_auc']:+.3f}" + (f" [{r['delta_auc_ci'][0]:+.3f}, {r['delta_auc_ci'][1]:+.3f}] paired by seed"
-                                                    if r["delta_auc_ci"] else "") + f" | {r['verdict']} |")
-        lines.append("")
-    return "\n".join(lines)
+        doc.h2(f"Matched accuracy (reference: {suite.reference}, tolerance ±{suite.tolerance * 100:.1f} pt)")
+        doc.table(["dataset", "density", "method", "Δ accuracy (pt)", "Δ strongest AUC", "verdict"],
+                  [[r["dataset"], f"{r['density']:g}", r["method"], f"{r['delta_accuracy'] * 100:+.1f}",
+                    f"{r['delta_auc']:+.3f}" + (f" [{r['delta_auc_ci'][0]:+.3f}, {r['delta_auc_ci'][1]:+.3f}] paired by seed"
+                                               if r["delta_auc_ci"] else ""), r["verdict"]] for r in m])
+    return doc
+
+
+def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
+    return summary_document(suite, rows).to_markdown()
 
 
 # the leakage measures the frontier plot shows side by side: (aggregate key, low, high keys or None, axis label)
@@ -440,40 +444,16 @@ def _pareto_png(aggs: list[dict[str, Any]]) -> str:
 
 
 def summary_html(suite: Suite, rows: list[dict[str, Any]]) -> str:
-    from .report.html import _STYLE
+    from .report.html import STYLE
 
-    md = summary_markdown(suite, rows)
     plot = _pareto_png(aggregate(rows))
     body = [f"<h1>Benchmark {html.escape(suite.name)}</h1>",
             "<p class=sub>Upper left is better: accurate and hard to attack. Error bars: 95 % intervals.</p>"]
     if plot:
         body.append(f'<img id="pareto" src="{plot}" alt="Pareto plots: accuracy vs strongest attack AUC">')
-    body.append(_markdown_tables_to_html(md))
+    body.append(summary_document(suite, rows).to_html())
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(suite.name)} benchmark</title>"
-            f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n")
-
-
-def _markdown_tables_to_html(md: str) -> str:
-    out, table = [], []
-
-    def flush():
-        if table:
-            head, *rest = [[html.escape(c.strip()) for c in line.strip("|").split("|")] for line in table if "---" not in line]
-            out.append("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr></thead><tbody>"
-                       + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rest) + "</tbody></table>")
-            table.clear()
-
-    for line in md.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush()
-        if line.startswith("## "):
-            out.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line and not line.startswith("# "):
-            out.append(f"<p class=note>{html.escape(line)}</p>")
-    flush()
-    return "\n".join(out)
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
 
 
 def add_paired(rows: list[dict[str, Any]], out: Path, baseline: str = "rigl") -> None:
@@ -504,7 +484,7 @@ def knob_family(method: str) -> str:
 UNIONS = ("safecompress", "rigl_select")
 
 
-def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], baseline: str = "rigl") -> list[str]:
+def frontier_document(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], baseline: str = "rigl") -> Document:
     """Per panel: each method family's frontier (points = the family's methods, averaged over their
     seeds) — its hypervolume in a fixed box (accuracy ≥ baseline − 10 pt, AUC ≤ 1; with an interval over
     seeds when every point has the same several seeds), and the least strongest-attack AUC it reaches at
@@ -513,7 +493,7 @@ def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
     method whose name starts with X."""
     from .frontier import hypervolume, least_leakage_at
 
-    lines: list[str] = []
+    doc = Document()
     for dataset, density, panel in _panels(aggs):
         ref = next((a for a in panel if a["method"] == baseline and "auc" in a), None)
         if ref is None:
@@ -528,12 +508,11 @@ def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
             if len({knob_family(a["method"]) for a in pooled}) > 1:
                 fams[f"{prefix} (all variants)"] = pooled
         sig = ref["auc_lo"] > 0.5
-        lines += [f"## Frontiers: {dataset}, density {density:g}", "",
-                  f"Reference box: accuracy ≥ {acc_ref:.4f} ({baseline} − 10 pt), AUC ≤ 1. Leakage = strongest attack "
-                  f"AUC. {baseline}: accuracy {ref['accuracy']:.4f}, AUC {ref['auc']:.3f} [{ref['auc_lo']:.3f}, "
-                  f"{ref['auc_hi']:.3f}]" + ("" if sig else " — its interval contains 0.5, so no ratio is printed") + ".", "",
-                  "| family | points | hypervolume | least AUC at acc ≥ base − 1 pt | (AUC−0.5)/base | "
-                  "least AUC at acc ≥ base − 3 pt | (AUC−0.5)/base |", "|---|---|---|---|---|---|---|"]
+        doc.h2(f"Frontiers: {dataset}, density {density:g}")
+        doc.p(f"Reference box: accuracy ≥ {acc_ref:.4f} ({baseline} − 10 pt), AUC ≤ 1. Leakage = strongest attack "
+              f"AUC. {baseline}: accuracy {ref['accuracy']:.4f}, AUC {ref['auc']:.3f} [{ref['auc_lo']:.3f}, "
+              f"{ref['auc_hi']:.3f}]" + ("" if sig else " — its interval contains 0.5, so no ratio is printed") + ".")
+        table = []
         per_seed_hv: dict[str, dict[int, float]] = {}
         for fam, members in sorted(fams.items()):
             names = {a["method"] for a in members}
@@ -557,29 +536,31 @@ def frontier_markdown(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
                 else:
                     ratio = f"{(least - 0.5) / (ref['auc'] - 0.5):.2f}" if sig else "—"
                     cells += [f"{least:.3f}", ratio]
-            lines.append(f"| {fam} | {len(members)} | {hv_s} | " + " | ".join(cells) + " |")
-        lines.append("")
-        lines += _paired_hypervolume(per_seed_hv)
-    return lines
+            table.append([fam, str(len(members)), hv_s, *cells])
+        doc.table(["family", "points", "hypervolume", "least AUC at acc ≥ base − 1 pt", "(AUC−0.5)/base",
+                   "least AUC at acc ≥ base − 3 pt", "(AUC−0.5)/base"], table)
+        doc.extend(_paired_hypervolume(per_seed_hv))
+    return doc
 
 
-def _paired_hypervolume(per_seed_hv: dict[str, dict[int, float]]) -> list[str]:
+def _paired_hypervolume(per_seed_hv: dict[str, dict[int, float]]) -> Document:
     """Hypervolume of each SafeCompress / rigl_select family minus that of every other family run with
     the same seeds, paired by seed (a t-interval over the per-seed differences): whether one frontier
     beats another beyond seed noise."""
     pairs = [(a, b) for a in sorted(per_seed_hv) if a.startswith(UNIONS) and "all variants" not in a
              for b in sorted(per_seed_hv) if b != a and "all variants" not in b
              and set(per_seed_hv[a]) == set(per_seed_hv[b])]
+    doc = Document()
     if not pairs:
-        return []
-    lines = ["Paired by seed: hypervolume of the first family minus the second's (95 % t-interval over seeds).", "",
-             "| family | minus | seeds | Δ hypervolume [CI] | verdict |", "|---|---|---|---|---|"]
+        return doc
+    table = []
     for a, b in pairs:
         diffs = [per_seed_hv[a][s] - per_seed_hv[b][s] for s in sorted(per_seed_hv[a])]
         mean, lo, hi = _interval(diffs)
         verdict = "larger" if lo > 0 else "smaller" if hi < 0 else "no detectable difference"
-        lines.append(f"| {a} | {b} | {len(diffs)} | {mean:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict} |")
-    return lines + [""]
+        table.append([a, b, str(len(diffs)), f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]", verdict])
+    doc.p("Paired by seed: hypervolume of the first family minus the second's (95 % t-interval over seeds).")
+    return doc.table(["family", "minus", "seeds", "Δ hypervolume [CI]", "verdict"], table)
 
 
 def write_results(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:

@@ -25,7 +25,7 @@ from .verdict import won_and_lost
 
 log = logging.getLogger(__name__)
 
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
 .sub{color:#5b6475;margin-top:0} table{border-collapse:collapse;margin:.6rem 0;font-size:.92rem}
@@ -240,7 +240,7 @@ def render_report(run_dir: Path) -> str:
         parts += ["<h2>Resolved configuration</h2>", f"<pre>{html.escape((run_dir / 'config.yaml').read_text())}</pre>"]
     body = "\n".join(parts)
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{_STYLE}</style></head>"
+            f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{STYLE}</style></head>"
             f"<body>{body}</body></html>\n")
 
 
