@@ -50,6 +50,19 @@ def test_bench_runs_every_cell_writes_results_and_resumes(tmp_path, capsys):
     (out / "summary.md").unlink()
     write_summaries(Suite(**json.loads((out / "suite.json").read_text())), rows, out)
     assert (out / "summary.md").read_text() == md
+    assert "Every attack" not in md
+    # per_attack: every audit attack of every audited cell, with its AUC (and interval) from the cell's audit
+    write_summaries(Suite(**{**json.loads((out / "suite.json").read_text()), "per_attack": True}), rows, out)
+    every = (out / "summary.md").read_text().split("## Every attack", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in every.splitlines() if line.startswith("| digits |")]
+    assert len(lines) == 2 * len(rows)  # loss and nn for each cell
+    for r in rows:
+        rep = json.loads((out / r["run_dir"] / "report.json").read_text())
+        for name in ("loss", "nn"):
+            row = next(line for line in lines if f"| {r['method']} |" in line and f"| {name} |" in line)
+            assert f"{rep['audit']['attacks'][name]['auc']:.3f} [" in row
+    with open(out / "results.csv") as f:
+        assert "attack_table" not in next(csv.reader(f))  # nested tables live in results.json only
 
 
 def test_suite_problems_are_reported_before_anything_trains(tmp_path):

@@ -52,6 +52,8 @@ class Suite(BaseModel):
     methods: dict[str, dict[str, Any]] = Field(min_length=1)
     reference: str | None = Field(None, description="the method the matched-accuracy table compares against")
     tolerance: float = Field(0.015, ge=0, description="accuracy difference still counted as matched")
+    per_attack: bool = Field(False, description="also tabulate every audit attack of every cell (AUC, TPR at low "
+                                                "FPR, wall time), not only the strongest")
 
 
 @dataclass
@@ -141,6 +143,10 @@ def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
                     "tpr_attack": worst["max_tpr_attack"]["0.01"]})
         if "chance" in worst:
             row.update({"chance_max_auc": worst["chance"]["chance_max_auc"], "leak_p": worst["chance"]["p_value"]})
+        row["attack_table"] = {
+            name: {"auc": m["auc"], "auc_ci": m.get("auc_ci"), "tpr_0.001": m["tpr_at_fpr"].get("0.001"),
+                   "tpr_0.01": m["tpr_at_fpr"].get("0.01"), "wall_s": m.get("wall_s")}
+            for name, m in audit["attacks"].items() if "auc" in m}
         if "canaries" in audit:
             cw = audit["canaries"]["worst"]
             row.update({"canary_auc": cw["auc"], "canary_tpr": cw["tpr_at_lowest_fpr"][0],
@@ -377,6 +383,8 @@ def summary_document(suite: Suite, rows: list[dict[str, Any]]) -> Document:
                    "TPR@1%FPR", "canary AUC", "canary TPR (FPR)", "vs rigl: Δ strongest AUC [paired CI]", "attacks",
                    "final round", "train s"], table)
     doc.extend(frontier_document(aggs, rows))
+    if suite.per_attack:
+        doc.extend(attack_document(rows))
     m = matched(aggs, suite.reference, suite.tolerance, rows)
     if m:
         doc.h2(f"Matched accuracy (reference: {suite.reference}, tolerance ±{suite.tolerance * 100:.1f} pt)")
@@ -385,6 +393,27 @@ def summary_document(suite: Suite, rows: list[dict[str, Any]]) -> Document:
                     f"{r['delta_auc']:+.3f}" + (f" [{r['delta_auc_ci'][0]:+.3f}, {r['delta_auc_ci'][1]:+.3f}] paired by seed"
                                                if r["delta_auc_ci"] else ""), r["verdict"]] for r in m])
     return doc
+
+
+def attack_document(rows: list[dict[str, Any]]) -> Document:
+    """Every audit attack of every cell, strongest TPR at 1 % FPR first (suites with ``per_attack: true``)."""
+    doc = Document()
+    cells = [r for r in rows if r.get("attack_table")]
+    if not cells:
+        return doc
+    doc.h2("Every attack")
+    doc.p("Each cell's independent audit: AUC with its 95 % bootstrap interval, TPR at 0.1 % and 1 % FPR "
+          "(n/r: not resolvable with this many non-members), and the attack's wall time.")
+    table = []
+    for r in sorted(cells, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"])):
+        for name, m in sorted(r["attack_table"].items(), key=lambda kv: -(kv[1]["tpr_0.01"] or 0.0)):
+            ci = m.get("auc_ci")
+            auc = f"{m['auc']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+            table.append([r["dataset"], f"{r['density']:g}", r["method"], str(r["seed"]), f"{r['test_accuracy']:.3f}",
+                          name, auc, format_rate(m["tpr_0.001"], 4), format_rate(m["tpr_0.01"], 4),
+                          "—" if m.get("wall_s") is None else f"{m['wall_s']:.1f}"])
+    return doc.table(["dataset", "density", "method", "seed", "test accuracy", "attack", "AUC", "TPR@0.1%FPR",
+                      "TPR@1%FPR", "attack s"], table)
 
 
 def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
@@ -568,8 +597,8 @@ def write_results(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:
     add_paired(rows, out)
     atomic_write_json(out / "results.json", rows)
     buf = io.StringIO()
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    writer = csv.DictWriter(buf, fieldnames=keys)
+    keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, dict)))  # nested: JSON only
+    writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "results.csv", buf.getvalue())
