@@ -178,3 +178,22 @@ def test_paired_hypervolume_says_larger_only_beyond_seed_noise():
     # families run with other seeds are not paired, and baselines are not compared with each other
     assert _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 2: 0.05}}).blocks == []
     assert _paired_hypervolume({"rigl": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 1: 0.05}}).blocks == []
+
+
+def test_beyond_membership_table_from_attribute_and_inversion_audits():
+    from safecompress.benchmark import Cell, _row, beyond_document
+
+    rep = {"task": {"accuracy": 0.7, "train_accuracy": 0.9}, "compression": {"density": 0.05, "file_bytes": 10},
+           "timing": {"train_s": 1.0, "total_s": 2.0},
+           "audit": {"worst": {"attack": "loss", "auc": 0.6, "max_tpr_at_fpr": {"0.01": 0.02},
+                               "max_tpr_attack": {"0.01": "loss"}},
+                     "attacks": {"loss": {"auc": 0.6, "auc_ci": [0.58, 0.62], "tpr_at_fpr": {"0.001": None, "0.01": 0.02}}},
+                     "attribute": {"strongest": {"auc": 0.71, "auc_ci": [0.69, 0.73], "view": "embedding",
+                                                 "advantage": 0.04}},
+                     "inversion": {"auc": 0.52, "auc_ci": [0.5, 0.54], "member_closer_rate": 0.55}}}
+    row = _row(Cell("income", "rigl", 0.05, 0, None), rep)
+    md = beyond_document([row]).to_markdown()
+    assert "| income | 0.05 | rigl | 0 | 0.700 | 0.710 [0.690, 0.730] | embedding | +0.040 | 0.520 [0.500, 0.540] | 0.55 |" in md
+    # membership-only audits add no such table
+    del rep["audit"]["attribute"], rep["audit"]["inversion"]
+    assert beyond_document([_row(Cell("income", "rigl", 0.05, 0, None), rep)]).blocks == []

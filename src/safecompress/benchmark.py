@@ -147,6 +147,13 @@ def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
             name: {"auc": m["auc"], "auc_ci": m.get("auc_ci"), "tpr_0.001": m["tpr_at_fpr"].get("0.001"),
                    "tpr_0.01": m["tpr_at_fpr"].get("0.01"), "wall_s": m.get("wall_s")}
             for name, m in audit["attacks"].items() if "auc" in m}
+        attr, inv = audit.get("attribute") or {}, audit.get("inversion") or {}
+        if "strongest" in attr:  # attacks beyond membership (datasets with a sensitive attribute)
+            st = attr["strongest"]
+            row.update({"attr_auc": st["auc"], "attr_auc_ci": st.get("auc_ci"), "attr_view": st.get("view"),
+                        "attr_advantage": st.get("advantage")})
+        if "auc" in inv:
+            row.update({"inv_auc": inv["auc"], "inv_auc_ci": inv.get("auc_ci"), "inv_closer": inv.get("member_closer_rate")})
         if "canaries" in audit:
             cw = audit["canaries"]["worst"]
             row.update({"canary_auc": cw["auc"], "canary_tpr": cw["tpr_at_lowest_fpr"][0],
@@ -385,6 +392,7 @@ def summary_document(suite: Suite, rows: list[dict[str, Any]]) -> Document:
     doc.extend(frontier_document(aggs, rows))
     if suite.per_attack:
         doc.extend(attack_document(rows))
+    doc.extend(beyond_document(rows))
     m = matched(aggs, suite.reference, suite.tolerance, rows)
     if m:
         doc.h2(f"Matched accuracy (reference: {suite.reference}, tolerance ±{suite.tolerance * 100:.1f} pt)")
@@ -414,6 +422,32 @@ def attack_document(rows: list[dict[str, Any]]) -> Document:
                           "—" if m.get("wall_s") is None else f"{m['wall_s']:.1f}"])
     return doc.table(["dataset", "density", "method", "seed", "test accuracy", "attack", "AUC", "TPR@0.1%FPR",
                       "TPR@1%FPR", "attack s"], table)
+
+
+def beyond_document(rows: list[dict[str, Any]]) -> Document:
+    """Attribute inference and model inversion of every cell whose audit ran them (empty otherwise)."""
+    doc = Document()
+    cells = [r for r in rows if "attr_auc" in r or "inv_auc" in r]
+    if not cells:
+        return doc
+
+    def ci(value, interval):
+        if value is None:
+            return "—"
+        return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+
+    doc.h2("Beyond membership")
+    doc.p("Attribute AUC: one-vs-rest on the private (member) records' sensitive attribute, from the view that "
+          "leaks most; advantage: accuracy minus the best no-model baseline. Inversion AUC: members vs non-members "
+          "by their distance to the class reconstructions (0.5 = no closer to members).")
+    table = [[r["dataset"], f"{r['density']:g}", r["method"], str(r["seed"]), f"{r['test_accuracy']:.3f}",
+              ci(r.get("attr_auc"), r.get("attr_auc_ci")), str(r.get("attr_view") or "—"),
+              "—" if r.get("attr_advantage") is None else f"{r['attr_advantage']:+.3f}",
+              ci(r.get("inv_auc"), r.get("inv_auc_ci")),
+              "—" if r.get("inv_closer") is None else f"{r['inv_closer']:.2f}"]
+             for r in sorted(cells, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"]))]
+    return doc.table(["dataset", "density", "method", "seed", "test accuracy", "attribute AUC", "view",
+                      "attribute advantage", "inversion AUC", "inversion member-closer"], table)
 
 
 def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
@@ -597,7 +631,7 @@ def write_results(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:
     add_paired(rows, out)
     atomic_write_json(out / "results.json", rows)
     buf = io.StringIO()
-    keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, dict)))  # nested: JSON only
+    keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, (dict, list))))  # nested: JSON only
     writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
