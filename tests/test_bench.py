@@ -197,3 +197,15 @@ def test_beyond_membership_table_from_attribute_and_inversion_audits():
     # membership-only audits add no such table
     del rep["audit"]["attribute"], rep["audit"]["inversion"]
     assert beyond_document([_row(Cell("income", "rigl", 0.05, 0, None), rep)]).blocks == []
+
+
+def test_accuracy_only_suites_summarise_without_an_audit():
+    from safecompress.benchmark import Cell, _row, load_suite, summary_html, summary_markdown
+
+    suite = load_suite("sparse-methods")
+    rep = {"task": {"accuracy": 0.7, "train_accuracy": 0.9}, "compression": {"density": 0.05, "file_bytes": 10},
+           "timing": {"train_s": 1.0, "total_s": 2.0}}
+    rows = [_row(Cell("purchase100-synth", m, d, 0, None), rep) for m, d in (("dense", 1.0), ("rigl", 0.05))]
+    md = summary_markdown(suite, rows)
+    assert "| rigl | 1 | 0.7000 [0.7000, 0.7000] | 0.900 | — |" in md and "Frontiers" not in md
+    assert "<table>" in summary_html(suite, rows)
