@@ -574,7 +574,9 @@ def frontier_document(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
         doc.h2(f"Frontiers: {dataset}, density {density:g}")
         doc.p(f"Reference box: accuracy ≥ {acc_ref:.4f} ({baseline} − 10 pt), AUC ≤ 1. Leakage = strongest attack "
               f"AUC. {baseline}: accuracy {ref['accuracy']:.4f}, AUC {ref['auc']:.3f} [{ref['auc_lo']:.3f}, "
-              f"{ref['auc_hi']:.3f}]" + ("" if sig else " — its interval contains 0.5, so no ratio is printed") + ".")
+              f"{ref['auc_hi']:.3f}]" + ("" if sig else " — its interval contains 0.5, so no ratio is printed") + ". "
+              "Points are seed means: compare families run on the same seeds (the paired table below), not a "
+              "one-seed family with a several-seed one.")
         table = []
         per_seed_hv: dict[str, dict[int, float]] = {}
         for fam, members in sorted(fams.items()):
@@ -599,8 +601,9 @@ def frontier_document(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
                 else:
                     ratio = f"{(least - 0.5) / (ref['auc'] - 0.5):.2f}" if sig else "—"
                     cells += [f"{least:.3f}", ratio]
-            table.append([fam, str(len(members)), hv_s, *cells])
-        doc.table(["family", "points", "hypervolume", "least AUC at acc ≥ base − 1 pt", "(AUC−0.5)/base",
+            seeds = ",".join(str(x) for x in sorted({x for ss in seed_sets for x in ss}))
+            table.append([fam, str(len(members)), seeds, hv_s, *cells])
+        doc.table(["family", "points", "seeds", "hypervolume", "least AUC at acc ≥ base − 1 pt", "(AUC−0.5)/base",
                    "least AUC at acc ≥ base − 3 pt", "(AUC−0.5)/base"], table)
         doc.extend(_paired_hypervolume(per_seed_hv))
     return doc
