@@ -293,14 +293,12 @@ class SafeCompressConfig(_Section):
     def _known_simulators(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("simulate needs at least one attack, e.g. [nn]")
-        from .simulate import simulable
+        from .simulate import simulation_problem
 
-        attacks = _attacks()
         for name in v:
-            if name in attacks and not simulable(attacks.get(name)):
-                supported = [n for n, c in attacks.items() if simulable(c)]
-                raise ValueError(f"attack {name!r} cannot be simulated in the loop (it needs reference models); "
-                                 f"use one of: {', '.join(supported)}")
+            problem = simulation_problem(name, _attacks())
+            if problem:
+                raise ValueError(problem)
         return v
 
     @field_validator("candidates")

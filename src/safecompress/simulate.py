@@ -34,6 +34,16 @@ def simulable(cls: type) -> bool:
             or cls.references_needed == 0 or cls.family != "membership")
 
 
+def simulation_problem(name: str, attacks=ATTACKS) -> str | None:
+    """Why attack ``name`` cannot be a simulator (None when it can; unknown names are the registry's
+    to report). The one place this is decided: the config validator and :class:`Simulator` both ask."""
+    if name not in attacks or simulable(attacks.get(name)):
+        return None
+    supported = [n for n, c in attacks.items() if simulable(c)]
+    return (f"attack {name!r} cannot be simulated in the loop (it needs reference models); "
+            f"use one of: {', '.join(supported)}")
+
+
 @dataclass
 class ProbeData:
     X: torch.Tensor
@@ -46,10 +56,10 @@ class Simulator:
     """Fits one attack on probe data against a model and measures (AUC, advantage) on other probe data."""
 
     def __init__(self, name: str, n_classes: int, kind: str, seed: int = 0, epochs: int = 30, low_fpr: float = 0.01):
+        problem = simulation_problem(name)
+        if problem:
+            raise ConfigError(problem)
         cls = ATTACKS.get(name)
-        if not simulable(cls):
-            supported = [n for n, c in ATTACKS.items() if simulable(c)]
-            raise ConfigError(f"attack {name!r} cannot be simulated in the loop yet; use one of: {', '.join(supported)}")
         self.name, self.attack = name, cls()
         self.family = cls.family
         self.kind = kind
