@@ -230,3 +230,36 @@ def test_too_many_canaries_is_a_config_error_and_writes_nothing(tmp_path, capsys
     assert main(args) == 2
     assert "audit.canaries=100000" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_simulators_attack_the_model_as_it_is_served():
+    """The loop tests what ships: black-box simulators query the network under the run's inference-time
+    defence (HAMP's output remapping), white-box ones hold its weights, as in the audit."""
+    from safecompress import metrics
+    from safecompress.attacks.base import WhiteBoxTarget
+    from safecompress.defences import DEFENCES
+    from safecompress.defences.base import unwrap
+    from safecompress.methods.candidates import CandidateData, Serving, assess
+    from safecompress.models import build_model
+    from safecompress.simulate import ProbeData, Simulator
+
+    model = build_model(ModelSpec("mlp", (1, 8, 8), 10, 0.25, "batch"), 0)
+    gen = torch.Generator().manual_seed(0)
+    X, y = torch.randn(80, 1, 8, 8, generator=gen), torch.randint(0, 10, (80,), generator=gen)
+    probe = ProbeData(X[:40], y[:40], np.arange(40) < 20)
+    dev = torch.device("cpu")
+    served_data = CandidateData((X[40:60], y[40:60]), probe, (X[60:], y[60:]),
+                                Serving(DEFENCES.get("hamp")(soft_labels=False), seed=3))
+    bare_data = CandidateData(served_data.val, probe, served_data.train)
+    served = served_data.served(model, dev)
+    assert served is not model and unwrap(served) is model and bare_data.served(model, dev) is model
+    loss, grad = Simulator("loss", 10, "image"), Simulator("grad_norm", 10, "image")
+    assert loss.view(model, served, dev).module is served
+    assert grad.view(model, served, dev).module is model
+    through, bare = assess(model, served_data, [loss, grad], dev), assess(model, bare_data, [loss, grad], dev)
+    assert through.aucs["grad_norm"] == bare.aucs["grad_norm"]  # the weights bypass the remapping
+    seen = np.asarray(loss.attack.score(WhiteBoxTarget(served, dev), probe.X, probe.y))
+    assert through.aucs["loss"] == pytest.approx(metrics.auc(seen, probe.is_member))
+    # served, a query's loss depends only on the rank of its true class (at most C values); bare, on the logits
+    assert len(np.unique(seen)) <= 10 < len(np.unique(np.asarray(loss.attack.score(WhiteBoxTarget(model, dev), probe.X, probe.y))))
+    assert through.accuracy == bare.accuracy  # remapping never changes a label

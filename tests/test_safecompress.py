@@ -206,8 +206,11 @@ def test_regularised_candidates_need_finetuning_and_train_with_their_own_term(tm
         assert len(set(accs)) > 1 or len({c["attack_auc"]["nn"] for c in r["candidates"]}) > 1  # they really differ
         assert [c["strategy"]["regularizer"] for c in r["candidates"]] == ["none", "confidence_penalty", "hamp"]
         chosen = r["candidates"][r["chosen"]]["strategy"]
-        if chosen["regularizer"] != "none":  # the chosen candidate's regulariser trains the model until the next round
+        # the chosen candidate's regulariser (none included) trains the model until the next round
+        if chosen["regularizer"] != "none":
             assert r["regularizer"] == {"name": chosen["regularizer"], "strength": chosen["strength"]}
+        else:
+            assert "regularizer" not in r
 
 
 def test_hamp_without_soft_labels_only_remaps():

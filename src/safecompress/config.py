@@ -275,6 +275,10 @@ class SafeCompressConfig(_Section):
         "what the budget bounds: the simulators' worst probe AUC, or their worst TPR at low_fpr (the low-FPR "
         "signal; use simulate: [calibrated])"))
     low_fpr: float = Field(0.01, gt=0, lt=0.5, description="the FPR at which the in-loop TPR is measured")
+    simulate_served: bool = Field(True, description=(
+        "black-box simulators attack the model as it will be served (under the run's inference-time defence: "
+        "HAMP's output remapping, MemGuard), white-box ones its weights, as in the audit; false: every simulator "
+        "attacks the bare network"))
     final: Literal["best_round", "last"] = Field("best_round", description=(
         "best_round: the final model is the best round winner by the objective (can stop early); last: the model "
         "at the end of training (never cut short)"))

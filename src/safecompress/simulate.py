@@ -15,7 +15,7 @@ import torch
 
 from . import metrics
 from .attacks import ATTACKS
-from .attacks.base import AttackContext, BlackBoxTarget
+from .attacks.base import AttackContext, BlackBoxTarget, WhiteBoxTarget
 from .attacks.features import fit_binary_mlp, predict_binary_mlp
 from .attacks.label_only import LabelOnlyAttack
 from .attacks.learned import ShadowAttack, _LearnedAttack
@@ -73,6 +73,12 @@ class Simulator:
         if isinstance(self.attack, LabelOnlyAttack):
             self.attack.kind_ = kind
         self.fitted_ = None
+
+    def view(self, network: torch.nn.Module, served: torch.nn.Module, device) -> WhiteBoxTarget:
+        """What this attacker queries: the model as it is served (the network under the run's inference-time
+        defence, e.g. HAMP's output remapping) for a black-box attack, the network itself for a white-box
+        one, whose weights bypass any output transformation — as in the audit."""
+        return WhiteBoxTarget(network if self.white_box else served, device)
 
     def _scores(self, view: BlackBoxTarget, data: ProbeData) -> np.ndarray:
         if self.learned:

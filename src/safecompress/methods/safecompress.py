@@ -28,7 +28,6 @@ import torch
 from torch import nn
 
 from ..adversarial import AdversarialRegularizer
-from ..attacks.base import WhiteBoxTarget
 from ..attribute_adversary import AttributeAdversary
 from ..errors import ConfigError
 from ..executor import LocalExecutor, resources_for
@@ -41,7 +40,7 @@ from ..sparse.masks import prunable_parameters
 from ..sparse.schedule import UpdateSchedule
 from ..train import Trainer
 from .base import MethodContext, MethodResult, register_method
-from .candidates import CandidateData, CandidateTask, FineTune, assess, run_candidate
+from .candidates import CandidateData, CandidateTask, FineTune, Serving, assess, run_candidate
 from .sparse_base import SparseMethod, initial_masks
 
 log = logging.getLogger(__name__)
@@ -89,7 +88,8 @@ class SafeCompressEngine(SparseEngine):
         self.fit_probe, self.test_probe = _halves(ctx, ctx.cfg.seed)
         val_idx = torch.as_tensor(np.asarray(ctx.split["val"])[: self.cfg.val_samples])
         train_idx = torch.as_tensor(np.asarray(ctx.split["train"]))
-        self.data = CandidateData((ctx.X[val_idx], ctx.y[val_idx]), self.test_probe, (ctx.X[train_idx], ctx.y[train_idx]))
+        self.data = CandidateData((ctx.X[val_idx], ctx.y[val_idx]), self.test_probe, (ctx.X[train_idx], ctx.y[train_idx]),
+                                  self._serving(ctx))
         self.executor = ctx.executor or LocalExecutor()
         self._shared_handle = None
         kind = "image" if ctx.X.dim() == 4 else "tabular"
@@ -102,6 +102,22 @@ class SafeCompressEngine(SparseEngine):
         self._reg_cache: tuple[float, Any] | None = None
         self.best: dict[str, Any] | None = None  # {"round", "score", "state", "masks", "candidate"}
         self.loop_s = 0.0  # seconds spent in rounds (attacker fits, candidates, tests): the overhead over RigL
+
+    def _serving(self, ctx: MethodContext) -> Serving | None:
+        """The run's inference-time defence, which the simulators attack through (None when the network is
+        served as it is, or with ``safecompress.simulate_served: false``)."""
+        from ..defences.base import Defence
+
+        defence = ctx.defence()
+        if not self.cfg.simulate_served or type(defence).deploy is Defence.deploy:
+            return None
+        return Serving(defence, ctx.cfg.seed)
+
+    def _fit_simulators(self, r: int) -> None:
+        """Fit every simulator on the fit probe half against the current model, as served."""
+        served = self.data.served(self.model, self.ctx.device)
+        for sim in self.simulators:
+            sim.fit(sim.view(self.model, served, self.ctx.device), self.fit_probe, round_seed=r)
 
     def _check_tpr_resolution(self, ctx: MethodContext) -> None:
         """A TPR budget at FPR f needs ≥ 10/f probe non-members in the test half (else the TPR is noise)."""
@@ -151,9 +167,7 @@ class SafeCompressEngine(SparseEngine):
     def _round(self, trainer: Trainer) -> None:
         step = trainer.state.step
         r = len(self.rounds)
-        view = WhiteBoxTarget(self.model, self.ctx.device)
-        for sim in self.simulators:
-            sim.fit(view, self.fit_probe, round_seed=r)
+        self._fit_simulators(r)
         decay = self.schedule.fraction_at(step) / self.schedule.fraction if self.schedule.fraction else 0.0
         base = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         states = self.layer_states(trainer)
@@ -195,8 +209,9 @@ class SafeCompressEngine(SparseEngine):
                             "candidates": table, "chosen": chosen})
         self.updates.append({"step": step, "round": r, "chosen": chosen})
         picked = self.cfg.candidates[chosen]
-        if picked.regularizer != "none":  # the chosen candidate's regulariser trains the model until the next round
-            self.reg_name, self.strength = picked.regularizer, picked.strength
+        # what was tested is what continues: the chosen candidate's regulariser (none included) trains the
+        # model until the next round
+        self.reg_name, self.strength = picked.regularizer, picked.strength
         if self.regularised:
             self.rounds[-1]["regularizer"] = {"name": self.reg_name, "strength": self.strength}
         if self.cfg.final == "best_round":
@@ -257,9 +272,7 @@ class SafeCompressEngine(SparseEngine):
             log.info("final model: the end of training (final: last)")
             return
         t0 = time.perf_counter()
-        view = WhiteBoxTarget(self.model, self.ctx.device)
-        for sim in self.simulators:
-            sim.fit(view, self.fit_probe, round_seed=len(self.rounds))
+        self._fit_simulators(len(self.rounds))
         self._consider("final", self._assess())
         if self.best is not None and self.best["round"] != "final":
             self.model.load_state_dict(self.best["state"])
