@@ -21,7 +21,8 @@ def test_a_changed_number_or_name_changes_the_hash(tmp_path):
     assert _content(tmp_path, "c.py", "def g(x):\n    return x + 1\n") != base
     # a string that is not a docstring is code (a message, a key)
     assert _content(tmp_path, "d.py", "def f(x):\n    'doc'\n    return 'a'\n") != _content(
-        tmp_path, "e.py", "def f(x):\n    'doc'\n    return 'b'\n")
+        tmp_path, "e.py", "def f(x):\n    'doc'\n    return 'b'\n"
+    )
 
 
 def test_the_package_hash_is_stable_and_short():

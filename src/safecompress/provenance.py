@@ -20,8 +20,11 @@ def source_hash() -> str:
     syntax tree without docstrings, so formatting, comments and docstrings never make a cached cell stale."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts
-                       and not _presentation(p.relative_to(root))):
+    for path in sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts and not _presentation(p.relative_to(root))
+    ):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(b"\0")
         digest.update(_content(path))
@@ -36,9 +39,13 @@ def _content(path: Path) -> bytes:
     tree = ast.parse(raw, filename=str(path))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree, include_attributes=False).encode()
 

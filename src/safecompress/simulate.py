@@ -30,8 +30,12 @@ def simulable(cls: type) -> bool:
     """Attacks that run on probe data alone: signal attacks, learned ones except per-class shadow,
     membership attacks that need no reference models (fitted with the probe non-members as their
     population), and the attacks beyond membership (attribute inference, model inversion)."""
-    return (issubclass(cls, SIGNAL_ATTACKS) or (issubclass(cls, _LearnedAttack) and cls is not ShadowAttack)
-            or cls.references_needed == 0 or cls.family != "membership")
+    return (
+        issubclass(cls, SIGNAL_ATTACKS)
+        or (issubclass(cls, _LearnedAttack) and cls is not ShadowAttack)
+        or cls.references_needed == 0
+        or cls.family != "membership"
+    )
 
 
 def simulation_problem(name: str, attacks=ATTACKS) -> str | None:
@@ -40,8 +44,10 @@ def simulation_problem(name: str, attacks=ATTACKS) -> str | None:
     if name not in attacks or simulable(attacks.get(name)):
         return None
     supported = [n for n, c in attacks.items() if simulable(c)]
-    return (f"attack {name!r} cannot be simulated in the loop (it needs reference models); "
-            f"use one of: {', '.join(supported)}")
+    return (
+        f"attack {name!r} cannot be simulated in the loop (it needs reference models); "
+        f"use one of: {', '.join(supported)}"
+    )
 
 
 @dataclass
@@ -68,8 +74,12 @@ class Simulator:
         self.learned = issubclass(cls, _LearnedAttack)
         self.n_classes, self.seed, self.epochs, self.low_fpr = n_classes, seed, epochs, low_fpr
         # a membership attack that needs no references learns from the probe non-members (its population)
-        self.population_fit = (self.family == "membership" and cls.references_needed == 0
-                               and not issubclass(cls, SIGNAL_ATTACKS) and not self.learned)
+        self.population_fit = (
+            self.family == "membership"
+            and cls.references_needed == 0
+            and not issubclass(cls, SIGNAL_ATTACKS)
+            and not self.learned
+        )
         if isinstance(self.attack, LabelOnlyAttack):
             self.attack.kind_ = kind
         self.fitted_ = None
@@ -95,8 +105,9 @@ class Simulator:
         elif self.population_fit:
             out = torch.as_tensor(~np.asarray(data.is_member, dtype=bool))
             device = getattr(view, "device", torch.device("cpu"))
-            self.attack.fit(AttackContext(data.X[out], data.y[out], self.n_classes, None, device,
-                                          self.seed + round_seed, self.kind))
+            self.attack.fit(
+                AttackContext(data.X[out], data.y[out], self.n_classes, None, device, self.seed + round_seed, self.kind)
+            )
         return self
 
     def measure(self, view: BlackBoxTarget, data: ProbeData) -> tuple[float, float, float | None]:
@@ -107,5 +118,8 @@ class Simulator:
         if self.family != "membership":
             return (*self.attack.measure_probe(view, data, self.kind), None)
         s = self._scores(view, data)
-        return (metrics.auc(s, data.is_member), metrics.advantage(s, data.is_member),
-                metrics.tpr_at_fpr(s, data.is_member, self.low_fpr))
+        return (
+            metrics.auc(s, data.is_member),
+            metrics.advantage(s, data.is_member),
+            metrics.tpr_at_fpr(s, data.is_member, self.low_fpr),
+        )

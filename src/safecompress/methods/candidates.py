@@ -130,4 +130,3 @@ def run_candidate(item: tuple[CandidateData, CandidateTask]) -> tuple[Candidate,
         finetune(model, masks, data, task.finetune, device)
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return assess(model, data, task.simulators, device), state
-
