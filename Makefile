@@ -26,6 +26,7 @@ run: setup
 
 test: setup
 	$(BIN)/python -m ruff check src tests bench
+	$(BIN)/python -m ruff format --check src tests bench
 	$(BIN)/python -m pytest
 
 clean:

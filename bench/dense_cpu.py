@@ -31,15 +31,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                cfg = load_config(preset=args.preset, overrides=[f"data.name={name}", f"seed={seed}", "audit.enabled=false",
-                                                                    *args.overrides])
+                cfg = load_config(
+                    preset=args.preset,
+                    overrides=[f"data.name={name}", f"seed={seed}", "audit.enabled=false", *args.overrides],
+                )
                 t0 = time.perf_counter()
                 rep = run_experiment(cfg, Path(tmp) / f"{name}-{seed}").report
-                rows.append({
-                    "dataset": name, "seed": seed, "model": rep["model"]["name"], "n_train": rep["data"]["split"]["train"],
-                    "epochs": cfg.train.epochs, "train_acc": round(rep["task"]["train_accuracy"], 4),
-                    "test_acc": round(rep["task"]["accuracy"], 4), "wall_s": round(time.perf_counter() - t0, 1),
-                })
+                rows.append(
+                    {
+                        "dataset": name,
+                        "seed": seed,
+                        "model": rep["model"]["name"],
+                        "n_train": rep["data"]["split"]["train"],
+                        "epochs": cfg.train.epochs,
+                        "train_acc": round(rep["task"]["train_accuracy"], 4),
+                        "test_acc": round(rep["task"]["accuracy"], 4),
+                        "wall_s": round(time.perf_counter() - t0, 1),
+                    }
+                )
                 print(rows[-1], flush=True)
     cols = list(rows[0])
     print(f"\n### dense, preset `{args.preset}`\n")

@@ -40,11 +40,16 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        cfg = load_config(preset="ci", overrides=[f"data.name={args.dataset}", "method.name=dense", "audit.enabled=false"])
+        cfg = load_config(
+            preset="ci", overrides=[f"data.name={args.dataset}", "method.name=dense", "audit.enabled=false"]
+        )
         run_experiment(cfg, run)
         aucs = {}
-        for label, name, threads in (("local, 1 thread", "local", 1), ("local, 2 threads", "local", 2),
-                                     ("dask, 2 workers x 1 thread", "dask", 1)):
+        for label, name, threads in (
+            ("local, 1 thread", "local", 1),
+            ("local, 2 threads", "local", 2),
+            ("dask, 2 workers x 1 thread", "dask", 1),
+        ):
             shutil.rmtree(run / "refs", ignore_errors=True)
             torch.set_num_threads(threads)
             with make_executor(name, workers=2) as ex:
@@ -52,16 +57,27 @@ def main() -> None:
                 rep = audit_run_folder(run, ["lira"], args.refs, executor=ex)
                 wall = time.perf_counter() - t0
             aucs[label] = rep["audit"]["attacks"]["lira"]["auc"]
-            rows.append({"executor": label, "refs": args.refs, "wall_s": round(wall, 1),
-                         "references_s": rep["audit"]["timing"]["references_s"], "lira_auc": aucs[label]})
+            rows.append(
+                {
+                    "executor": label,
+                    "refs": args.refs,
+                    "wall_s": round(wall, 1),
+                    "references_s": rep["audit"]["timing"]["references_s"],
+                    "lira_auc": aucs[label],
+                }
+            )
             print(rows[-1], flush=True)
         with make_executor("dask", workers=2) as ex:
             ex.map(_noop, list(range(20)))  # warm up
             t0 = time.perf_counter()
             ex.map(_noop, list(range(200)))
             overhead_ms = (time.perf_counter() - t0) / 200 * 1000
-    lines = [f"### LiRA audit with {args.refs} reference models ({args.dataset}, dense MLP, `ci` preset)", "",
-             "| executor | wall s | reference training s | LiRA AUC |", "|---|---|---|---|"]
+    lines = [
+        f"### LiRA audit with {args.refs} reference models ({args.dataset}, dense MLP, `ci` preset)",
+        "",
+        "| executor | wall s | reference training s | LiRA AUC |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {r['executor']} | {r['wall_s']} | {r['references_s']} | {r['lira_auc']:.4f} |" for r in rows]
     lines += ["", f"Dask scheduling overhead: {overhead_ms:.2f} ms per task (200 no-op tasks, 2 local workers).", ""]
     text = "\n".join(lines)

@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads((folder / "results.json").read_text())
         codes = sorted({r.get("code") or "unknown" for r in rows})
         if len(codes) != 1:
-            print(f"{folder}: rows from several code versions ({', '.join(codes)}); re-run the suite instead",
-                  file=sys.stderr)
+            print(
+                f"{folder}: rows from several code versions ({', '.join(codes)}); re-run the suite instead",
+                file=sys.stderr,
+            )
             return 2
         write_summaries(suite, rows, folder)
         print(f"{folder}: {len(rows)} rows (code {codes[0]}) -> summary.md, summary.html, frontier.png")

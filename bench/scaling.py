@@ -41,9 +41,15 @@ import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 # every split part but train is a fixed count, so the data axis grows the training set only
-FIXED_SPLIT = ["data.split.val=1000", "data.split.test=1000", "data.split.population=2000",
-               "data.split.probe_nonmembers=250", "data.split.audit_nonmembers=250",
-               "data.split.probe_members=null", "data.split.audit_members=null"]
+FIXED_SPLIT = [
+    "data.split.val=1000",
+    "data.split.test=1000",
+    "data.split.population=2000",
+    "data.split.probe_nonmembers=250",
+    "data.split.audit_nonmembers=250",
+    "data.split.probe_members=null",
+    "data.split.audit_members=null",
+]
 METHODS = ("rigl", "safecompress")
 
 
@@ -71,28 +77,58 @@ def memory_floor(cells: Path) -> float:
 
 
 def cell(cells: Path, args: argparse.Namespace, method: str, axis: str, width: float, train: int) -> dict:
-    overrides = [f"data.name={args.dataset}", f"method.name={method}", f"model.width={width}",
-                 f"data.split.train={train}", *FIXED_SPLIT, f"sparse.density={args.density}",
-                 f"train.epochs={args.epochs}", f"seed={args.seed}", "train.num_threads=1",
-                 "audit.enabled=false", "baseline=null", *args.overrides]
+    overrides = [
+        f"data.name={args.dataset}",
+        f"method.name={method}",
+        f"model.width={width}",
+        f"data.split.train={train}",
+        *FIXED_SPLIT,
+        f"sparse.density={args.density}",
+        f"train.epochs={args.epochs}",
+        f"seed={args.seed}",
+        "train.num_threads=1",
+        "audit.enabled=false",
+        "baseline=null",
+        *args.overrides,
+    ]
     tag = hashlib.sha256(json.dumps([args.preset, overrides]).encode()).hexdigest()[:10]
     path = cells / f"{args.dataset}-{method}-w{width}-n{train}-e{args.epochs}-s{args.seed}-{tag}.json"
     if path.exists():
         return {**json.loads(path.read_text()), "axis": axis}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "safecompress", "run", "--preset", args.preset,
-               *(x for o in overrides for x in ("--set", o)), "--out", str(out), "--overwrite"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "safecompress",
+            "run",
+            "--preset",
+            args.preset,
+            *(x for o in overrides for x in ("--set", o)),
+            "--out",
+            str(out),
+            "--overwrite",
+        ]
         rc, peak = run_measured(cmd, Path(tmp) / "log")
         if rc != 0 or not (out / "report.json").exists():
             tail = (Path(tmp) / "log").read_text(errors="replace")[-3000:]
             raise SystemExit(f"run failed (exit {rc}): {' '.join(cmd)}\n{tail}")
         rep = json.loads((out / "report.json").read_text())
     timing = rep["timing"]
-    row = {"dataset": args.dataset, "method": method, "width": width, "train": rep["data"]["split"]["train"],
-           "parameters": rep["model"]["parameters"], "epochs": args.epochs, "seed": args.seed,
-           "train_s": timing["train_s"], "rounds_s": timing.get("rounds_s"), "overhead_x": timing.get("overhead_x"),
-           "peak_mib": round(peak, 1), "test_acc": rep["task"]["accuracy"]}
+    row = {
+        "dataset": args.dataset,
+        "method": method,
+        "width": width,
+        "train": rep["data"]["split"]["train"],
+        "parameters": rep["model"]["parameters"],
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "train_s": timing["train_s"],
+        "rounds_s": timing.get("rounds_s"),
+        "overhead_x": timing.get("overhead_x"),
+        "peak_mib": round(peak, 1),
+        "test_acc": rep["task"]["accuracy"],
+    }
     path.write_text(json.dumps(row))
     return {**row, "axis": axis}
 
@@ -121,8 +157,14 @@ def main() -> None:
     ap.add_argument("--density", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
-                    help="extra config override for every run (e.g. data.max_samples=30000)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="extra config override for every run (e.g. data.max_samples=30000)",
+    )
     ap.add_argument("--results", type=Path, default=RESULTS, help="folder for cells, scaling.md and scaling.json")
     args = ap.parse_args()
     methods = args.methods.split(",")
@@ -133,53 +175,83 @@ def main() -> None:
     floor = memory_floor(cells)
 
     rows = []
-    for axis, points in (("width", [(w, args.train_fixed) for w in widths]),
-                         ("data", [(args.width_fixed, n) for n in sizes])):
+    for axis, points in (
+        ("width", [(w, args.train_fixed) for w in widths]),
+        ("data", [(args.width_fixed, n) for n in sizes]),
+    ):
         for width, train in points:
             for method in methods:
                 rows.append(cell(cells, args, method, axis, width, train))
                 print({k: rows[-1][k] for k in ("axis", "method", "width", "train", "train_s", "peak_mib")}, flush=True)
 
     size_of = {"width": lambda r: r["width"], "data": lambda r: r["train"]}
-    lines = [f"### Cost scaling on {args.dataset}: preset `{args.preset}`, density {args.density}, "
-             f"{args.epochs} epochs, seed {args.seed}, 1 thread, audit off {' '.join(args.overrides)}",
-             "", f"Memory floor (python + torch + safecompress imported): {floor:.0f} MiB.", "",
-             "| axis | width | train | parameters | method | train s | SC rounds s | overhead × | peak MiB | above floor MiB | test acc |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### Cost scaling on {args.dataset}: preset `{args.preset}`, density {args.density}, "
+        f"{args.epochs} epochs, seed {args.seed}, 1 thread, audit off {' '.join(args.overrides)}",
+        "",
+        f"Memory floor (python + torch + safecompress imported): {floor:.0f} MiB.",
+        "",
+        "| axis | width | train | parameters | method | train s | SC rounds s | overhead × | peak MiB "
+        "| above floor MiB | test acc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['axis']} | {r['width']:g} | {r['train']} | {r['parameters']} | {r['method']} | "
-                     f"{r['train_s']:.2f} | {fmt(r['rounds_s'])} | {fmt(r['overhead_x'])} | {r['peak_mib']:.0f} | "
-                     f"{r['peak_mib'] - floor:.0f} | {r['test_acc']:.4f} |")
+        lines.append(
+            f"| {r['axis']} | {r['width']:g} | {r['train']} | {r['parameters']} | {r['method']} | "
+            f"{r['train_s']:.2f} | {fmt(r['rounds_s'])} | {fmt(r['overhead_x'])} | {r['peak_mib']:.0f} | "
+            f"{r['peak_mib'] - floor:.0f} | {r['test_acc']:.4f} |"
+        )
 
     fits = []
-    lines += ["", "### Growth exponents (slope of log cost vs log size) and SafeCompress/RigL time ratio", "",
-              "| axis | method | time exp | peak-mem exp | above-floor-mem exp | time ratio SC/RigL per size |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### Growth exponents (slope of log cost vs log size) and SafeCompress/RigL time ratio",
+        "",
+        "| axis | method | time exp | peak-mem exp | above-floor-mem exp | time ratio SC/RigL per size |",
+        "|---|---|---|---|---|---|",
+    ]
     for axis in ("width", "data"):
         ax = [r for r in rows if r["axis"] == axis]
         by = {(m, size_of[axis](r)): r for m in methods for r in ax if r["method"] == m}
         xs = sorted({size_of[axis](r) for r in ax})
-        ratios = {x: by[("safecompress", x)]["train_s"] / by[("rigl", x)]["train_s"]
-                  for x in xs if ("safecompress", x) in by and ("rigl", x) in by and by[("rigl", x)]["train_s"] > 0}
+        ratios = {
+            x: by[("safecompress", x)]["train_s"] / by[("rigl", x)]["train_s"]
+            for x in xs
+            if ("safecompress", x) in by and ("rigl", x) in by and by[("rigl", x)]["train_s"] > 0
+        }
         ratio_txt = ", ".join(f"{x:g}: {v:.2f}×" for x, v in ratios.items()) or "–"
         for m in methods:
             mr = [by[(m, x)] for x in xs if (m, x) in by]
-            fit = {"axis": axis, "method": m, "sizes": [size_of[axis](r) for r in mr],
-                   "time_exp": exponent([size_of[axis](r) for r in mr], [r["train_s"] for r in mr]),
-                   "mem_exp": exponent([size_of[axis](r) for r in mr], [r["peak_mib"] for r in mr]),
-                   "mem_above_floor_exp": exponent([size_of[axis](r) for r in mr],
-                                                   [r["peak_mib"] - floor for r in mr]),
-                   "time_ratio_sc_over_rigl": {str(x): round(v, 3) for x, v in ratios.items()}}
+            fit = {
+                "axis": axis,
+                "method": m,
+                "sizes": [size_of[axis](r) for r in mr],
+                "time_exp": exponent([size_of[axis](r) for r in mr], [r["train_s"] for r in mr]),
+                "mem_exp": exponent([size_of[axis](r) for r in mr], [r["peak_mib"] for r in mr]),
+                "mem_above_floor_exp": exponent([size_of[axis](r) for r in mr], [r["peak_mib"] - floor for r in mr]),
+                "time_ratio_sc_over_rigl": {str(x): round(v, 3) for x, v in ratios.items()},
+            }
             fits.append(fit)
-            lines.append(f"| {axis} | {m} | {fmt(fit['time_exp'])} | {fmt(fit['mem_exp'])} | "
-                         f"{fmt(fit['mem_above_floor_exp'])} | {ratio_txt if m == 'safecompress' else ''} |")
+            lines.append(
+                f"| {axis} | {m} | {fmt(fit['time_exp'])} | {fmt(fit['mem_exp'])} | "
+                f"{fmt(fit['mem_above_floor_exp'])} | {ratio_txt if m == 'safecompress' else ''} |"
+            )
 
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     (args.results / "scaling.md").write_text(text)
-    (args.results / "scaling.json").write_text(json.dumps(
-        {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-         "fixed_split": FIXED_SPLIT, "memory_floor_mib": floor, "rows": rows, "fits": fits}, indent=2))
+    (args.results / "scaling.json").write_text(
+        json.dumps(
+            {
+                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                "fixed_split": FIXED_SPLIT,
+                "memory_floor_mib": floor,
+                "rows": rows,
+                "fits": fits,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

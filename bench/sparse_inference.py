@@ -63,8 +63,12 @@ def main() -> None:
             fast = sparse_inference(model, linear_max_density=1.01, conv_max_density=1.01)
             converted = sum(isinstance(m, (CSRLinear, CSRConv2d)) for m in fast.modules())
             with tempfile.TemporaryDirectory() as tmp:
-                size = {v: save_model(model, spec, Path(tmp) / f"{v}.st", masks=masks if density < 1 else None,
-                                      values=v).stat().st_size for v in ("fp32", "fp16", "int8")}
+                size = {
+                    v: save_model(model, spec, Path(tmp) / f"{v}.st", masks=masks if density < 1 else None, values=v)
+                    .stat()
+                    .st_size
+                    for v in ("fp32", "fp16", "int8")
+                }
             sizes.append({"model": name, "density": density, **{f"{k}_bytes": v for k, v in size.items()}})
             for threads in (1, 2):
                 torch.set_num_threads(threads)
@@ -73,9 +77,18 @@ def main() -> None:
                     reps = args.repeats * (20 if batch == 1 else 1)
                     dense_sps = throughput(model, x, reps)
                     sparse_sps = throughput(fast, x, reps)
-                    rows.append({"model": name, "density": density, "threads": threads, "batch": batch,
-                                 "csr_layers": converted, "dense_samples_s": round(dense_sps),
-                                 "sparse_samples_s": round(sparse_sps), "speedup": round(sparse_sps / dense_sps, 2)})
+                    rows.append(
+                        {
+                            "model": name,
+                            "density": density,
+                            "threads": threads,
+                            "batch": batch,
+                            "csr_layers": converted,
+                            "dense_samples_s": round(dense_sps),
+                            "sparse_samples_s": round(sparse_sps),
+                            "speedup": round(sparse_sps / dense_sps, 2),
+                        }
+                    )
                     print(rows[-1], flush=True)
     print("\n### Throughput (samples/s; all eligible layers forced to CSR)\n")
     cols = list(rows[0])

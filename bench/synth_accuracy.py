@@ -55,8 +55,13 @@ def small_cnn(k: int) -> nn.Module:
         return [nn.Conv2d(a, b, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
 
     return nn.Sequential(
-        *block(3, 32), *block(32, 64), *block(64, 64), nn.Flatten(),
-        nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, k),
+        *block(3, 32),
+        *block(32, 64),
+        *block(64, 64),
+        nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 64),
+        nn.ReLU(),
+        nn.Linear(64, k),
     )
 
 
@@ -95,9 +100,14 @@ def run(name: str, seed: int, epochs: int | None) -> dict[str, object]:
             opt.step()
     train_s = time.perf_counter() - start
     return {
-        "dataset": name, "n_train": len(tr), "n_test": len(te), "epochs": epochs,
-        "train acc": f"{accuracy(model, Xtr, ytr):.3f}", "test acc": f"{accuracy(model, Xte, yte):.3f}",
-        "gen s": f"{gen_s:.1f}", "train s": f"{train_s:.1f}",
+        "dataset": name,
+        "n_train": len(tr),
+        "n_test": len(te),
+        "epochs": epochs,
+        "train acc": f"{accuracy(model, Xtr, ytr):.3f}",
+        "test acc": f"{accuracy(model, Xte, yte):.3f}",
+        "gen s": f"{gen_s:.1f}",
+        "train s": f"{train_s:.1f}",
     }
 
 

@@ -60,11 +60,30 @@ def test_model_factory_by_import_path(tmp_path, monkeypatch):
         "import math\nfrom torch import nn\n"
         "def make(input_shape, n_classes, width):\n"
         "    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), int(32 * width)), nn.ReLU(),\n"
-        "                         nn.Linear(int(32 * width), n_classes))\n")
+        "                         nn.Linear(int(32 * width), n_classes))\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "run"
-    assert main(["run", "--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mynets:make",
-                 "--set", "method.name=rigl", "--set", "audit.enabled=false", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--preset",
+                "ci",
+                "--set",
+                "data.name=digits",
+                "--set",
+                "model.name=mynets:make",
+                "--set",
+                "method.name=rigl",
+                "--set",
+                "audit.enabled=false",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert isinstance(load_model(out / "model.safetensors")[1], nn.Linear)
     assert main(["run", "--preset", "ci", "--set", "model.name=nowhere:make", "--out", str(tmp_path / "x")]) == 2
     sys.modules.pop("mynets", None)

@@ -44,7 +44,7 @@ def test_gradient_closed_form_equals_autograd():
     head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     for i in range(5):
         model.zero_grad()
-        nn.functional.cross_entropy(model(X[i:i + 1]), y[i:i + 1]).backward()
+        nn.functional.cross_entropy(model(X[i : i + 1]), y[i : i + 1]).backward()
         assert torch.allclose(closed[i], head.weight.grad, atol=1e-5)
 
 
@@ -55,9 +55,15 @@ def test_membership_matrix_balanced():
 
 
 def _context(population, refs=4, candidates=None):
-    pool = ReferencePool(train_fn, *population, n_models=refs, seed=0, device=torch.device("cpu"),
-                         X_cand=None if candidates is None else candidates[0],
-                         y_cand=None if candidates is None else candidates[1])
+    pool = ReferencePool(
+        train_fn,
+        *population,
+        n_models=refs,
+        seed=0,
+        device=torch.device("cpu"),
+        X_cand=None if candidates is None else candidates[0],
+        y_cand=None if candidates is None else candidates[1],
+    )
     return AttackContext(population[0], population[1], K, pool, torch.device("cpu"), seed=0, kind="tabular")
 
 
@@ -92,8 +98,17 @@ def test_attack_contract(setup, contexts, name):
 
 def test_strong_attacks_catch_memorisation(setup):
     target, members, nonmembers, population = setup
-    result = audit_model(target, members, nonmembers, population, attacks=["loss", "lira", "rmia"], n_classes=K,
-                         train_fn=train_fn, refs=4, n_bootstrap=50)
+    result = audit_model(
+        target,
+        members,
+        nonmembers,
+        population,
+        attacks=["loss", "lira", "rmia"],
+        n_classes=K,
+        train_fn=train_fn,
+        refs=4,
+        n_bootstrap=50,
+    )
     aucs = {n: m["auc"] for n, m in result.report["attacks"].items()}
     assert aucs["loss"] > 0.7 and aucs["lira"] > 0.7, aucs
     assert result.report["worst"]["auc"] == max(aucs.values())
@@ -104,8 +119,17 @@ def test_every_attack_near_chance_when_members_are_not_members(setup):
     """'Members' the target never saw: every attack must stay within 0.05 AUC of 0.5."""
     target, _, _, population = setup
     fake_members, nonmembers = _data(1000, 11), _data(1000, 12)
-    result = audit_model(target, fake_members, nonmembers, population, attacks=ATTACKS.names(), n_classes=K,
-                         train_fn=train_fn, refs=4, n_bootstrap=0)
+    result = audit_model(
+        target,
+        fake_members,
+        nonmembers,
+        population,
+        attacks=ATTACKS.names(),
+        n_classes=K,
+        train_fn=train_fn,
+        refs=4,
+        n_bootstrap=0,
+    )
     for name, m in result.report["attacks"].items():
         assert abs(m["auc"] - 0.5) < 0.05, (name, m["auc"])
     assert set(result.report["attacks"]) == set(MEMBERSHIP)
@@ -125,8 +149,9 @@ def test_python_api_audits_a_users_model(setup):
     import safecompress
 
     target, members, nonmembers, population = setup
-    report = safecompress.audit(target, members, nonmembers, population, attacks=["loss", "confidence"], refs=1,
-                                n_bootstrap=20)
+    report = safecompress.audit(
+        target, members, nonmembers, population, attacks=["loss", "confidence"], refs=1, n_bootstrap=20
+    )
     assert set(report["attacks"]) == {"loss", "confidence"}
     assert report["attacks"]["loss"]["auc"] > 0.6 and report["n_members"] == 300
 
@@ -139,8 +164,18 @@ def test_attack_options_are_validated():
 
 def test_offline_lira_option(setup):
     target, members, nonmembers, population = setup
-    result = audit_model(target, members, nonmembers, population, attacks=["lira"], n_classes=K, train_fn=train_fn,
-                         refs=4, n_bootstrap=0, attack_params={"lira": {"online": False, "fixed_variance": True}})
+    result = audit_model(
+        target,
+        members,
+        nonmembers,
+        population,
+        attacks=["lira"],
+        n_classes=K,
+        train_fn=train_fn,
+        refs=4,
+        n_bootstrap=0,
+        attack_params={"lira": {"online": False, "fixed_variance": True}},
+    )
     assert result.report["attacks"]["lira"]["mode"] == "offline" and result.report["attacks"]["lira"]["auc"] > 0.6
 
 
@@ -154,19 +189,33 @@ def test_class_gaussians_match_sample_moments_and_shrink_small_classes():
     assert mu[0] == pytest.approx(2.0, abs=0.05) and sd[0] == pytest.approx(1.0, abs=0.05)
     assert mu[1] == pytest.approx(-1.0, abs=0.1) and sd[1] == pytest.approx(3.0, abs=0.1)
     # none of class 3: the all-class mean and the pooled within-class spread; two of class 2: mostly those
-    pooled = np.sqrt(((phi[y == 0] - phi[y == 0].mean()) ** 2).sum() + ((phi[y == 1] - phi[y == 1].mean()) ** 2).sum()
-                     + ((phi[y == 2] - phi[y == 2].mean()) ** 2).sum()) / np.sqrt(len(y) - 3)
+    pooled = np.sqrt(
+        ((phi[y == 0] - phi[y == 0].mean()) ** 2).sum()
+        + ((phi[y == 1] - phi[y == 1].mean()) ** 2).sum()
+        + ((phi[y == 2] - phi[y == 2].mean()) ** 2).sum()
+    ) / np.sqrt(len(y) - 3)
     assert mu[3] == pytest.approx(phi.mean()) and sd[3] == pytest.approx(pooled)
     assert mu[2] == pytest.approx((phi[y == 2].sum() + 20 * phi.mean()) / 22)
 
 
 def test_calibrated_attack_needs_no_references(setup):
     target, members, nonmembers, population = setup
-    result = audit_model(target, members, nonmembers, population, attacks=["calibrated"], n_classes=K,
-                         train_fn=train_fn, refs=0, n_bootstrap=0)
+    result = audit_model(
+        target,
+        members,
+        nonmembers,
+        population,
+        attacks=["calibrated"],
+        n_classes=K,
+        train_fn=train_fn,
+        refs=0,
+        n_bootstrap=0,
+    )
     assert result.report["attacks"]["calibrated"]["auc"] > 0.7
     with pytest.raises(ValueError, match="non-members"):
-        ATTACKS.get("calibrated")().fit(AttackContext(population[0][:1], population[1][:1], K, None, torch.device("cpu")))
+        ATTACKS.get("calibrated")().fit(
+            AttackContext(population[0][:1], population[1][:1], K, None, torch.device("cpu"))
+        )
 
 
 class _KnownLogit(nn.Module):

@@ -19,8 +19,15 @@ from safecompress.models import ModelSpec
 from safecompress.runner import data_context, reference_trainer
 from safecompress.train import Trainer
 
-TINY = ["data.name=digits", "model.name=mlp", "train.augment=false", "train.epochs=1", "sparse.update_every=5",
-        "audit.enabled=false", "sparse.density=0.3"]
+TINY = [
+    "data.name=digits",
+    "model.name=mlp",
+    "train.augment=false",
+    "train.epochs=1",
+    "sparse.update_every=5",
+    "audit.enabled=false",
+    "sparse.density=0.3",
+]
 
 RECIPES = {  # name: (method, defence)
     "rigl": ("rigl", "none"),
@@ -73,8 +80,20 @@ def test_each_reference_trains_on_exactly_its_in_rows(recipe, monkeypatch, tmp_p
             assert len(parts[name]) / len(parts["train"]) == pytest.approx(sizes[name] / sizes["train"], abs=0.02)
 
 
-METHOD_NAMES = ["dense", "static", "set", "rigl", "rigl_select", "mest", "gmp", "oneshot", "distill", "dmp", "defend_then_compress",
-                "safecompress"]
+METHOD_NAMES = [
+    "dense",
+    "static",
+    "set",
+    "rigl",
+    "rigl_select",
+    "mest",
+    "gmp",
+    "oneshot",
+    "distill",
+    "dmp",
+    "defend_then_compress",
+    "safecompress",
+]
 
 
 def test_every_method_is_covered_here():
@@ -91,10 +110,25 @@ def test_every_optimizer_step_runs_in_training_mode(method, monkeypatch, tmp_pat
         return original(self, xb, yb)
 
     monkeypatch.setattr(Trainer, "train_step", spy)
-    extra = {"safecompress": ["--set", "safecompress.simulate=[nn,whitebox,grad_norm]"],
-             "defend_then_compress": ["--set", "defence.name=relaxloss"]}.get(method, [])
-    args = ["run", "--preset", "ci", *sum((["--set", t] for t in TINY), []), "--set", "train.epochs=2",
-            "--set", "model.norm=batch", "--set", f"method.name={method}", *extra, "--out", str(tmp_path / method)]
+    extra = {
+        "safecompress": ["--set", "safecompress.simulate=[nn,whitebox,grad_norm]"],
+        "defend_then_compress": ["--set", "defence.name=relaxloss"],
+    }.get(method, [])
+    args = [
+        "run",
+        "--preset",
+        "ci",
+        *sum((["--set", t] for t in TINY), []),
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "model.norm=batch",
+        "--set",
+        f"method.name={method}",
+        *extra,
+        "--out",
+        str(tmp_path / method),
+    ]
     assert main(args) == 0
     assert modes and all(modes), f"{method}: {modes.count(False)} of {len(modes)} steps ran in eval mode"
 
@@ -113,11 +147,18 @@ def test_queries_run_in_eval_mode_and_give_the_model_back_in_its_mode():
     X, y = torch.randn(40, 1, 8, 8), torch.randint(0, 10, (40,))
     probe = ProbeData(X, y, np.arange(40) < 20)
     dev = torch.device("cpu")
-    calls = [lambda: BlackBoxTarget(model, dev).logits(X), lambda: logits_and_penultimate(model, X, dev),
-             lambda: per_sample_grad_norms(model, X, y, dev), lambda: evaluate(model, X, y, dev)]
+    calls = [
+        lambda: BlackBoxTarget(model, dev).logits(X),
+        lambda: logits_and_penultimate(model, X, dev),
+        lambda: per_sample_grad_norms(model, X, y, dev),
+        lambda: evaluate(model, X, y, dev),
+    ]
     for name in ("nn", "loss", "whitebox", "grad_norm"):
         sim = Simulator(name, 10, "image", 0, epochs=2)
-        calls += [lambda s=sim: s.fit(WhiteBoxTarget(model, dev), probe), lambda s=sim: s.measure(WhiteBoxTarget(model, dev), probe)]
+        calls += [
+            lambda s=sim: s.fit(WhiteBoxTarget(model, dev), probe),
+            lambda s=sim: s.measure(WhiteBoxTarget(model, dev), probe),
+        ]
     for call in calls:
         during.clear()
         call()
@@ -130,8 +171,16 @@ def test_the_loop_never_reads_test_audit_or_population_rows(tmp_path, monkeypatc
     SafeCompress run's model and rounds must not change by a single byte."""
     import safecompress.runner as runner
 
-    overrides = ["data.name=digits", "model.name=mlp", "train.augment=false", "train.epochs=3", "sparse.update_every=8",
-                 "audit.enabled=false", "method.name=safecompress", "safecompress.simulate=[nn,loss]"]
+    overrides = [
+        "data.name=digits",
+        "model.name=mlp",
+        "train.augment=false",
+        "train.epochs=3",
+        "sparse.update_every=8",
+        "audit.enabled=false",
+        "method.name=safecompress",
+        "safecompress.simulate=[nn,loss]",
+    ]
     cfg = load_config(preset="ci", overrides=overrides)
     real = load_dataset(cfg.data.name, data_context(cfg))
     split = make_split(len(real), cfg.data.split, cfg.seed, cfg.data.max_samples)
@@ -203,9 +252,27 @@ def test_lira_with_two_references_uses_a_global_variance_not_zero():
 
 def test_canaries_are_inserted_like_members_and_reported_apart(tmp_path):
     out = tmp_path / "can"
-    args = ["run", "--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
-            "--set", "method.name=rigl", "--set", "train.epochs=25", "--set", "audit.attacks=[loss,lira]",
-            "--set", "audit.canaries=60", "--out", str(out)]
+    args = [
+        "run",
+        "--preset",
+        "ci",
+        "--set",
+        "data.name=digits",
+        "--set",
+        "model.name=mlp",
+        "--set",
+        "train.augment=false",
+        "--set",
+        "method.name=rigl",
+        "--set",
+        "train.epochs=25",
+        "--set",
+        "audit.attacks=[loss,lira]",
+        "--set",
+        "audit.canaries=60",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     rep = json.loads((out / "report.json").read_text())
     can = rep["audit"]["canaries"]
@@ -225,8 +292,57 @@ def test_canaries_are_inserted_like_members_and_reported_apart(tmp_path):
 
 def test_too_many_canaries_is_a_config_error_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "can"
-    args = ["run", "--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "audit.canaries=100000",
-            "--out", str(out)]
+    args = [
+        "run",
+        "--preset",
+        "ci",
+        "--set",
+        "data.name=digits",
+        "--set",
+        "model.name=mlp",
+        "--set",
+        "audit.canaries=100000",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 2
     assert "audit.canaries=100000" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_simulators_attack_the_model_as_it_is_served():
+    """The loop tests what ships: black-box simulators query the network under the run's inference-time
+    defence (HAMP's output remapping), white-box ones hold its weights, as in the audit."""
+    from safecompress import metrics
+    from safecompress.attacks.base import WhiteBoxTarget
+    from safecompress.defences import DEFENCES
+    from safecompress.defences.base import unwrap
+    from safecompress.methods.candidates import CandidateData, Serving, assess
+    from safecompress.models import build_model
+    from safecompress.simulate import ProbeData, Simulator
+
+    model = build_model(ModelSpec("mlp", (1, 8, 8), 10, 0.25, "batch"), 0)
+    gen = torch.Generator().manual_seed(0)
+    X, y = torch.randn(80, 1, 8, 8, generator=gen), torch.randint(0, 10, (80,), generator=gen)
+    probe = ProbeData(X[:40], y[:40], np.arange(40) < 20)
+    dev = torch.device("cpu")
+    served_data = CandidateData(
+        (X[40:60], y[40:60]), probe, (X[60:], y[60:]), Serving(DEFENCES.get("hamp")(soft_labels=False), seed=3)
+    )
+    bare_data = CandidateData(served_data.val, probe, served_data.train)
+    served = served_data.served(model, dev)
+    assert served is not model and unwrap(served) is model and bare_data.served(model, dev) is model
+    loss, grad = Simulator("loss", 10, "image"), Simulator("grad_norm", 10, "image")
+    assert loss.view(model, served, dev).module is served
+    assert grad.view(model, served, dev).module is model
+    through, bare = assess(model, served_data, [loss, grad], dev), assess(model, bare_data, [loss, grad], dev)
+    assert through.aucs["grad_norm"] == bare.aucs["grad_norm"]  # the weights bypass the remapping
+    seen = np.asarray(loss.attack.score(WhiteBoxTarget(served, dev), probe.X, probe.y))
+    assert through.aucs["loss"] == pytest.approx(metrics.auc(seen, probe.is_member))
+    # served, a query's loss depends only on the rank of its true class (at most C values); bare, on the logits
+    assert (
+        len(np.unique(seen))
+        <= 10
+        < len(np.unique(np.asarray(loss.attack.score(WhiteBoxTarget(model, dev), probe.X, probe.y))))
+    )
+    assert through.accuracy == bare.accuracy  # remapping never changes a label

@@ -12,12 +12,22 @@ from safecompress.cli import main
 from safecompress.errors import ConfigError
 
 SUITE = {
-    "name": "tiny", "preset": "ci", "seeds": [0], "densities": [0.2],
-    "common": {"model": {"name": "mlp"}, "train": {"epochs": 3, "augment": False}, "sparse": {"update_every": 10},
-               "audit": {"attacks": ["loss", "nn"], "refs": 2, "bootstrap": 20}},
+    "name": "tiny",
+    "preset": "ci",
+    "seeds": [0],
+    "densities": [0.2],
+    "common": {
+        "model": {"name": "mlp"},
+        "train": {"epochs": 3, "augment": False},
+        "sparse": {"update_every": 10},
+        "audit": {"attacks": ["loss", "nn"], "refs": 2, "bootstrap": 20},
+    },
     "datasets": {"digits": {}},
-    "methods": {"dense": {"method": {"name": "dense"}, "dense": True}, "rigl": {"method": {"name": "rigl"}},
-                "safecompress": {"method": {"name": "safecompress"}}},
+    "methods": {
+        "dense": {"method": {"name": "dense"}, "dense": True},
+        "rigl": {"method": {"name": "rigl"}},
+        "safecompress": {"method": {"name": "safecompress"}},
+    },
     "reference": "safecompress",
 }
 
@@ -47,6 +57,7 @@ def test_bench_runs_every_cell_writes_results_and_resumes(tmp_path, capsys):
     # the summaries are a function of suite.json + results.json alone: rewriting them from those files
     # (bench/resummarize.py, for committed folders whose cells are gone) gives the same tables
     from safecompress.benchmark import Suite, write_summaries
+
     (out / "summary.md").unlink()
     write_summaries(Suite(**json.loads((out / "suite.json").read_text())), rows, out)
     assert (out / "summary.md").read_text() == md
@@ -102,12 +113,30 @@ def test_matched_accuracy_only_compares_comparable_models():
 def test_matched_noise_check_pairs_seeds_so_shared_seed_effects_cancel():
     # two seeds whose accuracy and AUC move together for both methods: the seed intervals overlap widely,
     # but the method's AUC is higher by ~0.15 at every seed
-    rows = [{"dataset": "d", "density": 0.05, "method": m, "seed": k, "auc": auc}
-            for m, k, auc in (("ref", 0, 0.63), ("ref", 1, 0.60), ("x", 0, 0.77), ("x", 1, 0.76))]
-    aggs = [{"dataset": "d", "density": 0.05, "method": "ref", "accuracy": 0.632, "auc": 0.615, "auc_lo": 0.42,
-             "auc_hi": 0.81},
-            {"dataset": "d", "density": 0.05, "method": "x", "accuracy": 0.631, "auc": 0.765, "auc_lo": 0.70,
-             "auc_hi": 0.83}]
+    rows = [
+        {"dataset": "d", "density": 0.05, "method": m, "seed": k, "auc": auc}
+        for m, k, auc in (("ref", 0, 0.63), ("ref", 1, 0.60), ("x", 0, 0.77), ("x", 1, 0.76))
+    ]
+    aggs = [
+        {
+            "dataset": "d",
+            "density": 0.05,
+            "method": "ref",
+            "accuracy": 0.632,
+            "auc": 0.615,
+            "auc_lo": 0.42,
+            "auc_hi": 0.81,
+        },
+        {
+            "dataset": "d",
+            "density": 0.05,
+            "method": "x",
+            "accuracy": 0.631,
+            "auc": 0.765,
+            "auc_lo": 0.70,
+            "auc_hi": 0.83,
+        },
+    ]
     assert matched(aggs, "ref", 0.015)[0]["verdict"] == "tie (AUC within noise)"  # intervals alone: overlap
     paired = matched(aggs, "ref", 0.015, rows)[0]
     assert paired["verdict"] == "leakier than ref at matched accuracy"
@@ -156,12 +185,15 @@ def test_summary_only_trains_nothing_and_leaves_out_cells_of_other_code(tmp_path
     assert "Not in these tables (1 of the suite's 1 cells" in md and rows[0]["run_dir"].removeprefix("cells/") in md
 
 
-@pytest.mark.parametrize("xs, quantile", [([0.0, 1.0], 12.706), ([0.0, 1.0, 2.0], 4.303), ([1.0, 2.0, 4.0, 8.0], 3.182)])
+@pytest.mark.parametrize(
+    "xs, quantile", [([0.0, 1.0], 12.706), ([0.0, 1.0, 2.0], 4.303), ([1.0, 2.0, 4.0, 8.0], 3.182)]
+)
 def test_seed_interval_uses_the_t_quantile_of_n_minus_1_degrees_of_freedom(xs, quantile):
     import math
     import statistics
 
     from safecompress.benchmark import _interval
+
     mean, lo, hi = _interval(xs)
     assert mean == pytest.approx(statistics.mean(xs))
     assert (hi - lo) / 2 == pytest.approx(quantile * statistics.stdev(xs) / math.sqrt(len(xs)))
@@ -169,11 +201,19 @@ def test_seed_interval_uses_the_t_quantile_of_n_minus_1_degrees_of_freedom(xs, q
 
 def test_paired_hypervolume_says_larger_only_beyond_seed_noise():
     from safecompress.benchmark import _paired_hypervolume
-    clear = _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06, 2: 0.055},
-                                 "rigl+hamp": {0: 0.04, 1: 0.05, 2: 0.045}}).to_markdown().splitlines()
+
+    clear = (
+        _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06, 2: 0.055}, "rigl+hamp": {0: 0.04, 1: 0.05, 2: 0.045}})
+        .to_markdown()
+        .splitlines()
+    )
     row = next(line for line in clear if line.startswith("| safecompress-x | rigl+hamp |"))
     assert "+0.0100" in row and row.endswith("| larger |")
-    noisy = _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.03}, "rigl+hamp": {0: 0.04, 1: 0.04}}).to_markdown().splitlines()
+    noisy = (
+        _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.03}, "rigl+hamp": {0: 0.04, 1: 0.04}})
+        .to_markdown()
+        .splitlines()
+    )
     assert any(line.endswith("| no detectable difference |") for line in noisy)
     # families run with other seeds are not paired, and baselines are not compared with each other
     assert _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 2: 0.05}}).blocks == []
@@ -183,17 +223,28 @@ def test_paired_hypervolume_says_larger_only_beyond_seed_noise():
 def test_beyond_membership_table_from_attribute_and_inversion_audits():
     from safecompress.benchmark import Cell, _row, beyond_document
 
-    rep = {"task": {"accuracy": 0.7, "train_accuracy": 0.9}, "compression": {"density": 0.05, "file_bytes": 10},
-           "timing": {"train_s": 1.0, "total_s": 2.0},
-           "audit": {"worst": {"attack": "loss", "auc": 0.6, "max_tpr_at_fpr": {"0.01": 0.02},
-                               "max_tpr_attack": {"0.01": "loss"}},
-                     "attacks": {"loss": {"auc": 0.6, "auc_ci": [0.58, 0.62], "tpr_at_fpr": {"0.001": None, "0.01": 0.02}}},
-                     "attribute": {"strongest": {"auc": 0.71, "auc_ci": [0.69, 0.73], "view": "embedding",
-                                                 "advantage": 0.04}},
-                     "inversion": {"auc": 0.52, "auc_ci": [0.5, 0.54], "member_closer_rate": 0.55}}}
+    rep = {
+        "task": {"accuracy": 0.7, "train_accuracy": 0.9},
+        "compression": {"density": 0.05, "file_bytes": 10},
+        "timing": {"train_s": 1.0, "total_s": 2.0},
+        "audit": {
+            "worst": {
+                "attack": "loss",
+                "auc": 0.6,
+                "max_tpr_at_fpr": {"0.01": 0.02},
+                "max_tpr_attack": {"0.01": "loss"},
+            },
+            "attacks": {"loss": {"auc": 0.6, "auc_ci": [0.58, 0.62], "tpr_at_fpr": {"0.001": None, "0.01": 0.02}}},
+            "attribute": {"strongest": {"auc": 0.71, "auc_ci": [0.69, 0.73], "view": "embedding", "advantage": 0.04}},
+            "inversion": {"auc": 0.52, "auc_ci": [0.5, 0.54], "member_closer_rate": 0.55},
+        },
+    }
     row = _row(Cell("income", "rigl", 0.05, 0, None), rep)
     md = beyond_document([row]).to_markdown()
-    assert "| income | 0.05 | rigl | 0 | 0.700 | 0.710 [0.690, 0.730] | embedding | +0.040 | 0.520 [0.500, 0.540] | 0.55 |" in md
+    assert (
+        "| income | 0.05 | rigl | 0 | 0.700 | 0.710 [0.690, 0.730] | embedding | +0.040 | 0.520 [0.500, 0.540] | 0.55 |"
+        in md
+    )
     # membership-only audits add no such table
     del rep["audit"]["attribute"], rep["audit"]["inversion"]
     assert beyond_document([_row(Cell("income", "rigl", 0.05, 0, None), rep)]).blocks == []
@@ -203,8 +254,11 @@ def test_accuracy_only_suites_summarise_without_an_audit():
     from safecompress.benchmark import Cell, _row, load_suite, summary_html, summary_markdown
 
     suite = load_suite("sparse-methods")
-    rep = {"task": {"accuracy": 0.7, "train_accuracy": 0.9}, "compression": {"density": 0.05, "file_bytes": 10},
-           "timing": {"train_s": 1.0, "total_s": 2.0}}
+    rep = {
+        "task": {"accuracy": 0.7, "train_accuracy": 0.9},
+        "compression": {"density": 0.05, "file_bytes": 10},
+        "timing": {"train_s": 1.0, "total_s": 2.0},
+    }
     rows = [_row(Cell("purchase100-synth", m, d, 0, None), rep) for m, d in (("dense", 1.0), ("rigl", 0.05))]
     md = summary_markdown(suite, rows)
     assert "| rigl | 1 | 0.7000 [0.7000, 0.7000] | 0.900 | — |" in md and "Frontiers" not in md

@@ -13,8 +13,18 @@ from safecompress.attacks.base import PropertyData
 from safecompress.cli import main
 from safecompress.data import DataContext, load_dataset
 
-SMALL_IMG = ["--preset", "ci", "--set", "data.name=cifar10-synth-attr", "--set", "data.max_samples=2000",
-             "--set", "train.epochs=2", "--set", "data.synth_samples=2000"]
+SMALL_IMG = [
+    "--preset",
+    "ci",
+    "--set",
+    "data.name=cifar10-synth-attr",
+    "--set",
+    "data.max_samples=2000",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "data.synth_samples=2000",
+]
 
 
 def test_planted_attribute_is_independent_of_the_class_and_visible_in_the_blue_channel(tmp_path):
@@ -81,9 +91,19 @@ def _property_data(n=600, seed=0):
     s = (X[:, 0] > 0).long().numpy()  # the attribute is exactly what feature 0 encodes
     y = torch.randint(0, 3, (3 * n,), generator=g)
     parts = [slice(0, n), slice(n, 2 * n), slice(2 * n, 3 * n)]
-    return PropertyData((X[parts[0]], y[parts[0]]), (X[parts[1]], y[parts[1]]), (X[parts[2]], y[parts[2]]),
-                        n_classes=3, kind="image", device=torch.device("cpu"), seed=0, n_bootstrap=50,
-                        s_population=s[parts[0]], s_members=s[parts[1]], s_nonmembers=s[parts[2]])
+    return PropertyData(
+        (X[parts[0]], y[parts[0]]),
+        (X[parts[1]], y[parts[1]]),
+        (X[parts[2]], y[parts[2]]),
+        n_classes=3,
+        kind="image",
+        device=torch.device("cpu"),
+        seed=0,
+        n_bootstrap=50,
+        s_population=s[parts[0]],
+        s_members=s[parts[1]],
+        s_nonmembers=s[parts[2]],
+    )
 
 
 def test_attribute_inference_finds_an_attribute_the_embedding_carries_and_not_one_it_does_not():
@@ -116,7 +136,7 @@ class _Bumps(nn.Module):
         self.unused = nn.Linear(1, 1)
 
     def forward(self, x):
-        kern = torch.exp(-torch.cdist(x.flatten(1), self.X.flatten(1)) ** 2 / (2 * self.sigma ** 2))
+        kern = torch.exp(-(torch.cdist(x.flatten(1), self.X.flatten(1)) ** 2) / (2 * self.sigma**2))
         return self.A * torch.stack([kern[:, self.y == c].sum(1) for c in range(self.k)], 1)
 
 
@@ -126,8 +146,9 @@ def test_model_inversion_leads_to_memorised_members_but_not_to_a_population_mode
     members = (torch.randn(n, 5, generator=g), torch.arange(n) % k)
     nonmembers = (torch.randn(n, 5, generator=g), torch.arange(n) % k)
     pop = (torch.randn(400, 5, generator=g), torch.arange(400) % k)
-    data = PropertyData(pop, members, nonmembers, n_classes=k, kind="tabular", device=torch.device("cpu"),
-                        seed=0, n_bootstrap=50)
+    data = PropertyData(
+        pop, members, nonmembers, n_classes=k, kind="tabular", device=torch.device("cpu"), seed=0, n_bootstrap=50
+    )
     attack = ATTACKS.get("inversion")()
     leaky = attack.audit(_Bumps(*members, k), data)  # memorised the members
     fair = attack.audit(_Bumps(*pop, k), data)  # learned from the population, members not among them
@@ -141,16 +162,45 @@ def test_list_and_audit_report_attribute_and_inversion_or_say_why_not(tmp_path, 
     listing = capsys.readouterr().out
     assert "attribute" in listing and "inversion" in listing
     plain = tmp_path / "plain"
-    assert main(["run", "--preset", "ci", "--set", "method.name=rigl", "--set", "audit.attacks=[loss, attribute, inversion]",
-                 "--out", str(plain)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--preset",
+                "ci",
+                "--set",
+                "method.name=rigl",
+                "--set",
+                "audit.attacks=[loss, attribute, inversion]",
+                "--out",
+                str(plain),
+            ]
+        )
+        == 0
+    )
     audit = json.loads((plain / "report.json").read_text())["audit"]
     assert "no sensitive attribute" in audit["attribute"]["skipped"]
     assert 0.0 <= audit["inversion"]["auc"] <= 1.0 and audit["inversion"]["reconstructions"] > 0
     printed = capsys.readouterr().out
     assert "attribute inference" in printed and "n/a" in printed
     attr = tmp_path / "attr"
-    assert main(["run", *SMALL_IMG, "--set", "method.name=rigl", "--set", "audit.attacks=[loss, attribute]",
-                 "--set", "audit.refs=1", "--out", str(attr)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *SMALL_IMG,
+                "--set",
+                "method.name=rigl",
+                "--set",
+                "audit.attacks=[loss, attribute]",
+                "--set",
+                "audit.refs=1",
+                "--out",
+                str(attr),
+            ]
+        )
+        == 0
+    )
     a = json.loads((attr / "report.json").read_text())["audit"]["attribute"]
     assert set(a["views"]) == {"output", "embedding"} and a["attribute_values"] == ["no_tint", "tint"]
     assert "Beyond membership" in (attr / "report.html").read_text()
@@ -160,10 +210,25 @@ def test_list_and_audit_report_attribute_and_inversion_or_say_why_not(tmp_path, 
 
 def test_safecompress_simulates_attribute_and_inversion_attackers_in_the_loop(tmp_path, capsys):
     out = tmp_path / "sc"
-    assert main(["run", *SMALL_IMG, "--set", "safecompress.simulate=[nn, attribute, inversion]",
-                 "--set", "audit.enabled=false", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *SMALL_IMG,
+                "--set",
+                "safecompress.simulate=[nn, attribute, inversion]",
+                "--set",
+                "audit.enabled=false",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rounds = [json.loads(line) for line in (out / "rounds.jsonl").read_text().splitlines()]
-    assert rounds and all(set(c["attack_auc"]) == {"nn", "attribute", "inversion"} for r in rounds for c in r["candidates"])
+    assert rounds and all(
+        set(c["attack_auc"]) == {"nn", "attribute", "inversion"} for r in rounds for c in r["candidates"]
+    )
     from safecompress.objectives import Candidate, select
 
     for r in rounds:  # the worst case over the heterogeneous attackers decides
@@ -175,8 +240,15 @@ def test_safecompress_simulates_attribute_and_inversion_attackers_in_the_loop(tm
 
 
 def test_attribute_adversary_resumes_exactly_after_a_kill(tmp_path, kill_at_epoch):
-    args = [*SMALL_IMG, "--set", "train.epochs=3", "--set", "safecompress.attribute_adversary=1.0",
-            "--set", "audit.enabled=false"]
+    args = [
+        *SMALL_IMG,
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "safecompress.attribute_adversary=1.0",
+        "--set",
+        "audit.enabled=false",
+    ]
     assert main(["run", *args, "--out", str(tmp_path / "a")]) == 0
     with kill_at_epoch(2):
         assert main(["run", *args, "--out", str(tmp_path / "b")]) == 130

@@ -14,8 +14,18 @@ from safecompress.cli import main
 from safecompress.data.split import MembershipSplit
 
 RUN_FILES = {"config.yaml", "split.npz", "model.safetensors", "report.json", "log.txt"}
-FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "method.name=dense", "--set", "train.epochs=2",
-        "--set", "audit.enabled=false"]
+FAST = [
+    "--preset",
+    "ci",
+    "--set",
+    "data.name=digits",
+    "--set",
+    "method.name=dense",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "audit.enabled=false",
+]
 AUDITED = FAST[:-1] + ["audit.attacks=[loss,lira,nn]"]
 
 
@@ -43,6 +53,7 @@ def test_run_writes_every_file_and_same_seed_same_accuracy(tmp_path, capsys):
     assert "test accuracy" in (a / "log.txt").read_text()
     assert not (a / "checkpoint.safetensors").exists()
     assert set(ra["audit"]["attacks"]) == {"loss", "lira", "nn"}
+
     def numbers(audit):
         return {k: {m: v for m, v in a.items() if m != "wall_s"} for k, a in audit["attacks"].items()}
 
@@ -129,8 +140,11 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys, args, needle):
 def test_console_script_exit_code_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  epochs: 2\n  lr_rate: 0.1\n")
-    proc = subprocess.run([sys.executable, "-m", "safecompress", "run", "--config", str(bad), "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "safecompress", "run", "--config", str(bad), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "unknown key" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -138,8 +152,21 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
 def test_list_datasets_and_models(capsys):
     assert main(["list", "datasets", "--long"]) == 0
     out = capsys.readouterr().out
-    for name in ("fashion-mnist", "digits", "purchase100-synth", "texas100-synth", "cifar10-synth", "cifar100-synth",
-                 "cifar10", "cifar100", "purchase100", "texas100", "imagenet100", "npz", "csv"):
+    for name in (
+        "fashion-mnist",
+        "digits",
+        "purchase100-synth",
+        "texas100-synth",
+        "cifar10-synth",
+        "cifar100-synth",
+        "cifar10",
+        "cifar100",
+        "purchase100",
+        "texas100",
+        "imagenet100",
+        "npz",
+        "csv",
+    ):
         assert name in out, name
     assert main(["list", "models"]) == 0
     out = capsys.readouterr().out
@@ -147,8 +174,20 @@ def test_list_datasets_and_models(capsys):
         assert name in out
     assert main(["list", "attacks"]) == 0
     out = capsys.readouterr().out
-    for name in ("loss", "confidence", "entropy", "m_entropy", "nn", "top3", "shadow", "lira", "rmia", "whitebox",
-                 "grad_norm", "label_only"):
+    for name in (
+        "loss",
+        "confidence",
+        "entropy",
+        "m_entropy",
+        "nn",
+        "top3",
+        "shadow",
+        "lira",
+        "rmia",
+        "whitebox",
+        "grad_norm",
+        "label_only",
+    ):
         assert name in out
     assert main(["--help"]) == 0
     assert main(["run", "--help"]) == 0
@@ -156,8 +195,20 @@ def test_list_datasets_and_models(capsys):
 
 def test_baseline_runs_beside_and_the_summary_shows_both(tmp_path, capsys):
     out = tmp_path / "sc"
-    args = AUDITED + ["--set", "method.name=safecompress", "--set", "sparse.density=0.2", "--set", "model.name=mlp",
-                      "--set", "sparse.update_every=5", "--set", "baseline=rigl", "--out", str(out)]
+    args = AUDITED + [
+        "--set",
+        "method.name=safecompress",
+        "--set",
+        "sparse.density=0.2",
+        "--set",
+        "model.name=mlp",
+        "--set",
+        "sparse.update_every=5",
+        "--set",
+        "baseline=rigl",
+        "--out",
+        str(out),
+    ]
     assert _run(args) == 0
     text = capsys.readouterr().out
     assert "rigl (baseline)" in text and "strongest attack" in text
@@ -213,12 +264,18 @@ def test_no_config_and_no_preset_means_the_default_job(monkeypatch):
     monkeypatch.setattr(safecompress.runner, "run_experiment", fake_run)
     assert main(["run", "--out", "unused"]) == 130
     cfg = seen[0]
-    assert (cfg.method.name, cfg.data.name, cfg.sparse.density, cfg.baseline) == ("safecompress", "purchase100-synth", 0.05,
-                                                                                   "rigl")
+    assert (cfg.method.name, cfg.data.name, cfg.sparse.density, cfg.baseline) == (
+        "safecompress",
+        "purchase100-synth",
+        0.05,
+        "rigl",
+    )
     assert cfg.safecompress.simulate == ["nn"] and cfg.audit.enabled
 
 
-@pytest.mark.parametrize("what", ["datasets", "models", "attacks", "methods", "defences", "defenses", "presets", "suites"])
+@pytest.mark.parametrize(
+    "what", ["datasets", "models", "attacks", "methods", "defences", "defenses", "presets", "suites"]
+)
 def test_every_list_prints_json_objects_for_scripts(what, capsys):
     assert main(["list", what, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -229,6 +286,7 @@ def test_every_list_prints_json_objects_for_scripts(what, capsys):
 def test_list_presets_and_suites_name_what_run_and_bench_accept(capsys):
     from safecompress.benchmark import SUITES
     from safecompress.config import PRESETS
+
     assert main(["list", "presets", "--json"]) == 0
     presets = json.loads(capsys.readouterr().out)
     assert [p["name"] for p in presets] == list(PRESETS)
@@ -243,6 +301,7 @@ def test_list_datasets_fits_a_narrow_terminal_and_says_bring_your_own(capsys, mo
     from rich.console import Console
 
     import safecompress.cli as cli_mod
+
     monkeypatch.setattr(cli_mod, "out_console", Console(width=80, force_terminal=False))
     assert main(["list", "datasets"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -261,6 +320,7 @@ def test_list_methods_shows_plain_text_not_restructuredtext(capsys):
 
 def test_verbose_is_accepted_after_the_subcommand(capsys):
     import logging
+
     assert main(["list", "models", "-v"]) == 0
     handler = logging.getLogger("safecompress").handlers[0]
     assert handler.level == logging.INFO

@@ -141,7 +141,12 @@ def test_fashion_mnist_missing_lists_folders(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset("fashion-mnist", c)
     msg = str(err.value)
-    for folder in (tmp_path / "empty" / "fashion-mnist", tmp_path / "empty", tmp_path / "cache" / "fashion-mnist", system):
+    for folder in (
+        tmp_path / "empty" / "fashion-mnist",
+        tmp_path / "empty",
+        tmp_path / "cache" / "fashion-mnist",
+        system,
+    ):
         assert f"- {folder}\n" in msg + "\n"
     assert "apt-get install dataset-fashion-mnist" in msg and "--data-dir" in msg and "data.download: true" in msg
 
@@ -182,7 +187,11 @@ def write_cifar10(root: Path, per_batch: int = 2) -> tuple[np.ndarray, np.ndarra
             b"filenames": [f"img_{i}.png".encode() for i in range(per_batch)],
         }
         (folder / name).write_bytes(cifar_pickle(batch, legacy_numpy=b % 2 == 0))
-    meta = {b"label_names": [f"class{i}".encode() for i in range(10)], b"num_cases_per_batch": per_batch, b"num_vis": 3072}
+    meta = {
+        b"label_names": [f"class{i}".encode() for i in range(10)],
+        b"num_cases_per_batch": per_batch,
+        b"num_vis": 3072,
+    }
     (folder / "batches.meta").write_bytes(cifar_pickle(meta))
     return data, labels
 
@@ -310,8 +319,14 @@ def test_purchase100(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "corrupt, expect",
     [
-        (lambda lines: lines.__setitem__(2, lines[2].rsplit(",", 1)[0]), "line 3 has 600 comma-separated values, expected 601"),
-        (lambda lines: lines.__setitem__(1, lines[1][:-1] + "2"), "line 2, column 601: feature value '2' is not 0 or 1"),
+        (
+            lambda lines: lines.__setitem__(2, lines[2].rsplit(",", 1)[0]),
+            "line 3 has 600 comma-separated values, expected 601",
+        ),
+        (
+            lambda lines: lines.__setitem__(1, lines[1][:-1] + "2"),
+            "line 2, column 601: feature value '2' is not 0 or 1",
+        ),
         (lambda lines: lines.__setitem__(3, "x" + lines[3][1:]), "line 4, column 1: 'x"),
         (lambda lines: lines.__setitem__(0, "101" + lines[0][1:]), "line 1: label '101' is not an integer in 1..100"),
     ],
@@ -420,11 +435,17 @@ def test_npz_images(tmp_path: Path) -> None:
     X = RNG.integers(0, 256, size=(3, 3, 4, 4), dtype=np.uint8)
     np.savez(tmp_path / "img.npz", X=X, y=np.array(["cat", "dog", "cat"]))
     ds = load_dataset("npz", ctx(tmp_path, path=tmp_path / "img.npz"))
-    assert ds.kind == "image" and ds.X.shape == (3, 3, 4, 4) and ds.X[2, 1, 3, 0] == np.float32(X[2, 1, 3, 0]) / np.float32(255)
+    assert (
+        ds.kind == "image"
+        and ds.X.shape == (3, 3, 4, 4)
+        and ds.X[2, 1, 3, 0] == np.float32(X[2, 1, 3, 0]) / np.float32(255)
+    )
     assert ds.y.tolist() == [0, 1, 0] and ds.class_names == ["cat", "dog"]
     np.savez(tmp_path / "grey.npz", X=np.full((2, 5, 6), 0.5), y=np.array([1, 0]))
     grey = load_dataset("npz", ctx(tmp_path, path=tmp_path / "grey.npz"))
-    assert grey.X.shape == (2, 1, 5, 6) and grey.kind == "image" and grey.class_names is None and grey.y.tolist() == [1, 0]
+    assert (
+        grey.X.shape == (2, 1, 5, 6) and grey.kind == "image" and grey.class_names is None and grey.y.tolist() == [1, 0]
+    )
 
 
 def test_npz_errors(tmp_path: Path) -> None:

@@ -12,8 +12,22 @@ from safecompress.defences import DEFENCES
 from safecompress.errors import ConfigError
 from safecompress.train import TrainState
 
-FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "method.name=dense", "--set", "model.name=mlp", "--set", "train.augment=false",
-        "--set", "train.epochs=6", "--set", "audit.enabled=false"]
+FAST = [
+    "--preset",
+    "ci",
+    "--set",
+    "data.name=digits",
+    "--set",
+    "method.name=dense",
+    "--set",
+    "model.name=mlp",
+    "--set",
+    "train.augment=false",
+    "--set",
+    "train.epochs=6",
+    "--set",
+    "audit.enabled=false",
+]
 
 
 class _Ctx:
@@ -42,7 +56,9 @@ def test_confidence_penalty_subtracts_beta_times_entropy():
     logits = torch.tensor([[2.0, 0.0, 0.0, 0.0, 0.0]])
     p = torch.softmax(logits, 1)
     entropy = float(-(p * p.log()).sum())
-    assert float(_extra("confidence_penalty", {"beta": 0.5}, logits, torch.tensor([0]))) == pytest.approx(-0.5 * entropy)
+    assert float(_extra("confidence_penalty", {"beta": 0.5}, logits, torch.tensor([0]))) == pytest.approx(
+        -0.5 * entropy
+    )
 
 
 def test_relaxloss_descends_above_alpha_ascends_or_flattens_below():
@@ -70,8 +86,25 @@ def test_bad_defence_parameters_are_config_errors():
 
 def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
     out = tmp_path / "es"
-    assert main(["run", *FAST, "--set", "train.epochs=60", "--set", "train.lr=0.05", "--set", "defence.name=early_stopping",
-                 "--set", "defence.params={patience: 2}", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                "train.epochs=60",
+                "--set",
+                "train.lr=0.05",
+                "--set",
+                "defence.name=early_stopping",
+                "--set",
+                "defence.params={patience: 2}",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     assert rep["method_details"]["epochs"] < 60
     assert rep["defence"]["name"] == "early_stopping" and rep["defence"]["params"]["patience"] == 2
@@ -80,8 +113,23 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(tmp_path):
 @pytest.mark.parametrize("defence", ["label_smoothing", "confidence_penalty", "relaxloss", "advreg"])
 def test_defences_combine_with_a_sparse_method(tmp_path, defence):
     out = tmp_path / defence
-    assert main(["run", *FAST, "--set", "method.name=rigl", "--set", "sparse.density=0.2", "--set",
-                 f"defence.name={defence}", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                "method.name=rigl",
+                "--set",
+                "sparse.density=0.2",
+                "--set",
+                f"defence.name={defence}",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     assert rep["compression"]["density"] == pytest.approx(0.2, abs=1e-3) and rep["defence"]["name"] == defence
 
@@ -93,9 +141,23 @@ def test_label_smoothing_lowers_training_confidence(tmp_path):
     conf = {}
     for name in ("none", "label_smoothing"):
         out = tmp_path / name
-        assert main(["run", *FAST, "--set", "train.epochs=15", "--set", f"defence.name={name}",
-                     "--set", "defence.params={}" if name == "none" else "defence.params={epsilon: 0.3}",
-                     "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    *FAST,
+                    "--set",
+                    "train.epochs=15",
+                    "--set",
+                    f"defence.name={name}",
+                    "--set",
+                    "defence.params={}" if name == "none" else "defence.params={epsilon: 0.3}",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         model = load_model(out / "model.safetensors").eval()
         ds = load_dataset("digits", DataContext())
         with torch.no_grad():
@@ -110,9 +172,31 @@ def test_early_stopping_with_a_sparse_method_saves_the_model_it_reports(tmp_path
     from safecompress.train import evaluate
 
     out = tmp_path / "es"
-    assert main(["run", *FAST, "--set", "train.epochs=40", "--set", "train.lr=0.05", "--set", "method.name=rigl",
-                 "--set", "sparse.density=0.2", "--set", "sparse.update_every=5", "--set", "defence.name=early_stopping",
-                 "--set", "defence.params={patience: 2}", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                "train.epochs=40",
+                "--set",
+                "train.lr=0.05",
+                "--set",
+                "method.name=rigl",
+                "--set",
+                "sparse.density=0.2",
+                "--set",
+                "sparse.update_every=5",
+                "--set",
+                "defence.name=early_stopping",
+                "--set",
+                "defence.params={patience: 2}",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     assert rep["method_details"]["epochs"] < 40
     assert rep["compression"]["density"] == pytest.approx(0.2, abs=1e-3)
@@ -131,17 +215,19 @@ def test_dp_sgd_gradient_is_the_mean_of_clipped_masked_per_sample_gradients():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))
     X, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
-    mask = (torch.rand(4, 6) < 0.5)
+    mask = torch.rand(4, 6) < 0.5
 
     class _Engine:  # stands in for the sparse engine: only its masks matter here
         masks = {"0.weight": mask}
 
     from safecompress.config import TrainConfig
+
     report = {}
     dp = _DPSGD(sigma=0.0, clip=0.5, delta=1e-5, n_train=80, seed=0, report=report)
     trainer = Trainer(model, TrainConfig(batch_size=8), seed=0, device=torch.device("cpu"), callbacks=[dp])
     trainer.callbacks.insert(0, _Engine())
     import safecompress.defences.dp_sgd as dpmod
+
     orig = dpmod._engine_masks
     dpmod._engine_masks = lambda tr: _Engine.masks
     try:
@@ -156,7 +242,7 @@ def test_dp_sgd_gradient_is_the_mean_of_clipped_masked_per_sample_gradients():
     ref = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
     for i in range(8):
         model.zero_grad()
-        torch.nn.functional.cross_entropy(model(X[i:i + 1]), y[i:i + 1]).backward()
+        torch.nn.functional.cross_entropy(model(X[i : i + 1]), y[i : i + 1]).backward()
         g = {n: p.grad.clone() for n, p in model.named_parameters()}
         g["0.weight"] = g["0.weight"] * mask
         norm = torch.sqrt(sum(v.pow(2).sum() for v in g.values()))
@@ -171,9 +257,27 @@ def test_dp_sgd_with_a_sparse_method_reports_epsilon(tmp_path):
     eps = {}
     for sigma in (0.7, 2.0):
         out = tmp_path / f"dp{sigma}"
-        assert main(["run", *FAST, "--set", "train.epochs=2", "--set", "method.name=rigl", "--set", "sparse.density=0.2",
-                     "--set", "defence.name=dp_sgd", "--set", f"defence.params={{noise_multiplier: {sigma}}}",
-                     "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    *FAST,
+                    "--set",
+                    "train.epochs=2",
+                    "--set",
+                    "method.name=rigl",
+                    "--set",
+                    "sparse.density=0.2",
+                    "--set",
+                    "defence.name=dp_sgd",
+                    "--set",
+                    f"defence.params={{noise_multiplier: {sigma}}}",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         rep = json.loads((out / "report.json").read_text())
         assert rep["compression"]["density"] == pytest.approx(0.2, abs=1e-3)  # masks hold under clipping + noise
         eps[sigma] = rep["defence"]["epsilon"]
@@ -182,8 +286,20 @@ def test_dp_sgd_with_a_sparse_method_reports_epsilon(tmp_path):
 
 
 def test_dp_sgd_refuses_batchnorm_with_a_fix(tmp_path, capsys):
-    args = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=cnn", "--set", "train.epochs=1",
-            "--set", "audit.enabled=false", "--set", "defence.name=dp_sgd"]
+    args = [
+        "--preset",
+        "ci",
+        "--set",
+        "data.name=digits",
+        "--set",
+        "model.name=cnn",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "audit.enabled=false",
+        "--set",
+        "defence.name=dp_sgd",
+    ]
     assert main(["run", *args, "--out", str(tmp_path / "bn")]) == 2
     assert "model.norm=group" in capsys.readouterr().err
     assert main(["run", *args, "--set", "model.norm=group", "--out", str(tmp_path / "gn")]) == 0

@@ -9,8 +9,22 @@ from safecompress.executor import LocalExecutor, make_executor
 
 pytest.importorskip("distributed")
 
-RUN = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "method.name=dense",
-       "--set", "train.augment=false", "--set", "train.epochs=2", "--set", "audit.enabled=false"]
+RUN = [
+    "--preset",
+    "ci",
+    "--set",
+    "data.name=digits",
+    "--set",
+    "model.name=mlp",
+    "--set",
+    "method.name=dense",
+    "--set",
+    "train.augment=false",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "audit.enabled=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +40,11 @@ def _square(x):
 
 
 def test_map_keeps_order(dask_executor):
-    assert dask_executor.map(_square, list(range(7))) == [x * x for x in range(7)] == LocalExecutor().map(_square, range(7))
+    assert (
+        dask_executor.map(_square, list(range(7)))
+        == [x * x for x in range(7)]
+        == LocalExecutor().map(_square, range(7))
+    )
 
 
 def test_lira_audit_with_4_references_equals_local(tmp_path, dask_executor, monkeypatch):
@@ -57,19 +75,37 @@ def test_two_cell_bench_on_dask_equals_local(tmp_path, dask_executor):
 
     from safecompress.benchmark import load_suite, run_bench
 
-    suite = {"name": "two", "preset": "ci", "seeds": [0], "densities": [0.2],
-             "common": {"model": {"name": "mlp"}, "train": {"epochs": 2, "augment": False, "num_threads": 1},
-                        "audit": {"attacks": ["loss", "nn"], "refs": 2, "bootstrap": 10}},
-             "datasets": {"digits": {}}, "methods": {"rigl": {"method": {"name": "rigl"}},
-                                                     "dense": {"method": {"name": "dense"}, "dense": True}}}
+    suite = {
+        "name": "two",
+        "preset": "ci",
+        "seeds": [0],
+        "densities": [0.2],
+        "common": {
+            "model": {"name": "mlp"},
+            "train": {"epochs": 2, "augment": False, "num_threads": 1},
+            "audit": {"attacks": ["loss", "nn"], "refs": 2, "bootstrap": 10},
+        },
+        "datasets": {"digits": {}},
+        "methods": {"rigl": {"method": {"name": "rigl"}}, "dense": {"method": {"name": "dense"}, "dense": True}},
+    }
     f = tmp_path / "two.yaml"
     f.write_text(yaml.safe_dump(suite))
     rows = {}
     for name, ex in (("local", LocalExecutor()), ("dask", dask_executor)):
         got = run_bench(load_suite(f), tmp_path / name, executor=ex)
         # timings (keys ending in _s, also inside the per-attack table) differ between runs; numbers must not
-        rows[name] = [{k: ({a: {mk: mv for mk, mv in m.items() if not mk.endswith("_s")} for a, m in v.items()}
-                           if k == "attack_table" else v) for k, v in r.items() if not k.endswith("_s")} for r in got]
+        rows[name] = [
+            {
+                k: (
+                    {a: {mk: mv for mk, mv in m.items() if not mk.endswith("_s")} for a, m in v.items()}
+                    if k == "attack_table"
+                    else v
+                )
+                for k, v in r.items()
+                if not k.endswith("_s")
+            }
+            for r in got
+        ]
     assert len(rows["local"]) == 2 and rows["local"] == rows["dask"]
 
 
@@ -107,14 +143,39 @@ def test_corrupt_cached_reference_models_are_rebuilt_not_loaded(tmp_path):
     assert refs[0].read_bytes() == original  # the corrupt file was replaced by the deterministic retrain
 
 
-SC = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
-      "--set", "train.lr=0.005", "--set", "data.split.train=0.5", "--set", "data.split.population=0.05",
-      "--set", "train.epochs=4", "--set", "sparse.update_every=10", "--set", "method.name=safecompress",
-      "--set", "sparse.density=0.2", "--set", "safecompress.finetune_steps=2", "--set", "audit.enabled=false"]
+SC = [
+    "--preset",
+    "ci",
+    "--set",
+    "data.name=digits",
+    "--set",
+    "model.name=mlp",
+    "--set",
+    "train.augment=false",
+    "--set",
+    "train.lr=0.005",
+    "--set",
+    "data.split.train=0.5",
+    "--set",
+    "data.split.population=0.05",
+    "--set",
+    "train.epochs=4",
+    "--set",
+    "sparse.update_every=10",
+    "--set",
+    "method.name=safecompress",
+    "--set",
+    "sparse.density=0.2",
+    "--set",
+    "safecompress.finetune_steps=2",
+    "--set",
+    "audit.enabled=false",
+]
 
 
-def test_safecompress_candidates_on_dask_equal_local_and_a_killed_run_resumes(tmp_path, dask_executor, monkeypatch,
-                                                                               kill_at_epoch):
+def test_safecompress_candidates_on_dask_equal_local_and_a_killed_run_resumes(
+    tmp_path, dask_executor, monkeypatch, kill_at_epoch
+):
     import safecompress.executor as exmod
 
     calls = []
@@ -124,7 +185,9 @@ def test_safecompress_candidates_on_dask_equal_local_and_a_killed_run_resumes(tm
         calls.append(fn.__name__)
         return real_map(fn, items, resources)
 
-    monkeypatch.setattr(exmod, "make_executor", lambda name="local", **k: dask_executor if name == "dask" else LocalExecutor())
+    monkeypatch.setattr(
+        exmod, "make_executor", lambda name="local", **k: dask_executor if name == "dask" else LocalExecutor()
+    )
     monkeypatch.setattr(dask_executor, "close", lambda: None)
     monkeypatch.setattr(dask_executor, "map", counting_map)
     assert main(["run", *SC, "--out", str(tmp_path / "local")]) == 0
@@ -153,8 +216,15 @@ def test_tasks_that_need_a_gpu_run_one_at_a_time_per_gpu_worker():
     from safecompress.executor import DaskExecutor
 
     # two workers with two threads each but one "GPU" each: GPU tasks must never overlap on a worker
-    with LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=2, processes=False, protocol="tcp", dashboard_address=None,
-                      resources={"GPU": 1}) as cluster:
+    with LocalCluster(
+        host="127.0.0.1",
+        n_workers=2,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        dashboard_address=None,
+        resources={"GPU": 1},
+    ) as cluster:
         ex = DaskExecutor(address=cluster.scheduler_address)
         try:
             spans = ex.map(_hold, list(range(6)), resources={"GPU": 1})

@@ -25,10 +25,28 @@ from safecompress.checkpoint import load_tensors, save_model, save_tensors  # no
 from safecompress.cli import main  # noqa: E402
 from safecompress.models import ModelSpec, build_model  # noqa: E402
 
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-RUN = ["run", "--preset", "ci", "--set", "model.name=mlp", "--set", "method.name=dense", "--set", "train.epochs=1",
-       "--set", "train.augment=false", "--set", "audit.enabled=false"]
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+RUN = [
+    "run",
+    "--preset",
+    "ci",
+    "--set",
+    "model.name=mlp",
+    "--set",
+    "method.name=dense",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.augment=false",
+    "--set",
+    "audit.enabled=false",
+]
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -65,11 +83,17 @@ yaml_text = st.one_of(
     st.binary(max_size=300),
     st.text(max_size=300),
     st.builds(lambda cut, junk: VALID_YAML[:cut] + junk, st.integers(0, len(VALID_YAML)), st.text(max_size=40)),
-    st.builds(lambda n: "".join(f"k{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9 if i else ["x"] * 9) + "]\n"
-                                for i in range(n)), st.integers(6, 12)),
-    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                 max_leaves=20).map(json.dumps),
+    st.builds(
+        lambda n: "".join(
+            f"k{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9 if i else ["x"] * 9) + "]\n" for i in range(n)
+        ),
+        st.integers(6, 12),
+    ),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=20,
+    ).map(json.dumps),
 )
 
 
@@ -83,20 +107,48 @@ def test_malformed_config_files(content):
         cfg = root / "c.yaml"
         cfg.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
         # whatever the config says, the data it must read is broken: no example can start a run
-        _cli(root, [*RUN, "--config", str(cfg), "--set", "data.name=npz", "--set", f"data.path={bad}",
-                    "--out", str(root / "out")])
+        _cli(
+            root,
+            [
+                *RUN,
+                "--config",
+                str(cfg),
+                "--set",
+                "data.name=npz",
+                "--set",
+                f"data.path={bad}",
+                "--out",
+                str(root / "out"),
+            ],
+        )
 
 
 @FUZZ
-@given(value=st.text(max_size=60), key=st.sampled_from(["seed", "train.lr", "data.split.train", "audit.attacks",
-                                                        "model.width", "sparse.density", "data.max_samples"]))
+@given(
+    value=st.text(max_size=60),
+    key=st.sampled_from(
+        ["seed", "train.lr", "data.split.train", "audit.attacks", "model.width", "sparse.density", "data.max_samples"]
+    ),
+)
 def test_malformed_overrides(value, key):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         bad = root / "bad.csv"
         bad.write_bytes(b"f,label\n1,\n")  # an empty label: refused after the config
-        _cli(root, [*RUN, "--set", f"{key}={value}", "--set", "data.name=csv", "--set", f"data.path={bad}",
-                    "--out", str(root / "out")])
+        _cli(
+            root,
+            [
+                *RUN,
+                "--set",
+                f"{key}={value}",
+                "--set",
+                "data.name=csv",
+                "--set",
+                f"data.path={bad}",
+                "--out",
+                str(root / "out"),
+            ],
+        )
 
 
 # --- csv ------------------------------------------------------------------------------------------------
@@ -115,9 +167,12 @@ CSV_DEFECTS = {
 
 
 @FUZZ
-@given(values=st.lists(st.tuples(st.floats(-1e6, 1e6), st.integers(-5, 5), st.integers(0, 3)), min_size=0, max_size=30),
-       defect=st.sampled_from(sorted(CSV_DEFECTS)), header=st.sampled_from([b"f1,f2,label", b"\xef\xbb\xbff1,f2,label"]),
-       position=st.floats(0, 1))
+@given(
+    values=st.lists(st.tuples(st.floats(-1e6, 1e6), st.integers(-5, 5), st.integers(0, 3)), min_size=0, max_size=30),
+    defect=st.sampled_from(sorted(CSV_DEFECTS)),
+    header=st.sampled_from([b"f1,f2,label", b"\xef\xbb\xbff1,f2,label"]),
+    position=st.floats(0, 1),
+)
 def test_malformed_csv(values, defect, header, position):
     rows = [f"{a!r},{b},{c}".encode() for a, b, c in values]
     rows = CSV_DEFECTS[defect](rows)
@@ -132,6 +187,7 @@ def test_malformed_csv(values, defect, header, position):
 
 # --- npz ------------------------------------------------------------------------------------------------
 
+
 def _npz_bytes(arrays: dict) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -143,8 +199,9 @@ def _npz_case(kind: str, n: int, cut: float, seed: int) -> bytes:
     X, y = rng.normal(size=(n, 3)).astype(np.float32), np.arange(n) % 3
     cases = {
         "object X": lambda: _npz_bytes({"X": np.array([{"a": 1}] * n, dtype=object), "y": y}),
-        "nan X": lambda: _npz_bytes({"X": np.where(X > 1, np.nan, X).astype(np.float32) if (X > 1).any()
-                                     else np.full_like(X, np.nan), "y": y}),
+        "nan X": lambda: _npz_bytes(
+            {"X": np.where(X > 1, np.nan, X).astype(np.float32) if (X > 1).any() else np.full_like(X, np.nan), "y": y}
+        ),
         "fractional y": lambda: _npz_bytes({"X": X, "y": y + 0.25}),
         "huge float y": lambda: _npz_bytes({"X": X, "y": np.where(y == 0, 2.0**60, y).astype(float)}),
         "length mismatch": lambda: _npz_bytes({"X": X, "y": np.append(y, 1)}),
@@ -176,8 +233,22 @@ def _forged_npz(X, y) -> bytes:
     return buf.getvalue()
 
 
-NPZ_KINDS = ["object X", "nan X", "fractional y", "huge float y", "length mismatch", "no y", "1-D X", "5-D X",
-             "one class", "string X", "truncated", "garbage", "npy not npz", "forged header"]
+NPZ_KINDS = [
+    "object X",
+    "nan X",
+    "fractional y",
+    "huge float y",
+    "length mismatch",
+    "no y",
+    "1-D X",
+    "5-D X",
+    "one class",
+    "string X",
+    "truncated",
+    "garbage",
+    "npy not npz",
+    "forged header",
+]
 
 
 @FUZZ
@@ -191,24 +262,44 @@ def test_malformed_npz(kind, n, cut, seed):
 
 # --- model files ------------------------------------------------------------------------------------------
 
+
 def _model_file(path: Path) -> Path:
     spec = ModelSpec("mlp", (6,), 3, 0.02)
     model = build_model(spec, 0)
-    masks = {n: torch.arange(p.numel()).reshape(p.shape) % 2 == 0 for n, p in model.named_parameters()
-             if n.endswith("weight")}
+    masks = {
+        n: torch.arange(p.numel()).reshape(p.shape) % 2 == 0
+        for n, p in model.named_parameters()
+        if n.endswith("weight")
+    }
     return save_model(model, spec, path, masks=masks)
 
 
-json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
-                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                     max_size=3), max_leaves=8)
-META_FIELDS = ["format", "model", "model.name", "model.input_shape", "model.n_classes", "model.width", "model.norm",
-               "sparse", "sparse.first"]
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+META_FIELDS = [
+    "format",
+    "model",
+    "model.name",
+    "model.input_shape",
+    "model.n_classes",
+    "model.width",
+    "model.norm",
+    "sparse",
+    "sparse.first",
+]
 
 
 @FUZZ
-@given(how=st.sampled_from(["truncate", "header bytes", "metadata"]), cut=st.floats(0, 1),
-       field=st.sampled_from(META_FIELDS), value=json_value, noise=st.binary(min_size=1, max_size=8))
+@given(
+    how=st.sampled_from(["truncate", "header bytes", "metadata"]),
+    cut=st.floats(0, 1),
+    field=st.sampled_from(META_FIELDS),
+    value=json_value,
+    noise=st.binary(min_size=1, max_size=8),
+)
 def test_malformed_model_files(how, cut, field, value, noise):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -220,7 +311,7 @@ def test_malformed_model_files(how, cut, field, value, noise):
             path.write_bytes(raw[: int(cut * (len(raw) - 1))])
         elif how == "header bytes":  # overwrite part of the length or the JSON header
             at = int(cut * (8 + header_len - len(noise)))
-            mutated = raw[:at] + noise + raw[at + len(noise):]
+            mutated = raw[:at] + noise + raw[at + len(noise) :]
             assume(mutated != raw)
             path.write_bytes(mutated)
         else:

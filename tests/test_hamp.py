@@ -48,7 +48,7 @@ def test_total_loss_is_soft_label_cross_entropy_minus_alpha_times_entropy():
     g = torch.Generator().manual_seed(0)
     logits, y = torch.randn(7, 5, generator=g) * 3, torch.randint(0, 5, (7,), generator=g)
     gamma, alpha = 0.9, 0.05
-    cb, = DEFENCES.get("hamp")(entropy_threshold=gamma, alpha=alpha).callbacks(_Ctx)
+    (cb,) = DEFENCES.get("hamp")(entropy_threshold=gamma, alpha=alpha).callbacks(_Ctx)
     total = F.cross_entropy(logits, y) + cb.extra_loss(_Trainer(), None, y, logits)  # what the trainer minimises
     # slow reference: per sample, per class, in plain Python floats
     p_true = true_class_probability(gamma, 5)
@@ -66,7 +66,7 @@ def test_hamp_loss_gradient_vanishes_at_the_soft_target_when_alpha_is_zero():
     p = true_class_probability(0.95, 5)
     y = torch.tensor([0, 3])
     logits = soft_labels(y, 5, p).log().requires_grad_(True)
-    cb, = DEFENCES.get("hamp")(alpha=0.0).callbacks(_Ctx)
+    (cb,) = DEFENCES.get("hamp")(alpha=0.0).callbacks(_Ctx)
     (F.cross_entropy(logits, y) + cb.extra_loss(_Trainer(), None, y, logits)).backward()
     assert float(logits.grad.abs().max()) < 1e-6
 
@@ -81,7 +81,9 @@ def test_bad_hamp_parameters_are_config_errors():
         load_config(overrides=["defence.name=hamp", "defence.params={alpha: -1}"])
     with pytest.raises(ConfigError, match="no parameter"):
         load_config(overrides=["defence.name=hamp", "defence.params={gamma: 0.9}"])
-    assert load_config(overrides=["defence.name=hamp", "defence.params={remap: false}"]).defence.params == {"remap": False}
+    assert load_config(overrides=["defence.name=hamp", "defence.params={remap: false}"]).defence.params == {
+        "remap": False
+    }
 
 
 def _toy_model_and_data():
@@ -133,13 +135,21 @@ def test_hamp_run_lowers_black_box_attack_auc_at_no_accuracy_cost(tmp_path):
 
     reps = {}
     for name in ("none", "hamp"):
-        cfg = load_config(preset="ci", overrides=["method.name=rigl", "train.epochs=20", f"defence.name={name}",
-                                                  "audit.attacks=[loss, confidence]"])
+        cfg = load_config(
+            preset="ci",
+            overrides=[
+                "method.name=rigl",
+                "train.epochs=20",
+                f"defence.name={name}",
+                "audit.attacks=[loss, confidence]",
+            ],
+        )
         reps[name] = run_experiment(cfg, tmp_path / name).report
     plain, hamp = reps["none"], reps["hamp"]
     assert plain["task"]["train_accuracy"] - plain["task"]["accuracy"] > 0.3  # it overfits
     assert hamp["task"]["accuracy"] >= plain["task"]["accuracy"] - 0.05
     assert hamp["defence"]["name"] == "hamp" and hamp["compression"]["density"] == pytest.approx(
-        plain["compression"]["density"], abs=1e-3)
+        plain["compression"]["density"], abs=1e-3
+    )
     for attack in ("loss", "confidence"):
         assert hamp["audit"]["attacks"][attack]["auc"] < plain["audit"]["attacks"][attack]["auc"] - 0.1, attack

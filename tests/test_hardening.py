@@ -28,9 +28,28 @@ def _peak_rss_mb() -> float:
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-RUN = ["run", "--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "method.name=dense",
-       "--set", "train.augment=false", "--set", "train.epochs=1", "--set", "audit.attacks=[loss]",
-       "--set", "audit.refs=1", "--set", "audit.bootstrap=10"]
+
+RUN = [
+    "run",
+    "--preset",
+    "ci",
+    "--set",
+    "data.name=digits",
+    "--set",
+    "model.name=mlp",
+    "--set",
+    "method.name=dense",
+    "--set",
+    "train.augment=false",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "audit.attacks=[loss]",
+    "--set",
+    "audit.refs=1",
+    "--set",
+    "audit.bootstrap=10",
+]
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -75,6 +94,7 @@ def run_copy(finished, tmp_path):
 
 # --- the run folder: marker, --overwrite / --resume of other folders --------------------------------------------
 
+
 @pytest.mark.parametrize("flag", ["--overwrite", "--resume"])
 def test_overwrite_and_resume_refuse_a_folder_that_is_not_a_run(tmp_path, capsys, flag):
     folder = user_folder(tmp_path / "mine")
@@ -108,9 +128,12 @@ def test_a_run_made_before_the_marker_still_resumes(run_copy, capsys):
 
 # --- the lock ---------------------------------------------------------------------------------------------------
 
+
 def _hold_lock(folder: Path) -> subprocess.Popen:
-    code = ("import sys, time; from safecompress.runfolder import FolderLock; "
-            "FolderLock(sys.argv[1], 'safecompress run').acquire(); print('locked', flush=True); time.sleep(120)")
+    code = (
+        "import sys, time; from safecompress.runfolder import FolderLock; "
+        "FolderLock(sys.argv[1], 'safecompress run').acquire(); print('locked', flush=True); time.sleep(120)"
+    )
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "locked"
@@ -125,8 +148,11 @@ def test_a_second_writer_is_refused_with_the_holders_pid(run_copy, tmp_path, cap
     holder = _hold_lock(run)
     try:
         before = snapshot(tmp_path)
-        args = (["audit", str(run)] if command == "audit" else
-                [*RUN, "--out", str(run), *([f"--{command}"] if command != "new" else [])])
+        args = (
+            ["audit", str(run)]
+            if command == "audit"
+            else [*RUN, "--out", str(run), *([f"--{command}"] if command != "new" else [])]
+        )
         assert main(args) == 2
         err = capsys.readouterr().err
         assert f"PID {holder.pid}" in err and "in use by another safecompress process" in err
@@ -204,22 +230,28 @@ def test_audit_of_a_corrupt_report_exits_2_before_writing_anything(run_copy, cap
 
 # --- model files: no code from files, no allocation from headers ------------------------------------------------
 
+
 def _sparse_model_file(path: Path) -> Path:
     spec = ModelSpec("mlp", (8,), 3, 0.05)
     model = build_model(spec, 0)
-    masks = {n: torch.rand(p.shape, generator=torch.Generator().manual_seed(0)) < 0.5
-             for n, p in model.named_parameters() if n.endswith("weight")}
+    masks = {
+        n: torch.rand(p.shape, generator=torch.Generator().manual_seed(0)) < 0.5
+        for n, p in model.named_parameters()
+        if n.endswith("weight")
+    }
     return save_model(model, spec, path, masks=masks)
 
 
 def test_a_model_file_naming_a_factory_does_not_run_its_code(tmp_path, monkeypatch, capsys):
-    (tmp_path / "evilmod.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "evilmod.py").write_text(
+        textwrap.dedent(f"""
         from pathlib import Path
-        Path({str(tmp_path / 'pwned')!r}).write_text("ran")
+        Path({str(tmp_path / "pwned")!r}).write_text("ran")
         def make(input_shape, n_classes, width):
             import torch
             return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 3))
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     path = _sparse_model_file(tmp_path / "run" / "model.safetensors")
     tensors, meta = load_tensors(path)
@@ -263,7 +295,9 @@ def test_read_model_file_roundtrip_still_exact(tmp_path):
 
 
 def test_a_model_factory_that_raises_exits_2(tmp_path, monkeypatch, capsys):
-    (tmp_path / "badnets.py").write_text("def make(input_shape, n_classes, width):\n    raise ValueError('no GPU here')\n")
+    (tmp_path / "badnets.py").write_text(
+        "def make(input_shape, n_classes, width):\n    raise ValueError('no GPU here')\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main([*RUN, "--set", "model.name=badnets:make", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
@@ -272,6 +306,7 @@ def test_a_model_factory_that_raises_exits_2(tmp_path, monkeypatch, capsys):
 
 
 # --- Dask ------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def dask_executor():
@@ -290,9 +325,11 @@ def test_a_foreign_client_cannot_connect_to_the_local_cluster(dask_executor):
 
     address = dask_executor.client.scheduler.address
     assert address.startswith("tls://127.0.0.1:")
-    for attempt in (lambda: Client(address, timeout="3s"),
-                    lambda: Client(address.replace("tls://", "tcp://"), timeout="3s"),
-                    lambda: Client(address, timeout="3s", security=Security.temporary())):
+    for attempt in (
+        lambda: Client(address, timeout="3s"),
+        lambda: Client(address.replace("tls://", "tcp://"), timeout="3s"),
+        lambda: Client(address, timeout="3s", security=Security.temporary()),
+    ):
         with pytest.raises(Exception):  # noqa: B017  (TypeError, OSError, TimeoutError, CommClosedError...)
             attempt().close()
     assert dask_executor.map(abs, [-3]) == [3]  # the owner still can
@@ -301,8 +338,12 @@ def test_a_foreign_client_cannot_connect_to_the_local_cluster(dask_executor):
 def test_every_listening_socket_is_on_loopback_and_no_http_server(dask_executor):
     psutil = pytest.importorskip("psutil")
     me = psutil.Process()
-    listening = [(p.pid, c.laddr) for p in [me, *me.children(recursive=True)]
-                 for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    listening = [
+        (p.pid, c.laddr)
+        for p in [me, *me.children(recursive=True)]
+        for c in p.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
     assert len(listening) >= 3  # scheduler, nanny, worker
     assert all(addr.ip == "127.0.0.1" for _, addr in listening), listening
     assert all(addr.port != 8787 for _, addr in listening)
@@ -329,6 +370,7 @@ def test_whitebox_audit_on_dask_works_and_equals_local(run_copy, dask_executor, 
 
 # --- bad input: exit 2 with a message -----------------------------------------------------------------------------
 
+
 def _npz(tmp_path, y, X=None, name="d.npz"):
     X = np.random.default_rng(0).normal(size=(len(y), 4)).astype(np.float32) if X is None else X
     np.savez(tmp_path / name, X=X, y=y)
@@ -344,26 +386,30 @@ def _labels(n=60):
     return np.arange(n) % 3
 
 
-@pytest.mark.parametrize("case, needle", [
-    ("csv_latin1", "not UTF-8 text"),
-    ("csv_label_too_big", "beyond ±2^53"),
-    ("csv_empty_label", "empty label"),
-    ("float_label_2_63", "beyond ±2^53"),
-    ("float_label_2_53", "beyond ±2^53"),
-    ("float_label_fraction", "non-integral"),
-    ("one_class", "at least 2 classes"),
-    ("probe_nonmembers_0", "data.split.probe_nonmembers is 0"),
-    ("population_0", "data.split.population is 0"),
-    ("yaml_latin1", "not UTF-8"),
-    ("yaml_too_big", "larger than 1024 KB"),
-    ("yaml_alias_bomb", "expands to more than"),
-    ("set_alias_bomb", "expands to more than"),
-    ("yaml_recursive", "recursive"),
-])
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("csv_latin1", "not UTF-8 text"),
+        ("csv_label_too_big", "beyond ±2^53"),
+        ("csv_empty_label", "empty label"),
+        ("float_label_2_63", "beyond ±2^53"),
+        ("float_label_2_53", "beyond ±2^53"),
+        ("float_label_fraction", "non-integral"),
+        ("one_class", "at least 2 classes"),
+        ("probe_nonmembers_0", "data.split.probe_nonmembers is 0"),
+        ("population_0", "data.split.population is 0"),
+        ("yaml_latin1", "not UTF-8"),
+        ("yaml_too_big", "larger than 1024 KB"),
+        ("yaml_alias_bomb", "expands to more than"),
+        ("set_alias_bomb", "expands to more than"),
+        ("yaml_recursive", "recursive"),
+    ],
+)
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys, case, needle):
     rows = "".join(f"{i % 5}.5,{i % 7},{i % 3}\n" for i in range(60))
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+    )
     extra = {
         "csv_latin1": lambda: _csv(tmp_path, b"f1,f2,label\n" + rows.encode() + b"1,2,caf\xe9\n"),
         "csv_label_too_big": lambda: _csv(tmp_path, "f1,f2,label\n" + rows + "1,2,99999999999999999999\n"),
@@ -406,6 +452,7 @@ def test_a_full_disk_exits_2(tmp_path, capsys, monkeypatch):
 
 # --- files: modes, symlinks ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
 def test_run_files_follow_the_umask(tmp_path, umask, mode):
     old = os.umask(umask)
@@ -415,7 +462,8 @@ def test_run_files_follow_the_umask(tmp_path, umask, mode):
         os.umask(old)
     files = [p for p in (tmp_path / "r").iterdir() if p.is_file()]
     assert {"config.yaml", "split.npz", "model.safetensors", "report.json", "log.txt", "report.html"} <= {
-        p.name for p in files}
+        p.name for p in files
+    }
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: oct(mode) for p in files}
 
 

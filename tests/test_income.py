@@ -14,12 +14,14 @@ rdata = pytest.importorskip("rdata")
 
 def _frame(n=60, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "INCOME": pd.Categorical(rng.choice(["[0-10)", "[10-15)", "[15-20)"], n)),
-        "SEX": pd.Categorical(rng.choice(["F", "M"], n)),
-        "AGE": pd.Categorical(rng.choice(["14-17", "18-24", "25-34", "35-44"], n)),
-        "LANGUAGE": pd.Categorical(rng.choice(["English", "Spanish"], n)),
-    })
+    return pd.DataFrame(
+        {
+            "INCOME": pd.Categorical(rng.choice(["[0-10)", "[10-15)", "[15-20)"], n)),
+            "SEX": pd.Categorical(rng.choice(["F", "M"], n)),
+            "AGE": pd.Categorical(rng.choice(["14-17", "18-24", "25-34", "35-44"], n)),
+            "LANGUAGE": pd.Categorical(rng.choice(["English", "Spanish"], n)),
+        }
+    )
 
 
 @pytest.fixture
@@ -49,8 +51,22 @@ def test_missing_values_get_their_own_category_and_unlabelled_rows_are_dropped()
 
 
 def test_a_run_on_income_and_a_clear_error_without_the_file(income_dir, tmp_path, capsys):
-    args = ["--preset", "ci", "--set", "data.name=income", "--set", "method.name=dense", "--set", "audit.enabled=false",
-            "--set", "train.epochs=1", "--set", "data.split.train=0.4", "--set", "data.split.population=0.1"]
+    args = [
+        "--preset",
+        "ci",
+        "--set",
+        "data.name=income",
+        "--set",
+        "method.name=dense",
+        "--set",
+        "audit.enabled=false",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.split.train=0.4",
+        "--set",
+        "data.split.population=0.1",
+    ]
     assert main(["run", *args, "--set", f"data.data_dir={income_dir}", "--out", str(tmp_path / "r")]) == 0
     from pathlib import Path
 

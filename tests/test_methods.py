@@ -8,22 +8,46 @@ from safecompress import load_model
 from safecompress.cli import main
 from safecompress.methods import METHODS
 
-FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
-        "--set", "train.lr=0.005", "--set", "data.split.train=0.5", "--set", "data.split.population=0.05",
-        "--set", "train.epochs=6", "--set", "sparse.update_every=5", "--set", "audit.enabled=false"]
+FAST = [
+    "--preset",
+    "ci",
+    "--set",
+    "data.name=digits",
+    "--set",
+    "model.name=mlp",
+    "--set",
+    "train.augment=false",
+    "--set",
+    "train.lr=0.005",
+    "--set",
+    "data.split.train=0.5",
+    "--set",
+    "data.split.population=0.05",
+    "--set",
+    "train.epochs=6",
+    "--set",
+    "sparse.update_every=5",
+    "--set",
+    "audit.enabled=false",
+]
 
 
 @pytest.mark.parametrize("method", METHODS.names())
 def test_method_reaches_target_density(tmp_path, method):
     out = tmp_path / method
     needs = ["--set", "defence.name=label_smoothing"] if method == "defend_then_compress" else []
-    assert main(["run", *FAST, *needs, "--set", f"method.name={method}", "--set", "sparse.density=0.2", "--out", str(out)]) == 0
+    assert (
+        main(["run", *FAST, *needs, "--set", f"method.name={method}", "--set", "sparse.density=0.2", "--out", str(out)])
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     comp = rep["compression"]
     if method == "dense":
         assert comp["density"] == 1.0
     else:
-        prunable = sum(layer["nonzeros"] / layer["density"] for layer in rep["method_details"]["sparse"]["layers"].values())
+        prunable = sum(
+            layer["nonzeros"] / layer["density"] for layer in rep["method_details"]["sparse"]["layers"].values()
+        )
         assert comp["density"] == pytest.approx(0.2, abs=1.0 / prunable)
         assert comp["ratio"] > 2
     model = load_model(out / "model.safetensors")
@@ -102,8 +126,23 @@ def test_int8_quantized_model_is_the_one_evaluated_and_saved(tmp_path, method, d
     runs = {}
     for q in ("none", "int8"):
         out = tmp_path / q
-        assert main(["run", *FAST, "--set", f"method.name={method}", "--set", f"sparse.density={density}",
-                     "--set", f"quantize={q}", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    *FAST,
+                    "--set",
+                    f"method.name={method}",
+                    "--set",
+                    f"sparse.density={density}",
+                    "--set",
+                    f"quantize={q}",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         runs[q] = json.loads((out / "report.json").read_text())
     assert runs["int8"]["compression"]["values"] == "int8"
     assert runs["int8"]["compression"]["file_bytes"] < 0.4 * runs["none"]["compression"]["file_bytes"]
@@ -169,8 +208,24 @@ def test_defend_then_compress_prunes_a_defended_dense_model(tmp_path):
     from safecompress.cli import main
 
     out = tmp_path / "dtc"
-    assert main(["run", "--preset", "ci", "--set", "method.name=defend_then_compress", "--set", "defence.name=label_smoothing",
-                 "--set", "audit.enabled=false", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--preset",
+                "ci",
+                "--set",
+                "method.name=defend_then_compress",
+                "--set",
+                "defence.name=label_smoothing",
+                "--set",
+                "audit.enabled=false",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     assert rep["compression"]["density"] == pytest.approx(0.1, abs=1e-3)
     assert rep["method_details"]["pipeline"] == {"defence": "label_smoothing", "prune_at": 0.6}
@@ -194,7 +249,10 @@ def test_dmp_student_never_trains_on_private_samples(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "fit", spy)
     out = tmp_path / "dmp"
-    assert main(["run", "--preset", "ci", "--set", "method.name=dmp", "--set", "audit.enabled=false", "--out", str(out)]) == 0
+    assert (
+        main(["run", "--preset", "ci", "--set", "method.name=dmp", "--set", "audit.enabled=false", "--out", str(out)])
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     import torch
     import yaml

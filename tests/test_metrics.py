@@ -141,9 +141,20 @@ def test_membership_metrics_shape_and_json():
     s, y = _signal(400)
     m = M.membership_metrics(s, y, attacker_threshold=0.4, n_bootstrap=50)
     assert list(m) == [
-        "auc", "auc_ci", "balanced_accuracy", "balanced_accuracy_ci",
-        "balanced_accuracy_attacker_threshold", "advantage", "advantage_ci",
-        "tpr_at_fpr", "tpr_at_fpr_ci", "auc_p", "advantage_p", "resolution", "n_members", "n_nonmembers",
+        "auc",
+        "auc_ci",
+        "balanced_accuracy",
+        "balanced_accuracy_ci",
+        "balanced_accuracy_attacker_threshold",
+        "advantage",
+        "advantage_ci",
+        "tpr_at_fpr",
+        "tpr_at_fpr_ci",
+        "auc_p",
+        "advantage_p",
+        "resolution",
+        "n_members",
+        "n_nonmembers",
     ]
     # 200 non-members resolve TPR at 10 % FPR only (>= 10 false positives); the rest are null, with a note
     assert m["tpr_at_fpr"]["0.001"] is None and m["tpr_at_fpr"]["0.01"] is None and m["tpr_at_fpr_ci"]["0.01"] is None
@@ -194,11 +205,8 @@ def test_random_scores_give_chance_auc():
     assert m["auc_ci"][0] <= 0.5 <= m["auc_ci"][1]
 
 
-
-
 def test_format_fpr():
-    assert [M.format_fpr(f) for f in (0.001, 0.01, 0.1, 1e-5, 0.25)] == [
-        "0.001", "0.01", "0.1", "1e-05", "0.25"]
+    assert [M.format_fpr(f) for f in (0.001, 0.01, 0.1, 1e-5, 0.25)] == ["0.001", "0.01", "0.1", "1e-05", "0.25"]
 
 
 # ------------------------------------------------------------------------------ worst case
@@ -281,7 +289,7 @@ def _slow_mann_whitney_p(s, y):
     n1, n2 = len(pos), len(neg)
     n = n1 + n2
     _, counts = np.unique(s, return_counts=True)
-    var = n1 * n2 / 12 * ((n + 1) - float(np.sum(counts ** 3 - counts)) / (n * (n - 1)))
+    var = n1 * n2 / 12 * ((n + 1) - float(np.sum(counts**3 - counts)) / (n * (n - 1)))
     z = (u - n1 * n2 / 2 - 0.5) / sqrt(var)
     return 0.5 * (1 - erf(z / sqrt(2)))
 
@@ -354,14 +362,17 @@ def test_resampled_auc_and_tpr_equal_direct_computation():
 
 
 def test_worst_case_never_maximises_unresolved_rates():
-    per = {"loss": {"auc": 0.6, "tpr_at_fpr": {"0.001": None, "0.01": 0.05}},
-           "lira": {"auc": 0.55, "tpr_at_fpr": {"0.001": None, "0.01": 0.07}}}
+    per = {
+        "loss": {"auc": 0.6, "tpr_at_fpr": {"0.001": None, "0.01": 0.05}},
+        "lira": {"auc": 0.55, "tpr_at_fpr": {"0.001": None, "0.01": 0.07}},
+    }
     w = M.worst_case(per)
     assert w["max_tpr_at_fpr"] == {"0.001": None, "0.01": 0.07} and w["max_tpr_attack"]["0.001"] is None
 
 
 def test_roc_curves_are_told_apart_and_axes_stop_at_the_data_resolution():
     from safecompress.report.roc import curve_styles, prepare_curves
+
     styles = curve_styles(12)  # every attack of the audit, more than one colour cycle
     assert len(set(map(str, styles))) == 12
     s, y = _signal(500)  # 250 non-members: the smallest measurable FPR is 1/250

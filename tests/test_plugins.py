@@ -46,11 +46,15 @@ class ToyDefence(Defence):
 
 
 def _cli(args, plugin_paths, cwd):
-    env = {**os.environ, "SAFECOMPRESS_PLUGINS": ",".join(str(p) for p in plugin_paths),
-           "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = {
+        **os.environ,
+        "SAFECOMPRESS_PLUGINS": ",".join(str(p) for p in plugin_paths),
+        "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
     code = "import sys; from safecompress.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=240)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=240
+    )
 
 
 @pytest.fixture
@@ -73,9 +77,25 @@ def test_single_file_plugins_are_listed(tmp_path, toy_plugins):
 
 def test_plugin_attack_and_defence_run_in_an_audit_and_reach_the_reports(tmp_path, toy_plugins):
     out = tmp_path / "run"
-    args = ["run", "--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp",
-            "--set", "method.name=rigl", "--set", "train.epochs=2", "--set", "audit.attacks=[loss,toy]",
-            "--set", "defence.name=toy_defence", "--out", str(out)]
+    args = [
+        "run",
+        "--preset",
+        "ci",
+        "--set",
+        "data.name=digits",
+        "--set",
+        "model.name=mlp",
+        "--set",
+        "method.name=rigl",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "audit.attacks=[loss,toy]",
+        "--set",
+        "defence.name=toy_defence",
+        "--out",
+        str(out),
+    ]
     result = _cli(args, toy_plugins, tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
@@ -145,14 +165,18 @@ def test_entry_point_plugins_are_loaded_and_named_when_broken(monkeypatch):
 
     seen = []
     monkeypatch.delenv("SAFECOMPRESS_PLUGINS", raising=False)
-    monkeypatch.setattr(plugins.importlib.metadata, "entry_points",
-                        lambda group: seen.append(group) or [FakeEntryPoint("ok", "json")])
+    monkeypatch.setattr(
+        plugins.importlib.metadata, "entry_points", lambda group: seen.append(group) or [FakeEntryPoint("ok", "json")]
+    )
     plugins.reset()
     try:
         plugins.load_plugins()
         assert seen == ["safecompress.plugins"] and any("'ok'" in p for p in plugins.loaded_plugins())
-        monkeypatch.setattr(plugins.importlib.metadata, "entry_points",
-                            lambda group: [FakeEntryPoint("bad", "no_such_entry_point_module_xyz")])
+        monkeypatch.setattr(
+            plugins.importlib.metadata,
+            "entry_points",
+            lambda group: [FakeEntryPoint("bad", "no_such_entry_point_module_xyz")],
+        )
         plugins.reset()
         with pytest.raises(PluginError, match="'bad'.*no_such_entry_point_module_xyz"):
             plugins.load_plugins()
@@ -163,11 +187,31 @@ def test_entry_point_plugins_are_loaded_and_named_when_broken(monkeypatch):
 
 def test_plugin_attack_without_references_is_an_in_loop_simulator(tmp_path, toy_plugins):
     out = tmp_path / "sc"
-    args = ["run", "--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.epochs=4",
-            "--set", "method.name=safecompress", "--set", "data.split.train=0.5", "--set", "data.split.population=0.05",
-            "--set", "sparse.update_every=10",
-            "--set", "safecompress.simulate=[toy,loss]", "--set",
-            "audit.enabled=false", "--out", str(out)]
+    args = [
+        "run",
+        "--preset",
+        "ci",
+        "--set",
+        "data.name=digits",
+        "--set",
+        "model.name=mlp",
+        "--set",
+        "train.epochs=4",
+        "--set",
+        "method.name=safecompress",
+        "--set",
+        "data.split.train=0.5",
+        "--set",
+        "data.split.population=0.05",
+        "--set",
+        "sparse.update_every=10",
+        "--set",
+        "safecompress.simulate=[toy,loss]",
+        "--set",
+        "audit.enabled=false",
+        "--out",
+        str(out),
+    ]
     result = _cli(args, toy_plugins, tmp_path)
     assert result.returncode == 0, result.stderr
     rounds = [json.loads(line) for line in (out / "rounds.jsonl").read_text().splitlines()]

@@ -11,9 +11,26 @@ import pytest
 
 from safecompress.cli import main
 
-FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
-        "--set", "train.epochs=4", "--set", "method.name=safecompress", "--set", "sparse.density=0.2",
-        "--set", "sparse.update_every=10", "--set", "audit.attacks=[loss,nn,lira]"]
+FAST = [
+    "--preset",
+    "ci",
+    "--set",
+    "data.name=digits",
+    "--set",
+    "model.name=mlp",
+    "--set",
+    "train.augment=false",
+    "--set",
+    "train.epochs=4",
+    "--set",
+    "method.name=safecompress",
+    "--set",
+    "sparse.density=0.2",
+    "--set",
+    "sparse.update_every=10",
+    "--set",
+    "audit.attacks=[loss,nn,lira]",
+]
 
 CHECK = """<script>
 window.addEventListener('load', () => {
@@ -50,8 +67,14 @@ def test_report_html_is_self_contained(run_dir):
     assert "http://" not in page and "https://" not in page  # no network
     srcs = re.findall(r'<img src="([^"]+)"', page)
     assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)  # ROC, per-class, rounds
-    for section in ("Headline", "Membership-inference audit", "SafeCompress rounds", "Compression",
-                    "Resolved configuration", "rigl (baseline)"):
+    for section in (
+        "Headline",
+        "Membership-inference audit",
+        "SafeCompress rounds",
+        "Compression",
+        "Resolved configuration",
+        "rigl (baseline)",
+    ):
         assert section in page
     rep = json.loads((run_dir / "report.json").read_text())
     assert f"{rep['task']['accuracy']:.4f}" in page
@@ -61,9 +84,21 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     browser = _browser()
     page = tmp_path / "page.html"
     page.write_text((run_dir / "report.html").read_text().replace("</body>", CHECK, 1))
-    proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                           "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     m = re.search(r'data-check="([^"]*)"', proc.stdout)
     assert m, f"the page's check did not run; chromium said: {proc.stderr[-800:]}"
     check = json.loads(html.unescape(m.group(1)))

@@ -9,10 +9,32 @@ from safecompress.errors import ConfigError
 from safecompress.objectives import Candidate, select
 from safecompress.simulate import Simulator
 
-FAST = ["--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.augment=false",
-        "--set", "train.lr=0.005", "--set", "data.split.train=0.5", "--set", "data.split.population=0.05",
-        "--set", "train.epochs=4", "--set", "sparse.update_every=10", "--set", "method.name=safecompress",
-        "--set", "sparse.density=0.2", "--set", "audit.enabled=false"]
+FAST = [
+    "--preset",
+    "ci",
+    "--set",
+    "data.name=digits",
+    "--set",
+    "model.name=mlp",
+    "--set",
+    "train.augment=false",
+    "--set",
+    "train.lr=0.005",
+    "--set",
+    "data.split.train=0.5",
+    "--set",
+    "data.split.population=0.05",
+    "--set",
+    "train.epochs=4",
+    "--set",
+    "sparse.update_every=10",
+    "--set",
+    "method.name=safecompress",
+    "--set",
+    "sparse.density=0.2",
+    "--set",
+    "audit.enabled=false",
+]
 
 
 def _rounds(folder):
@@ -38,21 +60,42 @@ def test_rounds_log_n_candidates_and_the_objective_choice(tmp_path):
 
 def test_mmia_with_several_heterogeneous_simulators(tmp_path):
     out = tmp_path / "mmia"
-    assert main(["run", *FAST, "--set", "safecompress.simulate=[nn,whitebox,loss]", "--set",
-                 "safecompress.candidates=[{prune: magnitude, grow: gradient, fraction: 0.3}, {prune: random, grow: random, fraction: 0.5}]",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                "safecompress.simulate=[nn,whitebox,loss]",
+                "--set",
+                "safecompress.candidates=[{prune: magnitude, grow: gradient, fraction: 0.3}, "
+                "{prune: random, grow: random, fraction: 0.5}]",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     r = _rounds(out)[0]
     assert len(r["candidates"]) == 2 and set(r["candidates"][0]["attack_auc"]) == {"nn", "whitebox", "loss"}
 
 
 def test_resume_after_kill_gives_the_same_report(tmp_path, kill_at_epoch):
-    audited = FAST[:-2] + ["--set", "audit.attacks=[loss,nn,lira]", "--set", "audit.refs=2", "--set", "audit.bootstrap=20"]
+    audited = FAST[:-2] + [
+        "--set",
+        "audit.attacks=[loss,nn,lira]",
+        "--set",
+        "audit.refs=2",
+        "--set",
+        "audit.bootstrap=20",
+    ]
     assert main(["run", *audited, "--out", str(tmp_path / "a")]) == 0
     with kill_at_epoch(2):
         assert main(["run", *audited, "--out", str(tmp_path / "b")]) == 130
     assert main(["run", *audited, "--out", str(tmp_path / "b"), "--resume"]) == 0
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
     assert a["task"] == b["task"] and a["compression"] == b["compression"]
+
     def numbers(rep):  # every audit number except timings
         return {k: {m: v for m, v in at.items() if m != "wall_s"} for k, at in rep["audit"]["attacks"].items()}
 
@@ -87,8 +130,13 @@ def test_minmax_sign_model_step_lowers_attackers_member_score():
     Xo, yo = torch.randn(64, 10, generator=g), torch.randint(0, 3, (64,), generator=g)
     model = build_model(ModelSpec("mlp", (10,), 3, width=0.1), 0)
     reg = AdversarialRegularizer(3, (Xo, yo), beta=5.0, k=3, seed=0, lr=1e-2)
-    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=64, optimizer="sgd", lr=0.5, momentum=0.0,
-                                         weight_decay=0.0), seed=0, device=torch.device("cpu"), callbacks=[reg])
+    trainer = Trainer(
+        model,
+        TrainConfig(epochs=1, batch_size=64, optimizer="sgd", lr=0.5, momentum=0.0, weight_decay=0.0),
+        seed=0,
+        device=torch.device("cpu"),
+        callbacks=[reg],
+    )
     # warm the attacker up against the current model, then take one model step with CE switched off
     for _ in range(5):
         reg._attacker_steps(trainer, X, y, model(X))
@@ -104,16 +152,40 @@ def test_minmax_sign_model_step_lowers_attackers_member_score():
 
 def test_adversarial_safecompress_runs(tmp_path):
     out = tmp_path / "adv"
-    assert main(["run", *FAST, "--set", "safecompress.adversarial.enabled=true", "--set",
-                 "safecompress.adversarial.warmup=0.1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                "safecompress.adversarial.enabled=true",
+                "--set",
+                "safecompress.adversarial.warmup=0.1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "report.json").read_text())["task"]["accuracy"] > 0.2
 
 
 def test_privacy_aware_leakage_candidate(tmp_path):
     out = tmp_path / "leak"
-    assert main(["run", *FAST, "--set",
-                 "safecompress.candidates=[{prune: leakage, grow: gradient, fraction: 0.3}, {prune: magnitude, grow: gradient, fraction: 0.3}]",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *FAST,
+                "--set",
+                "safecompress.candidates=[{prune: leakage, grow: gradient, fraction: 0.3}, "
+                "{prune: magnitude, grow: gradient, fraction: 0.3}]",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert _rounds(out)[0]["candidates"][0]["strategy"]["prune"] == "leakage"
 
 
@@ -123,8 +195,15 @@ def test_leakage_criterion_drops_the_gap_carrying_weight():
     from safecompress.sparse.criteria import PRUNE, LayerState
 
     w = torch.tensor([1.0, 1.0, 0.5])
-    s = LayerState(w, torch.ones(3, dtype=torch.bool), None, None, torch.ones(3, dtype=torch.bool), torch.Generator(),
-                   gap_grad=torch.tensor([0.0, 2.0, 0.0]))
+    s = LayerState(
+        w,
+        torch.ones(3, dtype=torch.bool),
+        None,
+        None,
+        torch.ones(3, dtype=torch.bool),
+        torch.Generator(),
+        gap_grad=torch.tensor([0.0, 2.0, 0.0]),
+    )
     assert int(PRUNE.get("leakage")(s).argmin()) == 1  # equal magnitude, but weight 1 carries the gap
     with pytest.raises(RuntimeError, match="SafeCompress only"):
         PRUNE.get("leakage")(LayerState(w, s.mask, None, None, s.mask, torch.Generator()))
@@ -143,8 +222,9 @@ def test_candidate_finetuning_keeps_masks_and_reports_overhead(tmp_path):
     # fine-tuned candidates differ from untuned ones: same seed without fine-tuning gives other val scores
     plain = tmp_path / "plain"
     assert main(["run", *FAST, "--out", str(plain)]) == 0
-    assert [c["val_accuracy"] for c in rounds[0]["candidates"]] != \
-        [c["val_accuracy"] for c in _rounds(plain)[0]["candidates"]]
+    assert [c["val_accuracy"] for c in rounds[0]["candidates"]] != [
+        c["val_accuracy"] for c in _rounds(plain)[0]["candidates"]
+    ]
 
 
 def test_live_progress_shows_round_accuracy_and_attack_success(tmp_path, capsys):
@@ -164,8 +244,17 @@ def test_live_progress_shows_round_accuracy_and_attack_success(tmp_path, capsys)
 
 def test_final_last_trains_to_the_end_with_the_budget_objective(tmp_path):
     out = tmp_path / "last"
-    args = [*FAST, "--set", "safecompress.final=last", "--set", "safecompress.objective=budget",
-            "--set", "safecompress.budget=0.5001", "--set", "safecompress.simulate=[loss]"]
+    args = [
+        *FAST,
+        "--set",
+        "safecompress.final=last",
+        "--set",
+        "safecompress.objective=budget",
+        "--set",
+        "safecompress.budget=0.5001",
+        "--set",
+        "safecompress.simulate=[loss]",
+    ]
     assert main(["run", *args, "--out", str(out)]) == 0
     rep = json.loads((out / "report.json").read_text())
     sc = rep["method_details"]["safecompress"]
@@ -186,8 +275,10 @@ def test_rigl_select_has_one_rigl_candidate_per_round(tmp_path):
     assert main(["run", *FAST, "--set", "method.name=rigl_select", "--out", str(out)]) == 0
     rounds = _rounds(out)
     assert rounds and all(len(r["candidates"]) == 1 for r in rounds)
-    assert all(r["candidates"][0]["strategy"]["prune"] == "magnitude" and r["candidates"][0]["strategy"]["grow"] == "gradient"
-               for r in rounds)
+    assert all(
+        r["candidates"][0]["strategy"]["prune"] == "magnitude" and r["candidates"][0]["strategy"]["grow"] == "gradient"
+        for r in rounds
+    )
 
 
 def test_regularised_candidates_need_finetuning_and_train_with_their_own_term(tmp_path):
@@ -196,9 +287,18 @@ def test_regularised_candidates_need_finetuning_and_train_with_their_own_term(tm
     with pytest.raises(ConfigError, match="finetune_steps"):
         load_config(overrides=["safecompress.candidates=[{regularizer: confidence_penalty, strength: 1.0}]"])
     out = tmp_path / "reg"
-    cands = "[{regularizer: none}, {regularizer: confidence_penalty, strength: 2.0}, {regularizer: hamp, strength: 0.99}]"
-    args = [*FAST, "--set", f"safecompress.candidates={cands}", "--set", "safecompress.finetune_steps=5",
-            "--set", "safecompress.final=last"]
+    cands = (
+        "[{regularizer: none}, {regularizer: confidence_penalty, strength: 2.0}, {regularizer: hamp, strength: 0.99}]"
+    )
+    args = [
+        *FAST,
+        "--set",
+        f"safecompress.candidates={cands}",
+        "--set",
+        "safecompress.finetune_steps=5",
+        "--set",
+        "safecompress.final=last",
+    ]
     assert main(["run", *args, "--out", str(out)]) == 0
     rounds = _rounds(out)
     for r in rounds:
@@ -206,8 +306,11 @@ def test_regularised_candidates_need_finetuning_and_train_with_their_own_term(tm
         assert len(set(accs)) > 1 or len({c["attack_auc"]["nn"] for c in r["candidates"]}) > 1  # they really differ
         assert [c["strategy"]["regularizer"] for c in r["candidates"]] == ["none", "confidence_penalty", "hamp"]
         chosen = r["candidates"][r["chosen"]]["strategy"]
-        if chosen["regularizer"] != "none":  # the chosen candidate's regulariser trains the model until the next round
+        # the chosen candidate's regulariser (none included) trains the model until the next round
+        if chosen["regularizer"] != "none":
             assert r["regularizer"] == {"name": chosen["regularizer"], "strength": chosen["strength"]}
+        else:
+            assert "regularizer" not in r
 
 
 def test_hamp_without_soft_labels_only_remaps():
@@ -226,26 +329,59 @@ def test_hamp_without_soft_labels_only_remaps():
 def test_low_fpr_budget_with_the_calibrated_simulator(tmp_path):
     """The calibrated simulator learns from probe non-members only; a TPR budget picks by its TPR at low FPR."""
     out = tmp_path / "tpr"
-    args = [*FAST, "--set", "data.name=purchase100-synth", "--set", "data.split.train=0.3",
-            "--set", "data.split.probe_nonmembers=0.2", "--set", "safecompress.simulate=[calibrated]",
-            "--set", "safecompress.objective=budget", "--set", "safecompress.budget_metric=tpr",
-            "--set", "safecompress.budget=0.05", "--set", "safecompress.low_fpr=0.05", "--set", "safecompress.final=last",
-            # the audit's reference models replay the recipe on splits of their own (fewer probe non-members)
-            "--set", "audit.enabled=true", "--set", "audit.refs=1", "--set", "audit.attacks=[loss]"]
+    args = [
+        *FAST,
+        "--set",
+        "data.name=purchase100-synth",
+        "--set",
+        "data.split.train=0.3",
+        "--set",
+        "data.split.probe_nonmembers=0.2",
+        "--set",
+        "safecompress.simulate=[calibrated]",
+        "--set",
+        "safecompress.objective=budget",
+        "--set",
+        "safecompress.budget_metric=tpr",
+        "--set",
+        "safecompress.budget=0.05",
+        "--set",
+        "safecompress.low_fpr=0.05",
+        "--set",
+        "safecompress.final=last",
+        # the audit's reference models replay the recipe on splits of their own (fewer probe non-members)
+        "--set",
+        "audit.enabled=true",
+        "--set",
+        "audit.refs=1",
+        "--set",
+        "audit.attacks=[loss]",
+    ]
     assert main(["run", *args, "--out", str(out)]) == 0
     rounds = _rounds(out)
     assert rounds
     for r in rounds:
-        cands = [Candidate(c["val_accuracy"], c["attack_auc"], c["attack_advantage"], c["attack_tpr"])
-                 for c in r["candidates"]]
+        cands = [
+            Candidate(c["val_accuracy"], c["attack_auc"], c["attack_advantage"], c["attack_tpr"])
+            for c in r["candidates"]
+        ]
         assert all(0 <= c.tprs["calibrated"] <= 1 for c in cands)
         assert select(cands, "budget", budget=0.05, metric="tpr")[0] == r["chosen"]
     assert json.loads((out / "report.json").read_text())["audit"]["attacks"]["loss"]["auc"] > 0.5
 
 
 def test_tpr_budget_needs_enough_probe_non_members(tmp_path):
-    args = [*FAST, "--set", "safecompress.simulate=[calibrated]", "--set", "safecompress.objective=budget",
-            "--set", "safecompress.budget_metric=tpr", "--set", "safecompress.budget=0.05"]
+    args = [
+        *FAST,
+        "--set",
+        "safecompress.simulate=[calibrated]",
+        "--set",
+        "safecompress.objective=budget",
+        "--set",
+        "safecompress.budget_metric=tpr",
+        "--set",
+        "safecompress.budget=0.05",
+    ]
     assert main(["run", *args, "--out", str(tmp_path / "few")]) == 2  # digits: far fewer than 1000 at FPR 1 %
 
 

@@ -49,14 +49,25 @@ def _state(shape, density, seed=0, grad=True):
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(shape, generator=g)
     mask = torch.rand(shape, generator=g) < density
-    return LayerState(weight=w * mask, mask=mask, grad=torch.randn(shape, generator=g) if grad else None,
-                      momentum=torch.randn(shape, generator=g), ever_active=mask.clone(), generator=g,
-                      gap_grad=torch.randn(shape, generator=g))
+    return LayerState(
+        weight=w * mask,
+        mask=mask,
+        grad=torch.randn(shape, generator=g) if grad else None,
+        momentum=torch.randn(shape, generator=g),
+        ever_active=mask.clone(),
+        generator=g,
+        gap_grad=torch.randn(shape, generator=g),
+    )
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 10_000), st.floats(0.05, 0.95), st.integers(0, 200),
-       st.sampled_from(PRUNE.names()), st.sampled_from(GROW.names()))
+@given(
+    st.integers(0, 10_000),
+    st.floats(0.05, 0.95),
+    st.integers(0, 200),
+    st.sampled_from(PRUNE.names()),
+    st.sampled_from(GROW.names()),
+)
 def test_prune_grow_conserves_count_and_grows_only_inactive(seed, density, n, prune, grow):
     s = _state((20, 15), density, seed)
     new = prune_and_grow(s, n, PRUNE.get(prune), GROW.get(grow))
@@ -95,7 +106,11 @@ def test_unfired_grow_prefers_never_active():
 def test_schedules():
     sch = UpdateSchedule(every=10, fraction=0.5, stop=100, decay="cosine")
     assert [s for s in range(0, 120) if sch.is_update_step(s)] == [10, 20, 30, 40, 50, 60, 70, 80, 90]
-    assert sch.fraction_at(0) == 0.5 and sch.fraction_at(50) == pytest.approx(0.25) and sch.fraction_at(100) == pytest.approx(0)
+    assert (
+        sch.fraction_at(0) == 0.5
+        and sch.fraction_at(50) == pytest.approx(0.25)
+        and sch.fraction_at(100) == pytest.approx(0)
+    )
     assert UpdateSchedule(10, 0.5, 100, "linear").fraction_at(50) == pytest.approx(0.25)
     assert gmp_density(0, 10, 50, 0.1) == 1.0 and gmp_density(50, 10, 50, 0.1) == 0.1
     assert 0.1 < gmp_density(30, 10, 50, 0.1) < 1.0
@@ -139,7 +154,9 @@ def test_gradual_pruning_reaches_exact_counts():
     params = prunable_parameters(model)
     counts = layer_counts({n: tuple(p.shape) for n, p in params.items()}, 0.1, "uniform")
     engine = GradualPruning(model, counts, start=2, end=20, every=4, distribution="uniform", density=0.1)
-    Trainer(model, TrainConfig(epochs=3, batch_size=32), seed=0, device=torch.device("cpu"), callbacks=[engine]).fit(X, y)
+    Trainer(model, TrainConfig(epochs=3, batch_size=32), seed=0, device=torch.device("cpu"), callbacks=[engine]).fit(
+        X, y
+    )
     assert {n: int(m.sum()) for n, m in engine.masks.items()} == counts
     assert len(engine.updates) >= 4
 

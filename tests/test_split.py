@@ -10,7 +10,7 @@ def test_split_is_disjoint_and_members_inside_train():
     s = make_split(10_000, SplitConfig(), seed=3)
     sets = {p: set(s[p].tolist()) for p in PARTS}
     for i, a in enumerate(DISJOINT_PARTS):
-        for b in DISJOINT_PARTS[i + 1:]:
+        for b in DISJOINT_PARTS[i + 1 :]:
             assert not sets[a] & sets[b], (a, b)
     assert sets["probe_members"] <= sets["train"] and sets["audit_members"] <= sets["train"]
     assert not sets["probe_members"] & sets["audit_members"]
@@ -29,18 +29,36 @@ def test_split_seeded():
 
 
 def test_counts_and_max_samples():
-    cfg = SplitConfig(train=100, val=20, test=30, population=50, probe_nonmembers=10, audit_nonmembers=10,
-                      probe_members=0.2, audit_members=15)
+    cfg = SplitConfig(
+        train=100,
+        val=20,
+        test=30,
+        population=50,
+        probe_nonmembers=10,
+        audit_nonmembers=10,
+        probe_members=0.2,
+        audit_members=15,
+    )
     s = make_split(100_000, cfg, seed=0, max_samples=400)
-    assert s.sizes() == {"train": 100, "probe_members": 20, "audit_members": 15, "val": 20, "test": 30,
-                         "population": 50, "probe_nonmembers": 10, "audit_nonmembers": 10}
+    assert s.sizes() == {
+        "train": 100,
+        "probe_members": 20,
+        "audit_members": 15,
+        "val": 20,
+        "test": 30,
+        "population": 50,
+        "probe_nonmembers": 10,
+        "audit_nonmembers": 10,
+    }
     s2 = make_split(10_000, SplitConfig(), seed=0, max_samples=1000)
     assert sum(len(s2[p]) for p in DISJOINT_PARTS) <= 1000
 
 
 def test_impossible_splits_explain_themselves():
     with pytest.raises(SplitError, match="need 1200 samples .* only 1000"):
-        resolve_sizes(SplitConfig(train=600, val=200, test=200, population=200, probe_nonmembers=0, audit_nonmembers=0), 1000)
+        resolve_sizes(
+            SplitConfig(train=600, val=200, test=200, population=200, probe_nonmembers=0, audit_nonmembers=0), 1000
+        )
     with pytest.raises(SplitError, match="must fit in train"):
         resolve_sizes(SplitConfig(train=0.1, probe_nonmembers=0.1, audit_nonmembers=0.1), 1000)
     with pytest.raises(SplitError, match="fraction"):

@@ -61,7 +61,9 @@ def test_callbacks_see_every_step_and_epoch():
 
     X, y = _blobs(n=100)
     model = build_model(ModelSpec("mlp", (10,), 3, width=0.1), 0)
-    Trainer(model, TrainConfig(epochs=3, batch_size=32), seed=0, device=torch.device("cpu"), callbacks=[Count()]).fit(X, y)
+    Trainer(model, TrainConfig(epochs=3, batch_size=32), seed=0, device=torch.device("cpu"), callbacks=[Count()]).fit(
+        X, y
+    )
     assert seen == {"steps": 3 * math.ceil(100 / 32), "epochs": 3, "start": 1, "end": 1}
 
 

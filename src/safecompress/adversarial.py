@@ -29,8 +29,18 @@ def attack_features(logits: torch.Tensor, y: torch.Tensor, n_classes: int, with_
 
 
 class AdversarialRegularizer(Callback):
-    def __init__(self, n_classes: int, nonmembers: tuple[torch.Tensor, torch.Tensor], *, beta: float = 1.0,
-                 k: int = 1, start_step: int = 0, with_loss: bool = False, seed: int = 0, lr: float = 1e-3):
+    def __init__(
+        self,
+        n_classes: int,
+        nonmembers: tuple[torch.Tensor, torch.Tensor],
+        *,
+        beta: float = 1.0,
+        k: int = 1,
+        start_step: int = 0,
+        with_loss: bool = False,
+        seed: int = 0,
+        lr: float = 1e-3,
+    ):
         self.n_classes, self.beta, self.k, self.start_step, self.with_loss = n_classes, beta, k, start_step, with_loss
         self.X_out, self.y_out = nonmembers
         d = 2 * n_classes + (1 if with_loss else 0)
@@ -88,7 +98,9 @@ class AdversarialRegularizer(Callback):
         return tensors, {"param_groups": param_groups, "history": self.history, "seconds": self.seconds}
 
     def set_state(self, tensors, meta):
-        self.attacker.load_state_dict({k[len("attacker."):]: v for k, v in tensors.items() if k.startswith("attacker.")})
+        self.attacker.load_state_dict(
+            {k[len("attacker.") :]: v for k, v in tensors.items() if k.startswith("attacker.")}
+        )
         load_optimizer_tensors(self.optimizer, tensors, meta["param_groups"])
         self.generator.set_state(tensors["generator"])
         self.history = list(meta["history"])

@@ -30,17 +30,37 @@ from .train import resolve_device
 
 
 class SafeCompress:
-    def __init__(self, density: float = 0.05, simulate: Sequence[str] = ("nn",), *, method: str = "safecompress",
-                 epochs: int = 30, batch_size: int = 128, optimizer: str = "adam", lr: float = 1e-3,
-                 update_every: int = 100, seed: int = 0, device: str = "auto", augment: bool = False,
-                 **overrides: Any):
+    def __init__(
+        self,
+        density: float = 0.05,
+        simulate: Sequence[str] = ("nn",),
+        *,
+        method: str = "safecompress",
+        epochs: int = 30,
+        batch_size: int = 128,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        update_every: int = 100,
+        seed: int = 0,
+        device: str = "auto",
+        augment: bool = False,
+        **overrides: Any,
+    ):
         """``overrides`` are dotted config keys with ``__`` for dots, e.g. ``safecompress__privacy_weight=2``."""
         raw: dict[str, Any] = {
-            "seed": seed, "method": {"name": method},
+            "seed": seed,
+            "method": {"name": method},
             "sparse": {"density": density, "update_every": update_every},
             "safecompress": {"simulate": list(simulate)},
-            "train": {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr,
-                      "weight_decay": 0.0 if optimizer == "adam" else 5e-4, "device": device, "augment": augment},
+            "train": {
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "optimizer": optimizer,
+                "lr": lr,
+                "weight_decay": 0.0 if optimizer == "adam" else 5e-4,
+                "device": device,
+                "augment": augment,
+            },
             "audit": {"enabled": False},
         }
         for key, value in overrides.items():
@@ -62,8 +82,10 @@ class SafeCompress:
             (Xm, ym), (Xn, yn) = probe
             parts.append((torch.as_tensor(Xn).float(), torch.as_tensor(yn).long()))
         elif set(needed_parts(self.cfg)) & {"probe_members", "probe_nonmembers"}:
-            raise ConfigError("SafeCompress needs probe=((X_members, y_members), (X_nonmembers, y_nonmembers)): "
-                              "members from the training set and non-members it never trains on")
+            raise ConfigError(
+                "SafeCompress needs probe=((X_members, y_members), (X_nonmembers, y_nonmembers)): "
+                "members from the training set and non-members it never trains on"
+            )
         X = torch.cat([p[0] for p in parts])
         y = torch.cat([p[1] for p in parts])
         n_train, n_val = len(yt), len(yv)
@@ -76,8 +98,17 @@ class SafeCompress:
         spec = ModelSpec("user", tuple(Xt.shape[1:]), n_classes, 1.0, "auto")
         device = resolve_device(self.cfg.train.device)
         with tempfile.TemporaryDirectory() as tmp:
-            ctx = _UserContext(cfg=self.cfg, spec=spec, X=X, y=y, split=split, device=device,
-                               augment=bool(self.cfg.train.augment is True), flip=True, run_dir=Path(tmp))
+            ctx = _UserContext(
+                cfg=self.cfg,
+                spec=spec,
+                X=X,
+                y=y,
+                split=split,
+                device=device,
+                augment=bool(self.cfg.train.augment is True),
+                flip=True,
+                run_dir=Path(tmp),
+            )
             ctx.template = model
             result = METHODS.get(self.cfg.method.name)().train(ctx)
             rounds = Path(tmp) / "rounds.jsonl"
@@ -102,7 +133,9 @@ def _locate_members(members: torch.Tensor, train: torch.Tensor) -> np.ndarray:
     for row in members.flatten(1):
         i = lookup.get(tuple(row.tolist()))
         if i is None:
-            raise ConfigError("probe members must be samples of the training set (a member the model never trains on "
-                              "is a non-member); pass a subset of train as the first probe pair")
+            raise ConfigError(
+                "probe members must be samples of the training set (a member the model never trains on "
+                "is a non-member); pass a subset of train as the first probe pair"
+            )
         idx.append(i)
     return np.asarray(idx)

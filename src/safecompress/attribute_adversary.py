@@ -24,8 +24,16 @@ from .train import Callback, Trainer, load_optimizer_tensors, optimizer_tensors
 
 
 class AttributeAdversary(Callback):
-    def __init__(self, X: torch.Tensor, s: np.ndarray, beta: float, seed: int, k: int = 1, lr: float = 1e-3,
-                 batch_size: int = 128):
+    def __init__(
+        self,
+        X: torch.Tensor,
+        s: np.ndarray,
+        beta: float,
+        seed: int,
+        k: int = 1,
+        lr: float = 1e-3,
+        batch_size: int = 128,
+    ):
         self.X, self.s = X, torch.as_tensor(np.asarray(s), dtype=torch.long)
         self.n_values = int(self.s.max()) + 1
         counts = torch.bincount(self.s, minlength=self.n_values).float()
@@ -82,7 +90,9 @@ class AttributeAdversary(Callback):
             self._make_head(h.shape[1], device)
             if self._restored is not None:
                 tensors, meta = self._restored
-                self.head.load_state_dict({k[len("head."):]: v.to(device) for k, v in tensors.items() if k.startswith("head.")})
+                self.head.load_state_dict(
+                    {k[len("head.") :]: v.to(device) for k, v in tensors.items() if k.startswith("head.")}
+                )
                 load_optimizer_tensors(self.optimizer, tensors, meta["param_groups"], device)
                 self._restored = None
         for _ in range(self.k):

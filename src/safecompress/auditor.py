@@ -48,10 +48,14 @@ def check_attacks(names: Sequence[str]) -> list[str]:
     if problems:
         raise ConfigError(problems)
     if not names:
-        raise ConfigError("no attacks to run; list some in audit.attacks or --attacks (see `safecompress list attacks`)")
+        raise ConfigError(
+            "no attacks to run; list some in audit.attacks or --attacks (see `safecompress list attacks`)"
+        )
     if all(ATTACKS.get(n).family != "membership" for n in names):
-        raise ConfigError(f"{', '.join(names)} need a membership attack beside them (the audit's headline); "
-                          f"e.g. --attacks loss,{','.join(names)}")
+        raise ConfigError(
+            f"{', '.join(names)} need a membership attack beside them (the audit's headline); "
+            f"e.g. --attacks loss,{','.join(names)}"
+        )
     return list(names)
 
 
@@ -113,9 +117,22 @@ def audit_model(
         s_all = np.concatenate([sensitive["population"], sensitive["members"], sensitive["nonmembers"]])
         if canaries is not None:
             s_all = np.concatenate([s_all, sensitive["canaries"]])
-    pool = ReferencePool(train_fn, population[0], population[1], refs, seed, device, cache_dir=cache_dir,
-                         save_fn=save_fn, load_fn=load_fn, X_cand=X_q, y_cand=y_q, executor=executor, sensitive=s_all,
-                         serve_fn=serve_fn)
+    pool = ReferencePool(
+        train_fn,
+        population[0],
+        population[1],
+        refs,
+        seed,
+        device,
+        cache_dir=cache_dir,
+        save_fn=save_fn,
+        load_fn=load_fn,
+        X_cand=X_q,
+        y_cand=y_q,
+        executor=executor,
+        sensitive=s_all,
+        serve_fn=serve_fn,
+    )
     ctx = AttackContext(population[0], population[1], n_classes, pool, device, seed, kind)
     t_refs = time.perf_counter()
     pool.ensure(refs if any(ATTACKS.get(n).references_needed for n in names) else 0)
@@ -138,8 +155,9 @@ def audit_model(
             canary_scores[name] = s[n_main:]
         s = s[:n_main]
         scores[name] = s
-        m = metrics.membership_metrics(s, is_member, attacker_threshold=attack.threshold_,
-                                       n_bootstrap=n_bootstrap, seed=seed)
+        m = metrics.membership_metrics(
+            s, is_member, attacker_threshold=attack.threshold_, n_bootstrap=n_bootstrap, seed=seed
+        )
         m["wall_s"] = round(time.perf_counter() - t0, 3)
         m["white_box"] = attack.white_box
         if getattr(attack, "mode_", None):
@@ -147,24 +165,46 @@ def audit_model(
         results[name] = m
         fpr, tpr, _ = metrics.roc_curve(s, is_member)
         curves[name] = (fpr, tpr, m["auc"])
-        log.info("attack %-10s AUC %.4f (p=%.2g)  TPR@1%%FPR %s  (%.1f s)", name, m["auc"], m["auc_p"],
-                 metrics.format_rate(m["tpr_at_fpr"]["0.01"], 4), m["wall_s"])
-    property_data = PropertyData(population, members, nonmembers, n_classes, kind, device, seed, n_bootstrap,
-                                 *((sensitive or {}).get(k) for k in ("population", "members", "nonmembers")),
-                                 sensitive_names=sensitive_names)
+        log.info(
+            "attack %-10s AUC %.4f (p=%.2g)  TPR@1%%FPR %s  (%.1f s)",
+            name,
+            m["auc"],
+            m["auc_p"],
+            metrics.format_rate(m["tpr_at_fpr"]["0.01"], 4),
+            m["wall_s"],
+        )
+    property_data = PropertyData(
+        population,
+        members,
+        nonmembers,
+        n_classes,
+        kind,
+        device,
+        seed,
+        n_bootstrap,
+        *((sensitive or {}).get(k) for k in ("population", "members", "nonmembers")),
+        sensitive_names=sensitive_names,
+    )
     beyond: dict[str, dict[str, Any]] = {}
     for name in others:
         if progress:
             progress(name)
         t0 = time.perf_counter()
         attack = ATTACKS.get(name)(**(attack_params or {}).get(name, {}))
-        beyond[name] = {"family": attack.family, **attack.audit(model, property_data),
-                        "wall_s": round(time.perf_counter() - t0, 3)}
+        beyond[name] = {
+            "family": attack.family,
+            **attack.audit(model, property_data),
+            "wall_s": round(time.perf_counter() - t0, 3),
+        }
         if "skipped" in beyond[name]:
             log.info("attack %-10s skipped: %s", name, beyond[name]["skipped"])
         else:
-            log.info("attack %-10s %s (%.1f s)", name, {k: v for k, v in beyond[name].items()
-                                                      if k in ("strongest", "auc", "member_closer_rate")}, beyond[name]["wall_s"])
+            log.info(
+                "attack %-10s %s (%.1f s)",
+                name,
+                {k: v for k, v in beyond[name].items() if k in ("strongest", "auc", "member_closer_rate")},
+                beyond[name]["wall_s"],
+            )
     worst = metrics.worst_case(results)
     if scores:  # the strongest of K attacks sits above 0.5 by chance: report that chance level beside it
         worst["chance"] = metrics.max_auc_chance(scores, is_member, n_permutations=max(200, n_bootstrap), seed=seed)
@@ -172,8 +212,10 @@ def audit_model(
     report = {
         "attacks": results,
         "worst": worst,
-        "per_class": {"attack": worst["attack"],
-                      "auc": per_class_auc(scores[worst["attack"]], is_member, y_q[:n_main].numpy())},
+        "per_class": {
+            "attack": worst["attack"],
+            "auc": per_class_auc(scores[worst["attack"]], is_member, y_q[:n_main].numpy()),
+        },
         "n_members": int(is_member.sum()),
         "n_nonmembers": int((~is_member).sum()),
         "references": refs,
@@ -183,8 +225,15 @@ def audit_model(
     }
     if canaries is not None:
         report["canaries"] = canary_report(canary_scores, canaries[2], n_bootstrap, seed)
-    return AuditResult(report, scores, is_member, y_q[:n_main].numpy(), curves, canary_scores,
-                       None if canaries is None else canaries[2])
+    return AuditResult(
+        report,
+        scores,
+        is_member,
+        y_q[:n_main].numpy(),
+        curves,
+        canary_scores,
+        None if canaries is None else canaries[2],
+    )
 
 
 def canary_report(scores: dict[str, np.ndarray], is_member: np.ndarray, n_bootstrap: int, seed: int) -> dict[str, Any]:
@@ -210,10 +259,17 @@ def write_audit(result: AuditResult, folder: Path) -> None:
     atomic_write_json(folder / "audit.json", result.report)
     extra = {}
     if result.canary_is_member is not None:
-        extra = {"canary_is_member": result.canary_is_member,
-                 **{f"canary_score_{k}": v for k, v in result.canary_scores.items()}}
-    atomic_save_npz(folder / "scores.npz", is_member=result.is_member, labels=result.labels,
-                    **{f"score_{k}": v for k, v in result.scores.items()}, **extra)
+        extra = {
+            "canary_is_member": result.canary_is_member,
+            **{f"canary_score_{k}": v for k, v in result.canary_scores.items()},
+        }
+    atomic_save_npz(
+        folder / "scores.npz",
+        is_member=result.is_member,
+        labels=result.labels,
+        **{f"score_{k}": v for k, v in result.scores.items()},
+        **extra,
+    )
     plot_roc(result.curves, folder / "roc.png", title="membership inference audit")
 
 
@@ -240,9 +296,22 @@ def default_reference_trainer(model: nn.Module, train_cfg=None, device: torch.de
     return train
 
 
-def audit(model: nn.Module, members, nonmembers, population, *, attacks: Sequence[str] | None = None,
-          n_classes: int | None = None, refs: int = 4, train_fn=None, train_config=None, kind: str | None = None,
-          seed: int = 0, device: torch.device | str = "cpu", n_bootstrap: int = 200) -> dict[str, Any]:
+def audit(
+    model: nn.Module,
+    members,
+    nonmembers,
+    population,
+    *,
+    attacks: Sequence[str] | None = None,
+    n_classes: int | None = None,
+    refs: int = 4,
+    train_fn=None,
+    train_config=None,
+    kind: str | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    n_bootstrap: int = 200,
+) -> dict[str, Any]:
     """Audit your own model: ``members``/``nonmembers``/``population`` are (X, y) tensor pairs.
 
     Returns the same structure as report.json's ``audit`` section. Reference models come from
@@ -256,18 +325,32 @@ def audit(model: nn.Module, members, nonmembers, population, *, attacks: Sequenc
         n_classes = int(max(int(t[1].max()) for t in tensors)) + 1
     if kind is None:
         kind = "image" if tensors[0][0].dim() == 4 else "tabular"
-    result = audit_model(model, tensors[0], tensors[1], tensors[2], attacks=list(attacks or DEFAULT_ATTACKS),
-                         n_classes=n_classes, train_fn=train_fn or default_reference_trainer(model, train_config, device),
-                         refs=refs, kind=kind, seed=seed, device=device, n_bootstrap=n_bootstrap)
+    result = audit_model(
+        model,
+        tensors[0],
+        tensors[1],
+        tensors[2],
+        attacks=list(attacks or DEFAULT_ATTACKS),
+        n_classes=n_classes,
+        train_fn=train_fn or default_reference_trainer(model, train_config, device),
+        refs=refs,
+        kind=kind,
+        seed=seed,
+        device=device,
+        n_bootstrap=n_bootstrap,
+    )
     return result.report
 
 
-def compare_runs(scores_a: dict[str, np.ndarray], scores_b: dict[str, np.ndarray], sample_ids: np.ndarray,
-                 top: int = 20) -> dict[str, Any]:
+def compare_runs(
+    scores_a: dict[str, np.ndarray], scores_b: dict[str, np.ndarray], sample_ids: np.ndarray, top: int = 20
+) -> dict[str, Any]:
     """Per-sample risk of run A vs run B (same audit samples): for every attack both ran, the rank
     (percentile) of each member's score in each model, which members A exposes more than B, and by how much."""
     is_member = scores_a["is_member"]
-    if not np.array_equal(is_member, scores_b["is_member"]) or not np.array_equal(scores_a["labels"], scores_b["labels"]):
+    if not np.array_equal(is_member, scores_b["is_member"]) or not np.array_equal(
+        scores_a["labels"], scores_b["labels"]
+    ):
         raise SafeCompressError("the two runs were audited on different samples; compare runs that share a split")
     out: dict[str, Any] = {}
     for key in sorted(set(scores_a) & set(scores_b)):
@@ -277,12 +360,18 @@ def compare_runs(scores_a: dict[str, np.ndarray], scores_b: dict[str, np.ndarray
         rb = _percentile_ranks(scores_b[key])[is_member]
         diff = ra - rb
         order = np.argsort(-diff)[:top]
-        out[key[len("score_"):]] = {
+        out[key[len("score_") :]] = {
             "members_more_exposed_in_this_run": float((diff > 0.05).mean()),
             "members_less_exposed_in_this_run": float((diff < -0.05).mean()),
             "rank_correlation": float(np.corrcoef(ra, rb)[0, 1]) if len(ra) > 1 else float("nan"),
-            "most_exposed": [{"sample": int(sample_ids[i]), "rank_this": round(float(ra[i]), 4),
-                              "rank_other": round(float(rb[i]), 4)} for i in order],
+            "most_exposed": [
+                {
+                    "sample": int(sample_ids[i]),
+                    "rank_this": round(float(ra[i]), 4),
+                    "rank_other": round(float(rb[i]), 4),
+                }
+                for i in order
+            ],
         }
     return out
 

@@ -37,7 +37,9 @@ from .report.document import Document
 
 log = logging.getLogger(__name__)
 # the built-in suites: every YAML file in safecompress/suites (adding a suite is one new file)
-SUITES = tuple(sorted(f.name[:-5] for f in resources.files("safecompress.suites").iterdir() if f.name.endswith(".yaml")))
+SUITES = tuple(
+    sorted(f.name[:-5] for f in resources.files("safecompress.suites").iterdir() if f.name.endswith(".yaml"))
+)
 
 
 class Suite(BaseModel):
@@ -52,8 +54,11 @@ class Suite(BaseModel):
     methods: dict[str, dict[str, Any]] = Field(min_length=1)
     reference: str | None = Field(None, description="the method the matched-accuracy table compares against")
     tolerance: float = Field(0.015, ge=0, description="accuracy difference still counted as matched")
-    per_attack: bool = Field(False, description="also tabulate every audit attack of every cell (AUC, TPR at low "
-                                                "FPR, wall time), not only the strongest")
+    per_attack: bool = Field(
+        False,
+        description="also tabulate every audit attack of every cell (AUC, TPR at low "
+        "FPR, wall time), not only the strongest",
+    )
 
 
 @dataclass
@@ -78,8 +83,11 @@ def load_suite(name_or_path: str | Path) -> Suite:
         raw = read_yaml(text)
     else:
         hint = closest(text, list(SUITES))
-        raise ConfigError(f"no suite {text!r}: give a built-in suite ({', '.join(SUITES)})"
-                          + (f" — did you mean {hint!r}?" if hint else "") + " or the path of a suite YAML file")
+        raise ConfigError(
+            f"no suite {text!r}: give a built-in suite ({', '.join(SUITES)})"
+            + (f" — did you mean {hint!r}?" if hint else "")
+            + " or the path of a suite YAML file"
+        )
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as exc:
@@ -99,8 +107,10 @@ def expand(suite: Suite, overrides: dict[str, Any] | None = None) -> list[Cell]:
     """Every cell of the suite with its validated config; all problems are reported at once."""
     clash = {"seed"} & set(overrides or {}) or ({"density"} & set((overrides or {}).get("sparse", {})))
     if clash:
-        raise ConfigError("the suite sets seed and sparse.density per cell; change its seeds/densities lists instead "
-                          "of overriding them")
+        raise ConfigError(
+            "the suite sets seed and sparse.density per cell; change its seeds/densities lists instead "
+            "of overriding them"
+        )
     base = preset_dict(suite.preset) if suite.preset else {}
     base = deep_merge(base, suite.common)
     cells, problems = [], []
@@ -112,7 +122,7 @@ def expand(suite: Suite, overrides: dict[str, Any] | None = None) -> list[Cell]:
                 only = mcfg.pop("seeds", None)  # a method may run on fewer seeds than the suite
                 if only is not None and seed not in only:
                     continue
-                for density in ([1.0] if dense else suite.densities):
+                for density in [1.0] if dense else suite.densities:
                     raw = deep_merge(base, dcfg)
                     raw = deep_merge(raw, mcfg)
                     raw = deep_merge(raw, {"data": {"name": dataset}, "seed": seed, "sparse": {"density": density}})
@@ -130,34 +140,71 @@ def expand(suite: Suite, overrides: dict[str, Any] | None = None) -> list[Cell]:
 
 
 def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
-    row = {"dataset": cell.dataset, "method": cell.method, "density": cell.density, "seed": cell.seed,
-           "test_accuracy": rep["task"]["accuracy"], "train_accuracy": rep["task"]["train_accuracy"],
-           "measured_density": rep["compression"]["density"], "file_bytes": rep["compression"]["file_bytes"],
-           "train_s": rep["timing"]["train_s"], "total_s": rep["timing"]["total_s"], "run_dir": cell.folder}
+    row = {
+        "dataset": cell.dataset,
+        "method": cell.method,
+        "density": cell.density,
+        "seed": cell.seed,
+        "test_accuracy": rep["task"]["accuracy"],
+        "train_accuracy": rep["task"]["train_accuracy"],
+        "measured_density": rep["compression"]["density"],
+        "file_bytes": rep["compression"]["file_bytes"],
+        "train_s": rep["timing"]["train_s"],
+        "total_s": rep["timing"]["total_s"],
+        "run_dir": cell.folder,
+    }
     audit = rep.get("audit")
     if audit:
         worst = audit["worst"]
         ci = audit["attacks"][worst["attack"]].get("auc_ci") or [worst["auc"], worst["auc"]]  # bootstrap=0: none
-        row.update({"strongest_attack": worst["attack"], "auc": worst["auc"], "auc_lo": ci[0], "auc_hi": ci[1],
-                    "auc_p": worst.get("auc_p"), "tpr_at_1pct_fpr": worst["max_tpr_at_fpr"]["0.01"],
-                    "tpr_attack": worst["max_tpr_attack"]["0.01"]})
+        row.update(
+            {
+                "strongest_attack": worst["attack"],
+                "auc": worst["auc"],
+                "auc_lo": ci[0],
+                "auc_hi": ci[1],
+                "auc_p": worst.get("auc_p"),
+                "tpr_at_1pct_fpr": worst["max_tpr_at_fpr"]["0.01"],
+                "tpr_attack": worst["max_tpr_attack"]["0.01"],
+            }
+        )
         if "chance" in worst:
             row.update({"chance_max_auc": worst["chance"]["chance_max_auc"], "leak_p": worst["chance"]["p_value"]})
         row["attack_table"] = {
-            name: {"auc": m["auc"], "auc_ci": m.get("auc_ci"), "tpr_0.001": m["tpr_at_fpr"].get("0.001"),
-                   "tpr_0.01": m["tpr_at_fpr"].get("0.01"), "wall_s": m.get("wall_s")}
-            for name, m in audit["attacks"].items() if "auc" in m}
+            name: {
+                "auc": m["auc"],
+                "auc_ci": m.get("auc_ci"),
+                "tpr_0.001": m["tpr_at_fpr"].get("0.001"),
+                "tpr_0.01": m["tpr_at_fpr"].get("0.01"),
+                "wall_s": m.get("wall_s"),
+            }
+            for name, m in audit["attacks"].items()
+            if "auc" in m
+        }
         attr, inv = audit.get("attribute") or {}, audit.get("inversion") or {}
         if "strongest" in attr:  # attacks beyond membership (datasets with a sensitive attribute)
             st = attr["strongest"]
-            row.update({"attr_auc": st["auc"], "attr_auc_ci": st.get("auc_ci"), "attr_view": st.get("view"),
-                        "attr_advantage": st.get("advantage")})
+            row.update(
+                {
+                    "attr_auc": st["auc"],
+                    "attr_auc_ci": st.get("auc_ci"),
+                    "attr_view": st.get("view"),
+                    "attr_advantage": st.get("advantage"),
+                }
+            )
         if "auc" in inv:
-            row.update({"inv_auc": inv["auc"], "inv_auc_ci": inv.get("auc_ci"), "inv_closer": inv.get("member_closer_rate")})
+            row.update(
+                {"inv_auc": inv["auc"], "inv_auc_ci": inv.get("auc_ci"), "inv_closer": inv.get("member_closer_rate")}
+            )
         if "canaries" in audit:
             cw = audit["canaries"]["worst"]
-            row.update({"canary_auc": cw["auc"], "canary_tpr": cw["tpr_at_lowest_fpr"][0],
-                        "canary_fpr": 10 / audit["canaries"]["n_nonmembers"]})
+            row.update(
+                {
+                    "canary_auc": cw["auc"],
+                    "canary_tpr": cw["tpr_at_lowest_fpr"][0],
+                    "canary_fpr": 10 / audit["canaries"]["n_nonmembers"],
+                }
+            )
     row["code"] = (rep.get("code") or {}).get("source_sha256")
     row["final_round"] = (rep.get("method_details", {}).get("safecompress") or {}).get("final_round")
     return row
@@ -185,8 +232,9 @@ def run_cell(task: tuple[RunConfig, Path, int]) -> tuple[dict[str, Any], bool]:
     return result.report, result.resumed_complete
 
 
-def summarize_finished(suite: Suite, out: Path, overrides: dict[str, Any] | None = None
-                       ) -> tuple[int, list[str], list[str]]:
+def summarize_finished(
+    suite: Suite, out: Path, overrides: dict[str, Any] | None = None
+) -> tuple[int, list[str], list[str]]:
     """Write the result tables from the finished cells computed by this code; (cells used, stale cells,
     cells not run)."""
     out = Path(out)
@@ -205,8 +253,13 @@ def summarize_finished(suite: Suite, out: Path, overrides: dict[str, Any] | None
     return len(rows), stale, missing
 
 
-def run_bench(suite: Suite, out: Path, overrides: dict[str, Any] | None = None,
-              on_cell: Callable[[Cell, dict[str, Any], bool], None] | None = None, executor=None) -> list[dict[str, Any]]:
+def run_bench(
+    suite: Suite,
+    out: Path,
+    overrides: dict[str, Any] | None = None,
+    on_cell: Callable[[Cell, dict[str, Any], bool], None] | None = None,
+    executor=None,
+) -> list[dict[str, Any]]:
     import torch
 
     from .executor import LocalExecutor
@@ -237,11 +290,43 @@ def run_bench(suite: Suite, out: Path, overrides: dict[str, Any] | None = None,
 
 # -- summaries ---------------------------------------------------------------------------------------
 # two-sided 95 % Student t quantiles for 1..30 degrees of freedom
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
-def _interval(xs: list[float], los: list[float] | None = None, his: list[float] | None = None) -> tuple[float, float, float]:
+def _interval(
+    xs: list[float], los: list[float] | None = None, his: list[float] | None = None
+) -> tuple[float, float, float]:
     """(mean, low, high): a t-interval over seeds, or the audit's bootstrap interval for one seed."""
     m = statistics.mean(xs)
     if len(xs) > 1:
@@ -261,17 +346,33 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (dataset, density, method), rs in groups.items():
         acc = _interval([r["test_accuracy"] for r in rs])
-        agg = {"dataset": dataset, "density": density, "method": method, "seeds": len(rs),
-               "accuracy": acc[0], "accuracy_lo": acc[1], "accuracy_hi": acc[2],
-               "file_kb": statistics.mean(r["file_bytes"] for r in rs) / 1024,
-               "train_accuracy": statistics.mean(r["train_accuracy"] for r in rs),
-               "train_s": statistics.mean(r["train_s"] for r in rs), "total_s": statistics.mean(r["total_s"] for r in rs)}
+        agg = {
+            "dataset": dataset,
+            "density": density,
+            "method": method,
+            "seeds": len(rs),
+            "accuracy": acc[0],
+            "accuracy_lo": acc[1],
+            "accuracy_hi": acc[2],
+            "file_kb": statistics.mean(r["file_bytes"] for r in rs) / 1024,
+            "train_accuracy": statistics.mean(r["train_accuracy"] for r in rs),
+            "train_s": statistics.mean(r["train_s"] for r in rs),
+            "total_s": statistics.mean(r["total_s"] for r in rs),
+        }
         if all("auc" in r for r in rs):
             auc = _interval([r["auc"] for r in rs], [r["auc_lo"] for r in rs], [r["auc_hi"] for r in rs])
             tprs = [r["tpr_at_1pct_fpr"] for r in rs]
             tpr = _interval(tprs)[0] if all(t is not None for t in tprs) else None
-            for key in ("leak_p", "chance_max_auc", "canary_auc", "canary_tpr", "canary_fpr", "vs_base_delta_auc",
-                        "vs_base_lo", "vs_base_hi"):
+            for key in (
+                "leak_p",
+                "chance_max_auc",
+                "canary_auc",
+                "canary_tpr",
+                "canary_fpr",
+                "vs_base_delta_auc",
+                "vs_base_lo",
+                "vs_base_hi",
+            ):
                 if all(r.get(key) is not None for r in rs):
                     agg[key] = statistics.mean(r[key] for r in rs)
             verdicts = {r.get("vs_base_verdict") for r in rs}
@@ -282,8 +383,15 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rounds = [str(r.get("final_round")) for r in rs if r.get("final_round") is not None]
             if rounds:
                 agg["final_round"] = ",".join(rounds)
-            agg.update({"auc": auc[0], "auc_lo": auc[1], "auc_hi": auc[2], "tpr_at_1pct_fpr": tpr,
-                        "attacks": ",".join(sorted({r["strongest_attack"] for r in rs}))})
+            agg.update(
+                {
+                    "auc": auc[0],
+                    "auc_lo": auc[1],
+                    "auc_hi": auc[2],
+                    "tpr_at_1pct_fpr": tpr,
+                    "attacks": ",".join(sorted({r["strongest_attack"] for r in rs})),
+                }
+            )
         out.append(agg)
     return out
 
@@ -292,24 +400,36 @@ def _panels(aggs: list[dict[str, Any]]) -> list[tuple[str, float, list[dict[str,
     """(dataset, density, rows) per panel; dense rows (density 1) join every density panel."""
     datasets = sorted({a["dataset"] for a in aggs})
     densities = sorted({a["density"] for a in aggs if a["density"] < 1.0}, reverse=True) or [1.0]
-    return [(d, q, [a for a in aggs if a["dataset"] == d and a["density"] in (q, 1.0)]) for d in datasets for q in densities]
+    return [
+        (d, q, [a for a in aggs if a["dataset"] == d and a["density"] in (q, 1.0)]) for d in datasets for q in densities
+    ]
 
 
-def _paired_seed_delta(rows: list[dict[str, Any]], dataset: str, density: float, a: str, b: str
-                       ) -> tuple[float, float, float] | None:
+def _paired_seed_delta(
+    rows: list[dict[str, Any]], dataset: str, density: float, a: str, b: str
+) -> tuple[float, float, float] | None:
     """Method a's strongest AUC minus method b's, paired by seed (t-interval over the per-seed
     differences), when both ran the same two or more seeds; None otherwise."""
+
     def by_seed(m: str) -> dict[int, float]:
-        return {r["seed"]: r["auc"] for r in rows if r["dataset"] == dataset and r["method"] == m
-                and r["density"] in (density, 1.0) and "auc" in r}
+        return {
+            r["seed"]: r["auc"]
+            for r in rows
+            if r["dataset"] == dataset and r["method"] == m and r["density"] in (density, 1.0) and "auc" in r
+        }
+
     sa, sb = by_seed(a), by_seed(b)
     if len(sa) < 2 or set(sa) != set(sb):
         return None
     return _interval([sa[k] - sb[k] for k in sorted(sa)])
 
 
-def matched(aggs: list[dict[str, Any]], reference: str | None, tolerance: float,
-            rows_by_seed: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def matched(
+    aggs: list[dict[str, Any]],
+    reference: str | None,
+    tolerance: float,
+    rows_by_seed: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Per panel, each method's accuracy and AUC relative to the reference method; 'matched' when the
     accuracy is within ``tolerance`` of the reference's (only then is a privacy comparison fair).
     Whether an AUC difference is within noise: with the per-seed rows and the same two or more seeds on
@@ -324,15 +444,29 @@ def matched(aggs: list[dict[str, Any]], reference: str | None, tolerance: float,
             if r is ref or "auc" not in r:
                 continue
             d_acc = r["accuracy"] - ref["accuracy"]
-            paired = (_paired_seed_delta(rows_by_seed, dataset, density, r["method"], reference)
-                      if rows_by_seed is not None else None)
+            paired = (
+                _paired_seed_delta(rows_by_seed, dataset, density, r["method"], reference)
+                if rows_by_seed is not None
+                else None
+            )
             noise = paired[1] <= 0 <= paired[2] if paired else _overlap(r, ref)
-            out.append({"dataset": dataset, "density": density, "method": r["method"], "reference": reference,
-                        "accuracy": r["accuracy"], "reference_accuracy": ref["accuracy"], "delta_accuracy": d_acc,
-                        "auc": r["auc"], "reference_auc": ref["auc"], "delta_auc": r["auc"] - ref["auc"],
-                        "delta_auc_ci": [paired[1], paired[2]] if paired else None,
-                        "matched": abs(d_acc) <= tolerance,
-                        "verdict": _verdict(d_acc, r["auc"] - ref["auc"], tolerance, reference, noise)})
+            out.append(
+                {
+                    "dataset": dataset,
+                    "density": density,
+                    "method": r["method"],
+                    "reference": reference,
+                    "accuracy": r["accuracy"],
+                    "reference_accuracy": ref["accuracy"],
+                    "delta_accuracy": d_acc,
+                    "auc": r["auc"],
+                    "reference_auc": ref["auc"],
+                    "delta_auc": r["auc"] - ref["auc"],
+                    "delta_auc_ci": [paired[1], paired[2]] if paired else None,
+                    "matched": abs(d_acc) <= tolerance,
+                    "verdict": _verdict(d_acc, r["auc"] - ref["auc"], tolerance, reference, noise),
+                }
+            )
     return out
 
 
@@ -365,14 +499,19 @@ def summary_document(suite: Suite, rows: list[dict[str, Any]]) -> Document:
     """The summary's headings, notes and tables, rendered to summary.md and summary.html."""
     aggs = aggregate(rows)
     doc = Document().h1(f"Benchmark `{suite.name}`")
-    doc.p(f"{len(rows)} cells; seeds {suite.seeds}; intervals: 95 % t-interval over seeds (one seed: the audit's "
-          "bootstrap interval for AUC). Privacy = the strongest attack of each cell's independent audit.")
+    doc.p(
+        f"{len(rows)} cells; seeds {suite.seeds}; intervals: 95 % t-interval over seeds (one seed: the audit's "
+        "bootstrap interval for AUC). Privacy = the strongest attack of each cell's independent audit."
+    )
     have = {(r["dataset"], r["method"], r["density"], r["seed"]) for r in rows}
-    absent = [c.folder.removeprefix("cells/") for c in expand(suite)
-              if (c.dataset, c.method, c.density, c.seed) not in have]
+    absent = [
+        c.folder.removeprefix("cells/") for c in expand(suite) if (c.dataset, c.method, c.density, c.seed) not in have
+    ]
     if absent:  # a suite run in slices: say what the tables do not rest on yet
-        doc.p(f"**Not in these tables ({len(absent)} of the suite's {len(have) + len(absent)} cells not run, or "
-              f"computed by other code):** " + ", ".join(absent) + ".")
+        doc.p(
+            f"**Not in these tables ({len(absent)} of the suite's {len(have) + len(absent)} cells not run, or "
+            f"computed by other code):** " + ", ".join(absent) + "."
+        )
     for dataset, density, panel in _panels(aggs):
         table = []
         for a in sorted(panel, key=lambda a: -a["accuracy"]):
@@ -380,15 +519,47 @@ def summary_document(suite: Suite, rows: list[dict[str, Any]]) -> Document:
             leak = f"{a['leak_p']:.3f} ({a['chance_max_auc']:.3f})" if "leak_p" in a else "—"
             canary = f"{a['canary_auc']:.3f}" if "canary_auc" in a else "—"
             ctpr = f"{a['canary_tpr']:.3f} ({a['canary_fpr']:.1%})" if "canary_tpr" in a else "—"
-            vs = (f"{a['vs_base_delta_auc']:+.3f} [{a['vs_base_lo']:+.3f}, {a['vs_base_hi']:+.3f}] {a['vs_base_verdict']}"
-                  if "vs_base_verdict" in a else "—")
-            table.append([f"{a['method']}{' (dense)' if a['density'] == 1.0 else ''}", str(a["seeds"]),
-                          _fmt(a, "accuracy"), f"{a['train_accuracy']:.3f}", _fmt(a, "auc", 3), leak, tpr, canary, ctpr,
-                          vs, str(a.get("attacks", "—")), str(a.get("final_round", "—")), f"{a['train_s']:.0f}"])
+            vs = (
+                f"{a['vs_base_delta_auc']:+.3f} [{a['vs_base_lo']:+.3f}, {a['vs_base_hi']:+.3f}] {a['vs_base_verdict']}"
+                if "vs_base_verdict" in a
+                else "—"
+            )
+            table.append(
+                [
+                    f"{a['method']}{' (dense)' if a['density'] == 1.0 else ''}",
+                    str(a["seeds"]),
+                    _fmt(a, "accuracy"),
+                    f"{a['train_accuracy']:.3f}",
+                    _fmt(a, "auc", 3),
+                    leak,
+                    tpr,
+                    canary,
+                    ctpr,
+                    vs,
+                    str(a.get("attacks", "—")),
+                    str(a.get("final_round", "—")),
+                    f"{a['train_s']:.0f}",
+                ]
+            )
         doc.h2(f"{dataset}, density {density:g}")
-        doc.table(["method", "seeds", "test accuracy", "train accuracy", "strongest AUC", "leaks? p (chance of max)",
-                   "TPR@1%FPR", "canary AUC", "canary TPR (FPR)", "vs rigl: Δ strongest AUC [paired CI]", "attacks",
-                   "final round", "train s"], table)
+        doc.table(
+            [
+                "method",
+                "seeds",
+                "test accuracy",
+                "train accuracy",
+                "strongest AUC",
+                "leaks? p (chance of max)",
+                "TPR@1%FPR",
+                "canary AUC",
+                "canary TPR (FPR)",
+                "vs rigl: Δ strongest AUC [paired CI]",
+                "attacks",
+                "final round",
+                "train s",
+            ],
+            table,
+        )
     doc.extend(frontier_document(aggs, rows))
     if suite.per_attack:
         doc.extend(attack_document(rows))
@@ -396,10 +567,25 @@ def summary_document(suite: Suite, rows: list[dict[str, Any]]) -> Document:
     m = matched(aggs, suite.reference, suite.tolerance, rows)
     if m:
         doc.h2(f"Matched accuracy (reference: {suite.reference}, tolerance ±{suite.tolerance * 100:.1f} pt)")
-        doc.table(["dataset", "density", "method", "Δ accuracy (pt)", "Δ strongest AUC", "verdict"],
-                  [[r["dataset"], f"{r['density']:g}", r["method"], f"{r['delta_accuracy'] * 100:+.1f}",
-                    f"{r['delta_auc']:+.3f}" + (f" [{r['delta_auc_ci'][0]:+.3f}, {r['delta_auc_ci'][1]:+.3f}] paired by seed"
-                                               if r["delta_auc_ci"] else ""), r["verdict"]] for r in m])
+        doc.table(
+            ["dataset", "density", "method", "Δ accuracy (pt)", "Δ strongest AUC", "verdict"],
+            [
+                [
+                    r["dataset"],
+                    f"{r['density']:g}",
+                    r["method"],
+                    f"{r['delta_accuracy'] * 100:+.1f}",
+                    f"{r['delta_auc']:+.3f}"
+                    + (
+                        f" [{r['delta_auc_ci'][0]:+.3f}, {r['delta_auc_ci'][1]:+.3f}] paired by seed"
+                        if r["delta_auc_ci"]
+                        else ""
+                    ),
+                    r["verdict"],
+                ]
+                for r in m
+            ],
+        )
     return doc
 
 
@@ -410,18 +596,44 @@ def attack_document(rows: list[dict[str, Any]]) -> Document:
     if not cells:
         return doc
     doc.h2("Every attack")
-    doc.p("Each cell's independent audit: AUC with its 95 % bootstrap interval, TPR at 0.1 % and 1 % FPR "
-          "(n/r: not resolvable with this many non-members), and the attack's wall time.")
+    doc.p(
+        "Each cell's independent audit: AUC with its 95 % bootstrap interval, TPR at 0.1 % and 1 % FPR "
+        "(n/r: not resolvable with this many non-members), and the attack's wall time."
+    )
     table = []
     for r in sorted(cells, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"])):
         for name, m in sorted(r["attack_table"].items(), key=lambda kv: -(kv[1]["tpr_0.01"] or 0.0)):
             ci = m.get("auc_ci")
             auc = f"{m['auc']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
-            table.append([r["dataset"], f"{r['density']:g}", r["method"], str(r["seed"]), f"{r['test_accuracy']:.3f}",
-                          name, auc, format_rate(m["tpr_0.001"], 4), format_rate(m["tpr_0.01"], 4),
-                          "—" if m.get("wall_s") is None else f"{m['wall_s']:.1f}"])
-    return doc.table(["dataset", "density", "method", "seed", "test accuracy", "attack", "AUC", "TPR@0.1%FPR",
-                      "TPR@1%FPR", "attack s"], table)
+            table.append(
+                [
+                    r["dataset"],
+                    f"{r['density']:g}",
+                    r["method"],
+                    str(r["seed"]),
+                    f"{r['test_accuracy']:.3f}",
+                    name,
+                    auc,
+                    format_rate(m["tpr_0.001"], 4),
+                    format_rate(m["tpr_0.01"], 4),
+                    "—" if m.get("wall_s") is None else f"{m['wall_s']:.1f}",
+                ]
+            )
+    return doc.table(
+        [
+            "dataset",
+            "density",
+            "method",
+            "seed",
+            "test accuracy",
+            "attack",
+            "AUC",
+            "TPR@0.1%FPR",
+            "TPR@1%FPR",
+            "attack s",
+        ],
+        table,
+    )
 
 
 def beyond_document(rows: list[dict[str, Any]]) -> Document:
@@ -437,17 +649,41 @@ def beyond_document(rows: list[dict[str, Any]]) -> Document:
         return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
     doc.h2("Beyond membership")
-    doc.p("Attribute AUC: one-vs-rest on the private (member) records' sensitive attribute, from the view that "
-          "leaks most; advantage: accuracy minus the best no-model baseline. Inversion AUC: members vs non-members "
-          "by their distance to the class reconstructions (0.5 = no closer to members).")
-    table = [[r["dataset"], f"{r['density']:g}", r["method"], str(r["seed"]), f"{r['test_accuracy']:.3f}",
-              ci(r.get("attr_auc"), r.get("attr_auc_ci")), str(r.get("attr_view") or "—"),
-              "—" if r.get("attr_advantage") is None else f"{r['attr_advantage']:+.3f}",
-              ci(r.get("inv_auc"), r.get("inv_auc_ci")),
-              "—" if r.get("inv_closer") is None else f"{r['inv_closer']:.2f}"]
-             for r in sorted(cells, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"]))]
-    return doc.table(["dataset", "density", "method", "seed", "test accuracy", "attribute AUC", "view",
-                      "attribute advantage", "inversion AUC", "inversion member-closer"], table)
+    doc.p(
+        "Attribute AUC: one-vs-rest on the private (member) records' sensitive attribute, from the view that "
+        "leaks most; advantage: accuracy minus the best no-model baseline. Inversion AUC: members vs non-members "
+        "by their distance to the class reconstructions (0.5 = no closer to members)."
+    )
+    table = [
+        [
+            r["dataset"],
+            f"{r['density']:g}",
+            r["method"],
+            str(r["seed"]),
+            f"{r['test_accuracy']:.3f}",
+            ci(r.get("attr_auc"), r.get("attr_auc_ci")),
+            str(r.get("attr_view") or "—"),
+            "—" if r.get("attr_advantage") is None else f"{r['attr_advantage']:+.3f}",
+            ci(r.get("inv_auc"), r.get("inv_auc_ci")),
+            "—" if r.get("inv_closer") is None else f"{r['inv_closer']:.2f}",
+        ]
+        for r in sorted(cells, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"]))
+    ]
+    return doc.table(
+        [
+            "dataset",
+            "density",
+            "method",
+            "seed",
+            "test accuracy",
+            "attribute AUC",
+            "view",
+            "attribute advantage",
+            "inversion AUC",
+            "inversion member-closer",
+        ],
+        table,
+    )
 
 
 def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
@@ -455,9 +691,11 @@ def summary_markdown(suite: Suite, rows: list[dict[str, Any]]) -> str:
 
 
 # the leakage measures the frontier plot shows side by side: (aggregate key, low, high keys or None, axis label)
-LEAKAGE_AXES = (("auc", "auc_lo", "auc_hi", "strongest attack AUC (→ leakier)"),
-                ("tpr_at_1pct_fpr", None, None, "best TPR at 1 % FPR (→ leakier)"),
-                ("canary_tpr", None, None, "canary TPR at the lowest FPR (worst case, → leakier)"))
+LEAKAGE_AXES = (
+    ("auc", "auc_lo", "auc_hi", "strongest attack AUC (→ leakier)"),
+    ("tpr_at_1pct_fpr", None, None, "best TPR at 1 % FPR (→ leakier)"),
+    ("canary_tpr", None, None, "canary TPR at the lowest FPR (worst case, → leakier)"),
+)
 
 
 def _pareto_png(aggs: list[dict[str, Any]]) -> str:
@@ -471,8 +709,9 @@ def _pareto_png(aggs: list[dict[str, Any]]) -> str:
     if not panels:
         return ""
     axes_used = [ax for ax in LEAKAGE_AXES if any(a.get(ax[0]) is not None for p in panels for a in p[2])]
-    fig, axes = plt.subplots(len(panels), len(axes_used), figsize=(4.6 * len(axes_used), 3.6 * len(panels)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), len(axes_used), figsize=(4.6 * len(axes_used), 3.6 * len(panels)), squeeze=False
+    )
     methods = sorted({a["method"] for a in aggs})
     markers = dict(zip(methods, "o s ^ D v P X * h < > p".split() * 3))
     colors = dict(zip(methods, plt.get_cmap("tab10").colors * 3))
@@ -484,18 +723,32 @@ def _pareto_png(aggs: list[dict[str, Any]]) -> str:
                 if a.get(key) is None:
                     continue
                 x = a[key]
-                xerr = ([[max(0.0, x - a[lo_key])], [max(0.0, a[hi_key] - x)]] if lo_key else None)
-                ax.errorbar(x, a["accuracy"], xerr=xerr,
-                            yerr=[[max(0.0, a["accuracy"] - a["accuracy_lo"])], [max(0.0, a["accuracy_hi"] - a["accuracy"])]],
-                            fmt=markers[a["method"]], color=colors[a["method"]], ms=8, capsize=2, lw=0.8,
-                            label=a["method"] + (" (dense)" if a["density"] == 1.0 else ""))
+                xerr = [[max(0.0, x - a[lo_key])], [max(0.0, a[hi_key] - x)]] if lo_key else None
+                ax.errorbar(
+                    x,
+                    a["accuracy"],
+                    xerr=xerr,
+                    yerr=[[max(0.0, a["accuracy"] - a["accuracy_lo"])], [max(0.0, a["accuracy_hi"] - a["accuracy"])]],
+                    fmt=markers[a["method"]],
+                    color=colors[a["method"]],
+                    ms=8,
+                    capsize=2,
+                    lw=0.8,
+                    label=a["method"] + (" (dense)" if a["density"] == 1.0 else ""),
+                )
                 if a["density"] < 1.0:
                     fams.setdefault(knob_family(a["method"]), []).append((a["accuracy"], x))
             for fam, pts in fams.items():
                 front = pareto_front(pts)
                 if len(front) > 1:  # each family's frontier, as a step line through its non-dominated points
-                    ax.step([p[1] for p in front], [p[0] for p in front], where="post", lw=1.0, alpha=0.6,
-                            color=colors.get(next((m for m in methods if knob_family(m) == fam), fam), "#555"))
+                    ax.step(
+                        [p[1] for p in front],
+                        [p[0] for p in front],
+                        where="post",
+                        lw=1.0,
+                        alpha=0.6,
+                        color=colors.get(next((m for m in methods if knob_family(m) == fam), fam), "#555"),
+                    )
             ax.set(title=f"{dataset} · density {density:g}", xlabel=label, ylabel="test accuracy")
             if key == "auc":
                 ax.axvline(0.5, ls="--", c="#999", lw=0.8)
@@ -510,13 +763,17 @@ def summary_html(suite: Suite, rows: list[dict[str, Any]]) -> str:
     from .report.html import STYLE
 
     plot = _pareto_png(aggregate(rows))
-    body = [f"<h1>Benchmark {html.escape(suite.name)}</h1>",
-            "<p class=sub>Upper left is better: accurate and hard to attack. Error bars: 95 % intervals.</p>"]
+    body = [
+        f"<h1>Benchmark {html.escape(suite.name)}</h1>",
+        "<p class=sub>Upper left is better: accurate and hard to attack. Error bars: 95 % intervals.</p>",
+    ]
     if plot:
         body.append(f'<img id="pareto" src="{plot}" alt="Pareto plots: accuracy vs strongest attack AUC">')
     body.append(summary_document(suite, rows).to_html())
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(suite.name)} benchmark</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(suite.name)} benchmark</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
 
 def add_paired(rows: list[dict[str, Any]], out: Path, baseline: str = "rigl") -> None:
@@ -530,11 +787,20 @@ def add_paired(rows: list[dict[str, Any]], out: Path, baseline: str = "rigl") ->
         if b is None or b is r or "auc" not in r or "vs_base_verdict" in r:
             continue
         try:  # the same comparison a run makes with its own baseline
-            st = paired_comparison(out / r["run_dir"], out / b["run_dir"], n_bootstrap=1000, seed=r["seed"])["strongest"]
+            st = paired_comparison(out / r["run_dir"], out / b["run_dir"], n_bootstrap=1000, seed=r["seed"])[
+                "strongest"
+            ]
         except (OSError, ValueError, SafeCompressError):  # missing scores, or audited on other records
             continue
-        r.update({"vs_base": baseline, "vs_base_delta_auc": st["delta_auc"], "vs_base_lo": st["delta_auc_ci"][0],
-                  "vs_base_hi": st["delta_auc_ci"][1], "vs_base_verdict": st["auc_verdict"]})
+        r.update(
+            {
+                "vs_base": baseline,
+                "vs_base_delta_auc": st["delta_auc"],
+                "vs_base_lo": st["delta_auc_ci"][0],
+                "vs_base_hi": st["delta_auc_ci"][1],
+                "vs_base_verdict": st["auc_verdict"],
+            }
+        )
 
 
 def knob_family(method: str) -> str:
@@ -572,25 +838,47 @@ def frontier_document(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
                 fams[f"{prefix} (all variants)"] = pooled
         sig = ref["auc_lo"] > 0.5
         doc.h2(f"Frontiers: {dataset}, density {density:g}")
-        doc.p(f"Reference box: accuracy ≥ {acc_ref:.4f} ({baseline} − 10 pt), AUC ≤ 1. Leakage = strongest attack "
-              f"AUC. {baseline}: accuracy {ref['accuracy']:.4f}, AUC {ref['auc']:.3f} [{ref['auc_lo']:.3f}, "
-              f"{ref['auc_hi']:.3f}]" + ("" if sig else " — its interval contains 0.5, so no ratio is printed") + ". "
-              "Points are seed means: compare families run on the same seeds (the paired table below), not a "
-              "one-seed family with a several-seed one.")
+        doc.p(
+            f"Reference box: accuracy ≥ {acc_ref:.4f} ({baseline} − 10 pt), AUC ≤ 1. Leakage = strongest attack "
+            f"AUC. {baseline}: accuracy {ref['accuracy']:.4f}, AUC {ref['auc']:.3f} [{ref['auc_lo']:.3f}, "
+            f"{ref['auc_hi']:.3f}]" + ("" if sig else " — its interval contains 0.5, so no ratio is printed") + ". "
+            "Points are seed means: compare families run on the same seeds (the paired table below), not a "
+            "one-seed family with a several-seed one."
+        )
         table = []
         per_seed_hv: dict[str, dict[int, float]] = {}
         for fam, members in sorted(fams.items()):
             names = {a["method"] for a in members}
             pts = [(a["accuracy"], a["auc"]) for a in members]
             hv = hypervolume(pts, acc_ref, auc_ref)
-            seed_sets = {tuple(sorted(r["seed"] for r in rows if r["dataset"] == dataset and r["method"] == m
-                                      and r["density"] == density)) for m in names}
+            seed_sets = {
+                tuple(
+                    sorted(
+                        r["seed"]
+                        for r in rows
+                        if r["dataset"] == dataset and r["method"] == m and r["density"] == density
+                    )
+                )
+                for m in names
+            }
             hv_s = f"{hv:.4f}"
             if len(seed_sets) == 1 and len(next(iter(seed_sets))) > 1:
-                per_seed_hv[fam] = {s: hypervolume([(r["test_accuracy"], r["auc"]) for r in rows if r["dataset"] == dataset
-                                                    and r["seed"] == s and r["method"] in names
-                                                    and r["density"] == density and "auc" in r], acc_ref, auc_ref)
-                                    for s in next(iter(seed_sets))}
+                per_seed_hv[fam] = {
+                    s: hypervolume(
+                        [
+                            (r["test_accuracy"], r["auc"])
+                            for r in rows
+                            if r["dataset"] == dataset
+                            and r["seed"] == s
+                            and r["method"] in names
+                            and r["density"] == density
+                            and "auc" in r
+                        ],
+                        acc_ref,
+                        auc_ref,
+                    )
+                    for s in next(iter(seed_sets))
+                }
                 _, lo, hi = _interval(list(per_seed_hv[fam].values()))
                 hv_s += f" [{lo:.4f}, {hi:.4f}] over {len(per_seed_hv[fam])} seeds"
             cells = []
@@ -603,8 +891,19 @@ def frontier_document(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
                     cells += [f"{least:.3f}", ratio]
             seeds = ",".join(str(x) for x in sorted({x for ss in seed_sets for x in ss}))
             table.append([fam, str(len(members)), seeds, hv_s, *cells])
-        doc.table(["family", "points", "seeds", "hypervolume", "least AUC at acc ≥ base − 1 pt", "(AUC−0.5)/base",
-                   "least AUC at acc ≥ base − 3 pt", "(AUC−0.5)/base"], table)
+        doc.table(
+            [
+                "family",
+                "points",
+                "seeds",
+                "hypervolume",
+                "least AUC at acc ≥ base − 1 pt",
+                "(AUC−0.5)/base",
+                "least AUC at acc ≥ base − 3 pt",
+                "(AUC−0.5)/base",
+            ],
+            table,
+        )
         doc.extend(_paired_hypervolume(per_seed_hv))
     return doc
 
@@ -613,9 +912,13 @@ def _paired_hypervolume(per_seed_hv: dict[str, dict[int, float]]) -> Document:
     """Hypervolume of each SafeCompress / rigl_select family minus that of every other family run with
     the same seeds, paired by seed (a t-interval over the per-seed differences): whether one frontier
     beats another beyond seed noise."""
-    pairs = [(a, b) for a in sorted(per_seed_hv) if a.startswith(UNIONS) and "all variants" not in a
-             for b in sorted(per_seed_hv) if b != a and "all variants" not in b
-             and set(per_seed_hv[a]) == set(per_seed_hv[b])]
+    pairs = [
+        (a, b)
+        for a in sorted(per_seed_hv)
+        if a.startswith(UNIONS) and "all variants" not in a
+        for b in sorted(per_seed_hv)
+        if b != a and "all variants" not in b and set(per_seed_hv[a]) == set(per_seed_hv[b])
+    ]
     doc = Document()
     if not pairs:
         return doc
@@ -634,7 +937,9 @@ def write_results(suite: Suite, rows: list[dict[str, Any]], out: Path) -> None:
     add_paired(rows, out)
     atomic_write_json(out / "results.json", rows)
     buf = io.StringIO()
-    keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, (dict, list))))  # nested: JSON only
+    keys = list(
+        dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, (dict, list)))
+    )  # nested: JSON only
     writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)

@@ -39,8 +39,12 @@ class Canaries:
         return self.idx[self.is_member]
 
     def save(self, folder: Path) -> None:
-        atomic_save_npz(Path(folder) / FILE, idx=self.idx.astype(np.int64), labels=self.labels.astype(np.int64),
-                        is_member=self.is_member)
+        atomic_save_npz(
+            Path(folder) / FILE,
+            idx=self.idx.astype(np.int64),
+            labels=self.labels.astype(np.int64),
+            is_member=self.is_member,
+        )
 
     @classmethod
     def load(cls, folder: Path) -> "Canaries | None":
@@ -62,9 +66,11 @@ def make_canaries(split: MembershipSplit, y: np.ndarray, n_classes: int, k: int,
         return None
     limit = max_canaries(split)
     if k > limit or k < 2:
-        raise ConfigError(f"audit.canaries={k}: needs 2 to {limit} canaries here (half of the {len(split['population'])} "
-                          "population rows, the attacker keeps the rest); lower audit.canaries or enlarge "
-                          "data.split.population")
+        raise ConfigError(
+            f"audit.canaries={k}: needs 2 to {limit} canaries here (half of the {len(split['population'])} "
+            "population rows, the attacker keeps the rest); lower audit.canaries or enlarge "
+            "data.split.population"
+        )
     if n_classes < 2:
         raise ConfigError("audit.canaries needs at least 2 classes to mislabel a record")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xCA]))

@@ -51,8 +51,10 @@ def check_model_name(name: Any, source: str, trust_code: bool = False) -> None:
         raise SafeCompressError(f"{source}: the model name {name!r} is not a model of the zoo")
     if ":" not in name:
         if name not in MODELS:
-            raise SafeCompressError(f"{source}: unknown model {name!r} (known: {', '.join(MODELS)}); the file was "
-                                    "written by another version or edited")
+            raise SafeCompressError(
+                f"{source}: unknown model {name!r} (known: {', '.join(MODELS)}); the file was "
+                "written by another version or edited"
+            )
         return
     if not (trust_code or name in _TRUSTED_FACTORIES):
         raise UntrustedCodeError(
@@ -76,7 +78,7 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         raw = path.read_bytes()
         tensors = st_load(raw)
         header_len = int.from_bytes(raw[:8], "little")
-        header = json.loads(raw[8:8 + header_len])
+        header = json.loads(raw[8 : 8 + header_len])
         meta = json.loads(header.get("__metadata__", {}).get("json", "{}"))
     except (OSError, SafetensorError, ValueError, json.JSONDecodeError) as exc:
         raise SafeCompressError(f"cannot read {path}: {exc}; the file is missing or corrupt") from None
@@ -101,19 +103,32 @@ def model_tensors(model: nn.Module, masks: dict[str, torch.Tensor] | None, value
 
 
 def save_model(
-    model: nn.Module, spec: ModelSpec, path: str | Path, masks: dict[str, torch.Tensor] | None = None,
-    values: str = "fp32", extra: dict[str, Any] | None = None,
+    model: nn.Module,
+    spec: ModelSpec,
+    path: str | Path,
+    masks: dict[str, torch.Tensor] | None = None,
+    values: str = "fp32",
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write the model; weights with a mask are packed (values + bitmask), the rest stored dense."""
     tensors, sparse = model_tensors(model, masks, values)
-    meta = {"format": FORMAT, "version": __version__, "model": spec.to_dict(), "values": values,
-            "sparse": sparse, **(extra or {})}
+    meta = {
+        "format": FORMAT,
+        "version": __version__,
+        "model": spec.to_dict(),
+        "values": values,
+        "sparse": sparse,
+        **(extra or {}),
+    }
     return save_tensors(path, tensors, meta)
 
 
 def _shape(value: Any, name: str, path: Path) -> tuple[int, ...]:
-    if (not isinstance(value, list) or len(value) > _MAX_DIMS
-            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d for d in value)):
+    if (
+        not isinstance(value, list)
+        or len(value) > _MAX_DIMS
+        or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d for d in value)
+    ):
         raise SafeCompressError(f"{path}: the metadata gives {name} the shape {value!r}; the file is corrupt")
     return tuple(value)
 
@@ -137,12 +152,18 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     try:
         for name, raw_shape in sparse.items():
             shape = _shape(raw_shape, name, path)
-            parts = {key: tensors[f"{name}{_SEP}{key}"] for key in ("bits", "values", "scale") if f"{name}{_SEP}{key}" in tensors}
+            parts = {
+                key: tensors[f"{name}{_SEP}{key}"]
+                for key in ("bits", "values", "scale")
+                if f"{name}{_SEP}{key}" in tensors
+            }
             bits = parts["bits"]
             numel = math.prod(shape)
             if bits.dtype != torch.uint8 or bits.dim() != 1 or bits.numel() != (numel + 7) // 8:
-                raise ValueError(f"{name}: {bits.numel()} mask bytes of {bits.dtype} for shape {list(shape)} "
-                                 f"(which needs {(numel + 7) // 8} uint8 bytes)")
+                raise ValueError(
+                    f"{name}: {bits.numel()} mask bytes of {bits.dtype} for shape {list(shape)} "
+                    f"(which needs {(numel + 7) // 8} uint8 bytes)"
+                )
             if parts["values"].dim() != 1 or ("scale" in parts and parts["scale"].numel() != 1):
                 raise ValueError(f"{name}: values must be one flat tensor (and one scale)")
             state[name] = unpack(parts, shape)
@@ -161,8 +182,13 @@ def _spec(meta: dict[str, Any], path: Path, trust_code: bool) -> ModelSpec:
         spec = ModelSpec.from_dict(raw)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise SafeCompressError(f"{path}: the model description is corrupt ({exc!r})") from None
-    if (len(spec.input_shape) > _MAX_DIMS or any(d <= 0 for d in spec.input_shape) or spec.n_classes < 1
-            or not math.isfinite(spec.width) or spec.width <= 0):
+    if (
+        len(spec.input_shape) > _MAX_DIMS
+        or any(d <= 0 for d in spec.input_shape)
+        or spec.n_classes < 1
+        or not math.isfinite(spec.width)
+        or spec.width <= 0
+    ):
         raise SafeCompressError(f"{path}: the model description {raw!r} is impossible; the file is corrupt")
     return spec
 
@@ -181,8 +207,10 @@ def _build_checked(spec: ModelSpec, state: dict[str, torch.Tensor], path: Path) 
     got = {k: tuple(v.shape) for k, v in state.items()}
     if expected != got:
         diff = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
-        raise SafeCompressError(f"{path}: weights do not fit the saved architecture (differences at "
-                                f"{', '.join(diff[:5])}); the file is corrupt or was edited")
+        raise SafeCompressError(
+            f"{path}: weights do not fit the saved architecture (differences at "
+            f"{', '.join(diff[:5])}); the file is corrupt or was edited"
+        )
     model = build_model(spec, seed=0)
     try:
         model.load_state_dict(state)
@@ -211,8 +239,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", trust_code:
     return model.to(device).eval()
 
 
-def compression_summary(model: nn.Module, masks: dict[str, torch.Tensor] | None, file_bytes: int,
-                        spec: ModelSpec) -> dict[str, Any]:
+def compression_summary(
+    model: nn.Module, masks: dict[str, torch.Tensor] | None, file_bytes: int, spec: ModelSpec
+) -> dict[str, Any]:
     """report.json's ``compression``: density of the prunable weights, non-zero parameters (active
     sparse weights + dense parameters), file bytes,
     the bytes of the same model saved dense (fp32, same container) and their ratio."""

@@ -23,8 +23,10 @@ from .metrics import format_rate
 from .report import beyond
 from .report.headline import headline
 
-TRUST_HELP = ("Allow building a model from a factory ('package.module:function') named by the run's files: that "
-              "imports and runs its code. Only for folders and files you trust.")
+TRUST_HELP = (
+    "Allow building a model from a factory ('package.module:function') named by the run's files: that "
+    "imports and runs its code. Only for folders and files you trust."
+)
 
 out_console = Console()
 err_console = Console(stderr=True)
@@ -43,12 +45,23 @@ def _setup_logging(verbose: bool) -> None:
 
 def executor_options(fn):
     """--executor / --address / --workers: where fanned-out work (reference models, bench cells) runs."""
-    fn = click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
-                      help="Workers of the local Dask cluster (without --address).")(fn)
-    fn = click.option("--address", help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786 (default: a local cluster "
-                      "on 127.0.0.1).")(fn)
-    fn = click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-                      help="Run reference-model training and bench cells here (local) or on Dask.")(fn)
+    fn = click.option(
+        "--workers",
+        type=click.IntRange(1),
+        default=2,
+        show_default=True,
+        help="Workers of the local Dask cluster (without --address).",
+    )(fn)
+    fn = click.option(
+        "--address", help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786 (default: a local cluster on 127.0.0.1)."
+    )(fn)
+    fn = click.option(
+        "--executor",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="Run reference-model training and bench cells here (local) or on Dask.",
+    )(fn)
     return fn
 
 
@@ -71,13 +84,24 @@ def cli(verbose: bool) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.option("-c", "--config", "config_file", type=click.Path(path_type=Path), help="YAML config file.")
-@click.option("-p", "--preset", help="Preset: default (used when neither --config nor --preset is given: "
-              "SafeCompress d=0.05 on purchase100-synth beside RigL, both audited: ~2.5 min on 2 idle cores), "
-              "ci (seconds), cpu (minutes on 2 cores), full (paper scale, GPU).")
-@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Dotted override, e.g. --set model.width=0.5 (repeatable).")
-@click.option("-o", "--out", type=click.Path(path_type=Path),
-              help="Run folder (default runs/<method>-<dataset>-seed<seed>).")
+@click.option(
+    "-p",
+    "--preset",
+    help="Preset: default (used when neither --config nor --preset is given: "
+    "SafeCompress d=0.05 on purchase100-synth beside RigL, both audited: ~2.5 min on 2 idle cores), "
+    "ci (seconds), cpu (minutes on 2 cores), full (paper scale, GPU).",
+)
+@click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Dotted override, e.g. --set model.width=0.5 (repeatable).",
+)
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path), help="Run folder (default runs/<method>-<dataset>-seed<seed>)."
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or just report it if it is complete).")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out once the new run has succeeded.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding dataset files (= data.data_dir).")
@@ -110,7 +134,8 @@ def run(config_file, preset, overrides, out, resume, overwrite, data_dir, downlo
     out_console.print(
         f"{state}: test accuracy {task['accuracy']:.4f} (train {task['train_accuracy']:.4f}); "
         f"report: {result.run_dir / 'report.json'}",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     if result.baseline is not None or "audit" in result.report:
         out_console.print(_summary_table(result))
@@ -138,18 +163,27 @@ def _summary_table(result) -> Table:
 
 def _suite_names() -> tuple[str, ...]:
     from .benchmark import SUITES
+
     return SUITES
 
 
 @cli.command("bench", context_settings=CONTEXT)
-@click.option("--suite", required=True, help="A built-in suite ("
-              f"{', '.join(_suite_names())}) or a suite YAML file.")
+@click.option("--suite", required=True, help=f"A built-in suite ({', '.join(_suite_names())}) or a suite YAML file.")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Bench folder (resumable).")
-@click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override applied to every cell, e.g. --set train.epochs=5 (repeatable).")
-@click.option("--summary-only", is_flag=True,
-              help="Train nothing: write the tables from the cells already finished (cells computed by other code "
-                   "are listed as stale and left out).")
+@click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override applied to every cell, e.g. --set train.epochs=5 (repeatable).",
+)
+@click.option(
+    "--summary-only",
+    is_flag=True,
+    help="Train nothing: write the tables from the cells already finished (cells computed by other code "
+    "are listed as stale and left out).",
+)
 @executor_options
 def bench_cmd(suite, out, overrides, summary_only, executor, address, workers) -> None:
     """Run a datasets × densities × methods × seeds matrix; finished cells are skipped on a rerun."""
@@ -162,8 +196,12 @@ def bench_cmd(suite, out, overrides, summary_only, executor, address, workers) -
         extra = deep_merge(extra, parse_override(item))
     if summary_only:
         used, stale, missing = summarize_finished(s, out, extra)
-        out_console.print(f"{used} finished cells summarised; {len(stale)} stale (other code): {', '.join(stale) or 'none'}; "
-                          f"{len(missing)} not run: {', '.join(missing) or 'none'}", highlight=False, soft_wrap=True)
+        out_console.print(
+            f"{used} finished cells summarised; {len(stale)} stale (other code): {', '.join(stale) or 'none'}; "
+            f"{len(missing)} not run: {', '.join(missing) or 'none'}",
+            highlight=False,
+            soft_wrap=True,
+        )
         out_console.print(f"summary: {out / 'summary.md'} and {out / 'summary.html'}", highlight=False)
         return
     total = len(expand(s, extra))
@@ -172,8 +210,12 @@ def bench_cmd(suite, out, overrides, summary_only, executor, address, workers) -
     def on_cell(cell, row, cached):
         done[0] += 1
         auc = f"AUC {row['auc']:.3f} ({row['strongest_attack']})" if "auc" in row else "not audited"
-        out_console.print(f"[{done[0]}/{total}] {cell.folder}: acc {row['test_accuracy']:.4f}, {auc}"
-                          + (" (already done)" if cached else ""), highlight=False, soft_wrap=True)
+        out_console.print(
+            f"[{done[0]}/{total}] {cell.folder}: acc {row['test_accuracy']:.4f}, {auc}"
+            + (" (already done)" if cached else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
 
     with _executor(executor, address, workers) as ex:
         run_bench(s, out, extra, on_cell, ex)
@@ -273,8 +315,11 @@ def list_models():
     """Models: name, which data they take, description."""
     from .models import MODELS
 
-    return "models", ["name", "data", "description"], [
-        [name, ", ".join(entry.kinds), entry.description] for name, entry in MODELS.items()]
+    return (
+        "models",
+        ["name", "data", "description"],
+        [[name, ", ".join(entry.kinds), entry.description] for name, entry in MODELS.items()],
+    )
 
 
 @list_group.command("attacks", context_settings=CONTEXT)
@@ -283,9 +328,17 @@ def list_attacks():
     """Privacy attacks usable in audit.attacks / --attacks and safecompress.simulate."""
     from .attacks import ATTACKS
 
-    rows = [[name, cls.family, "white" if cls.white_box else "black",
-             "all" if cls.references_needed < 0 else str(cls.references_needed),
-             "sensitive" if cls.requires_sensitive else "-", cls.citation] for name, cls in ATTACKS.items()]
+    rows = [
+        [
+            name,
+            cls.family,
+            "white" if cls.white_box else "black",
+            "all" if cls.references_needed < 0 else str(cls.references_needed),
+            "sensitive" if cls.requires_sensitive else "-",
+            cls.citation,
+        ]
+        for name, cls in ATTACKS.items()
+    ]
     return "attacks", ["name", "family", "access", "references", "needs", "paper"], rows
 
 
@@ -295,8 +348,10 @@ def list_methods():
     """Compression methods selectable as method.name."""
     from .methods import METHODS
 
-    rows = [[name, _rst_to_text((sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0])]
-            for name, cls in METHODS.items()]
+    rows = [
+        [name, _rst_to_text((sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0])]
+        for name, cls in METHODS.items()
+    ]
     return "methods", ["name", "description"], rows
 
 
@@ -306,8 +361,10 @@ def list_defences():
     """Privacy defences selectable as defence.name (combinable with any method)."""
     from .defences import DEFENCES
 
-    rows = [[name, ", ".join(f"{k}={v}" for k, v in cls.defaults.items()) or "-", cls.description]
-            for name, cls in DEFENCES.items()]
+    rows = [
+        [name, ", ".join(f"{k}={v}" for k, v in cls.defaults.items()) or "-", cls.description]
+        for name, cls in DEFENCES.items()
+    ]
     return "defences", ["name", "parameters (defaults)", "description"], rows
 
 
@@ -336,8 +393,11 @@ def list_presets():
     from .config import PRESETS
 
     folder = resources.files("safecompress.presets")
-    return "presets", ["name", "description"], [
-        [name, _yaml_comment(folder.joinpath(f"{name}.yaml").read_text())] for name in PRESETS]
+    return (
+        "presets",
+        ["name", "description"],
+        [[name, _yaml_comment(folder.joinpath(f"{name}.yaml").read_text())] for name in PRESETS],
+    )
 
 
 @list_group.command("suites", context_settings=CONTEXT)
@@ -349,17 +409,25 @@ def list_suites():
     from .benchmark import SUITES, expand, load_suite
 
     folder = resources.files("safecompress.suites")
-    return "suites", ["name", "cells", "description"], [
-        [name, str(len(expand(load_suite(name)))), _yaml_comment(folder.joinpath(f"{name}.yaml").read_text())]
-        for name in SUITES]
+    return (
+        "suites",
+        ["name", "cells", "description"],
+        [
+            [name, str(len(expand(load_suite(name)))), _yaml_comment(folder.joinpath(f"{name}.yaml").read_text())]
+            for name in SUITES
+        ],
+    )
 
 
 @cli.command("audit", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--attacks", help="Comma-separated attacks (default: the run's audit.attacks).")
 @click.option("--refs", type=click.IntRange(1), help="Reference/shadow models (default: the run's audit.refs).")
-@click.option("--compare", type=click.Path(path_type=Path),
-              help="Another audited run on the same split: write per-sample risk changes to compare.json.")
+@click.option(
+    "--compare",
+    type=click.Path(path_type=Path),
+    help="Another audited run on the same split: write per-sample risk changes to compare.json.",
+)
 @click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
 @executor_options
 def audit_cmd(run_dir, attacks, refs, compare, trust_model_code, executor, address, workers) -> None:
@@ -375,8 +443,15 @@ def audit_cmd(run_dir, attacks, refs, compare, trust_model_code, executor, addre
     for name, m in report["audit"]["attacks"].items():
         ci = m.get("auc_ci") or [float("nan")] * 2
         t = m["tpr_at_fpr"]
-        table.add_row(name, f"{m['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]", format_rate(t["0.001"]),
-                      format_rate(t["0.01"]), format_rate(t["0.1"]), f"{m['balanced_accuracy']:.3f}", f"{m['wall_s']:.1f}")
+        table.add_row(
+            name,
+            f"{m['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]",
+            format_rate(t["0.001"]),
+            format_rate(t["0.01"]),
+            format_rate(t["0.1"]),
+            f"{m['balanced_accuracy']:.3f}",
+            f"{m['wall_s']:.1f}",
+        )
     out_console.print(table)
     worst = report["audit"]["worst"]
     out_console.print(f"strongest: {worst['attack']} (AUC {worst['auc']:.3f}); files in {run_dir}", highlight=False)
@@ -387,9 +462,16 @@ def audit_cmd(run_dir, attacks, refs, compare, trust_model_code, executor, addre
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--values", type=click.Choice(["fp32", "fp16", "int8"]), default="fp16", show_default=True,
-              help="Value type of the stored non-zeros (int8: one fp32 scale per tensor).")
-@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output file (default RUN_DIR/model-VALUES.safetensors).")
+@click.option(
+    "--values",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp16",
+    show_default=True,
+    help="Value type of the stored non-zeros (int8: one fp32 scale per tensor).",
+)
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path), help="Output file (default RUN_DIR/model-VALUES.safetensors)."
+)
 @click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
 def export(run_dir, values, out, trust_model_code) -> None:
     """Write another variant of a run's packed model (fp32, fp16 or int8 values)."""
@@ -418,8 +500,15 @@ def _accept_verbose_everywhere(group: click.Group, seen: set[int] | None = None)
         if isinstance(cmd, click.Group):
             _accept_verbose_everywhere(cmd, seen)
         elif not any("-v" in p.opts for p in cmd.params):
-            cmd.params.append(click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, callback=_verbose,
-                                           help="Log progress details to stderr."))
+            cmd.params.append(
+                click.Option(
+                    ["-v", "--verbose"],
+                    is_flag=True,
+                    expose_value=False,
+                    callback=_verbose,
+                    help="Log progress details to stderr.",
+                )
+            )
 
 
 _accept_verbose_everywhere(cli)

@@ -99,7 +99,9 @@ class DataConfig(_Section):
     download: bool = False
     path: Path | None = None
     label_column: str = "label"
-    sensitive_column: str | None = Field(None, description="attribute-inference datasets: the sensitive column (income: SEX)")
+    sensitive_column: str | None = Field(
+        None, description="attribute-inference datasets: the sensitive column (income: SEX)"
+    )
     synth_samples: int | None = Field(None, gt=0)
     synth_seed: int = 0
     image_size: int = Field(32, gt=0)
@@ -132,9 +134,14 @@ class ModelConfig(_Section):
 
 class TrainConfig(_Section):
     epochs: int = Field(20, ge=1)
-    min_steps: int = Field(0, ge=0, description=(
-        "raise the epochs until training takes at least this many optimizer steps (0 = off): budgets that follow "
-        "the data size, so a small dataset is not under-trained"))
+    min_steps: int = Field(
+        0,
+        ge=0,
+        description=(
+            "raise the epochs until training takes at least this many optimizer steps (0 = off): budgets that follow "
+            "the data size, so a small dataset is not under-trained"
+        ),
+    )
     batch_size: int = Field(128, ge=1)
     eval_batch_size: int = Field(1024, ge=1)
     optimizer: Literal["sgd", "adam"] = "sgd"
@@ -145,7 +152,9 @@ class TrainConfig(_Section):
     schedule: Literal["constant", "step", "cosine"] = "cosine"
     milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])
     gamma: float = Field(0.1, gt=0)
-    augment: Union[bool, Literal["auto"]] = Field("auto", description="crop+flip on training batches; auto = images only")
+    augment: Union[bool, Literal["auto"]] = Field(
+        "auto", description="crop+flip on training batches; auto = images only"
+    )
     device: str = "auto"
     num_threads: int | None = Field(None, ge=1)
 
@@ -183,11 +192,27 @@ class SparseConfig(_Section):
     prune_end: float = Field(0.6, gt=0, le=1, description="gmp: reach the density here; oneshot: prune here")
     distill_alpha: float = Field(0.7, ge=0, le=1, description="distill: weight of the teacher's soft targets")
     distill_temperature: float = Field(4.0, gt=0, description="distill, dmp: softmax temperature")
-    dmp_keep: float = Field(1.0, gt=0, le=1, description="dmp: fraction of reference samples kept (lowest teacher entropy)")
+    dmp_keep: float = Field(
+        1.0, gt=0, le=1, description="dmp: fraction of reference samples kept (lowest teacher entropy)"
+    )
 
 
-DEFAULT_ATTACKS = ["loss", "confidence", "entropy", "m_entropy", "nn", "top3", "shadow", "lira", "rmia",
-                   "whitebox", "grad_norm", "label_only", "attribute", "inversion"]
+DEFAULT_ATTACKS = [
+    "loss",
+    "confidence",
+    "entropy",
+    "m_entropy",
+    "nn",
+    "top3",
+    "shadow",
+    "lira",
+    "rmia",
+    "whitebox",
+    "grad_norm",
+    "label_only",
+    "attribute",
+    "inversion",
+]
 
 
 class AuditConfig(_Section):
@@ -197,9 +222,14 @@ class AuditConfig(_Section):
     attacks: list[AttackName] = Field(default_factory=lambda: list(DEFAULT_ATTACKS))
     refs: int = Field(4, ge=1, description="reference/shadow models, trained with the target's recipe")
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for the 95% intervals")
-    canaries: int = Field(0, ge=0, description=(
-        "worst-case audit: K mislabelled records from the population, half inserted into the training data of "
-        "the target and of every reference alike; metrics on the canaries alone beside the average case (0 = off)"))
+    canaries: int = Field(
+        0,
+        ge=0,
+        description=(
+            "worst-case audit: K mislabelled records from the population, half inserted into the training data of "
+            "the target and of every reference alike; metrics on the canaries alone beside the average case (0 = off)"
+        ),
+    )
     attack_params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-attack options, e.g. {lira: {online: false, fixed_variance: true}}"
     )
@@ -223,8 +253,10 @@ class AuditConfig(_Section):
             return self
         short = sorted(n for n, k in needed.items() if k > self.refs)
         if short:
-            raise ValueError(f"attacks {short} need at least {max(needed.values())} reference models but refs="
-                             f"{self.refs}; raise audit.refs or drop those attacks")
+            raise ValueError(
+                f"attacks {short} need at least {max(needed.values())} reference models but refs="
+                f"{self.refs}; raise audit.refs or drop those attacks"
+            )
         return self
 
 
@@ -236,17 +268,27 @@ class CandidateStrategy(_Section):
     grow: GrowName = "gradient"
     fraction: float = Field(0.3, ge=0, le=1)
     regularizer: Literal["none", "relaxloss", "confidence_penalty", "label_smoothing", "hamp"] = Field(
-        "none", description=("a privacy regulariser this candidate trains with (fine-tuning, and the main training "
-                             "until the next round if it is chosen); needs safecompress.finetune_steps > 0"))
-    strength: float = Field(0.0, ge=0, description="its strength (relaxloss alpha, confidence_penalty beta, "
-                                                     "label_smoothing epsilon, hamp entropy_threshold)")
+        "none",
+        description=(
+            "a privacy regulariser this candidate trains with (fine-tuning, and the main training "
+            "until the next round if it is chosen); needs safecompress.finetune_steps > 0"
+        ),
+    )
+    strength: float = Field(
+        0.0,
+        ge=0,
+        description="its strength (relaxloss alpha, confidence_penalty beta, "
+        "label_smoothing epsilon, hamp entropy_threshold)",
+    )
 
 
 def _default_candidates() -> list[CandidateStrategy]:
-    return [CandidateStrategy(prune="magnitude", grow="gradient", fraction=0.3),
-            CandidateStrategy(prune="magnitude", grow="random", fraction=0.3),
-            CandidateStrategy(prune="set", grow="unfired", fraction=0.3),
-            CandidateStrategy(prune="magnitude", grow="gradient", fraction=0.1)]
+    return [
+        CandidateStrategy(prune="magnitude", grow="gradient", fraction=0.3),
+        CandidateStrategy(prune="magnitude", grow="random", fraction=0.3),
+        CandidateStrategy(prune="set", grow="unfired", fraction=0.3),
+        CandidateStrategy(prune="magnitude", grow="gradient", fraction=0.1),
+    ]
 
 
 class AdversarialConfig(_Section):
@@ -263,44 +305,71 @@ class SafeCompressConfig(_Section):
     """The test-driven loop (method.name: safecompress). Rounds happen every sparse.update_every steps
     until sparse.update_stop; simulated attackers use only the probe parts of the split."""
 
-    simulate: list[AttackName] = Field(default_factory=lambda: ["nn"], description=(
-        "[nn]=BMIA, [whitebox]=WMIA, both=MMIA; attribute (attribute inference) and inversion (model inversion) "
-        "combine with them: the candidate's leakage is the worst over all (combine)"))
+    simulate: list[AttackName] = Field(
+        default_factory=lambda: ["nn"],
+        description=(
+            "[nn]=BMIA, [whitebox]=WMIA, both=MMIA; attribute (attribute inference) and inversion (model inversion) "
+            "combine with them: the candidate's leakage is the worst over all (combine)"
+        ),
+    )
     candidates: list[CandidateStrategy] = Field(default_factory=_default_candidates)
     objective: ObjectiveName = "weighted"
     privacy_weight: float = Field(1.0, ge=0, description="λ in acc − λ·leakage")
-    budget: float = Field(0.6, gt=0, le=1.0, description=(
-        "budget objective: the largest probe leakage allowed, in budget_metric units (AUC > 0.5, or TPR)"))
-    budget_metric: Literal["auc", "tpr"] = Field("auc", description=(
-        "what the budget bounds: the simulators' worst probe AUC, or their worst TPR at low_fpr (the low-FPR "
-        "signal; use simulate: [calibrated])"))
+    budget: float = Field(
+        0.6,
+        gt=0,
+        le=1.0,
+        description=("budget objective: the largest probe leakage allowed, in budget_metric units (AUC > 0.5, or TPR)"),
+    )
+    budget_metric: Literal["auc", "tpr"] = Field(
+        "auc",
+        description=(
+            "what the budget bounds: the simulators' worst probe AUC, or their worst TPR at low_fpr (the low-FPR "
+            "signal; use simulate: [calibrated])"
+        ),
+    )
     low_fpr: float = Field(0.01, gt=0, lt=0.5, description="the FPR at which the in-loop TPR is measured")
-    final: Literal["best_round", "last"] = Field("best_round", description=(
-        "best_round: the final model is the best round winner by the objective (can stop early); last: the model "
-        "at the end of training (never cut short)"))
+    simulate_served: bool = Field(
+        True,
+        description=(
+            "black-box simulators attack the model as it will be served (under the run's inference-time defence: "
+            "HAMP's output remapping, MemGuard), white-box ones its weights, as in the audit; false: every simulator "
+            "attacks the bare network"
+        ),
+    )
+    final: Literal["best_round", "last"] = Field(
+        "best_round",
+        description=(
+            "best_round: the final model is the best round winner by the objective (can stop early); last: the model "
+            "at the end of training (never cut short)"
+        ),
+    )
     delta: float = Field(0.01, ge=0, description="epsilon objective: accuracy slack")
     combine: Literal["worst", "mean"] = "worst"
     val_samples: int = Field(2000, ge=1, description="val samples used to score candidates")
     attacker_epochs: int = Field(30, ge=1)
     finetune_steps: int = Field(0, ge=0, description="train each candidate this many steps before testing it")
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
-    attribute_adversary: float = Field(0.0, ge=0, description=(
-        "β of an adversarial attribute head on the penultimate embedding: the network is trained so the head "
-        "can do no better than the population prior (0 = off; needs a sensitive attribute)"))
+    attribute_adversary: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "β of an adversarial attribute head on the penultimate embedding: the network is trained so the head "
+            "can do no better than the population prior (0 = off; needs a sensitive attribute)"
+        ),
+    )
 
     @field_validator("simulate")
     @classmethod
     def _known_simulators(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("simulate needs at least one attack, e.g. [nn]")
-        from .simulate import simulable
+        from .simulate import simulation_problem
 
-        attacks = _attacks()
         for name in v:
-            if name in attacks and not simulable(attacks.get(name)):
-                supported = [n for n, c in attacks.items() if simulable(c)]
-                raise ValueError(f"attack {name!r} cannot be simulated in the loop (it needs reference models); "
-                                 f"use one of: {', '.join(supported)}")
+            problem = simulation_problem(name, _attacks())
+            if problem:
+                raise ValueError(problem)
         return v
 
     @field_validator("candidates")
@@ -313,15 +382,19 @@ class SafeCompressConfig(_Section):
     @model_validator(mode="after")
     def _budget_in_range(self) -> "SafeCompressConfig":
         if self.budget_metric == "auc" and self.budget <= 0.5:
-            raise ValueError(f"an AUC budget must exceed 0.5 (chance); got {self.budget:g}. For a TPR budget set "
-                             "safecompress.budget_metric: tpr")
+            raise ValueError(
+                f"an AUC budget must exceed 0.5 (chance); got {self.budget:g}. For a TPR budget set "
+                "safecompress.budget_metric: tpr"
+            )
         return self
 
     @model_validator(mode="after")
     def _regularised_candidates_train(self) -> "SafeCompressConfig":
         if any(c.regularizer != "none" for c in self.candidates) and self.finetune_steps == 0:
-            raise ValueError("candidates with a regularizer only differ once they train: set "
-                             "safecompress.finetune_steps > 0 (e.g. sparse.update_every)")
+            raise ValueError(
+                "candidates with a regularizer only differ once they train: set "
+                "safecompress.finetune_steps > 0 (e.g. sparse.update_every)"
+            )
         return self
 
 
@@ -360,9 +433,12 @@ class RunConfig(_Section):
     safecompress: SafeCompressConfig = Field(default_factory=SafeCompressConfig)
     defence: DefenceConfig = Field(default_factory=DefenceConfig)
     quantize: Literal["none", "fp16", "int8"] = Field(
-        "none", description="post-training quantization of the weights (dense or sparse); evaluated and audited as quantized")
+        "none",
+        description="post-training quantization of the weights (dense or sparse); evaluated and audited as quantized",
+    )
     baseline: MethodName | None = Field(
-        None, description="also run this method with the same config into OUT/baseline-<name> and report both")
+        None, description="also run this method with the same config into OUT/baseline-<name> and report both"
+    )
 
     @model_validator(mode="after")
     def _method_fits(self) -> "RunConfig":
@@ -387,7 +463,9 @@ def preset_dict(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         hint = closest(name, list(PRESETS))
         raise ConfigError(
-            f"unknown preset {name!r}" + (f"; did you mean {hint!r}?" if hint else "") + f" Presets: {', '.join(PRESETS)}"
+            f"unknown preset {name!r}"
+            + (f"; did you mean {hint!r}?" if hint else "")
+            + f" Presets: {', '.join(PRESETS)}"
         )
     text = resources.files("safecompress.presets").joinpath(f"{name}.yaml").read_text()
     return yaml.safe_load(text) or {}
@@ -455,7 +533,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections (data:, model:, train:, ...), got {type(data).__name__}")
+        raise ConfigError(
+            f"{path} must hold a mapping of sections (data:, model:, train:, ...), got {type(data).__name__}"
+        )
     return data
 
 
@@ -482,7 +562,7 @@ def _describe(err: dict[str, Any]) -> str:
         return f"{dotted}: unknown key{suggestion} Valid keys here: {', '.join(valid)}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     shown = "" if err["type"] in ("value_error", "missing") else f" (got {err.get('input')!r})"
     return f"{dotted}: {msg}{shown}"
 

@@ -36,7 +36,9 @@ EXECUTORS: Registry[type["Executor"]] = Registry("executor")
 class Executor:
     name = ""
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: dict[str, float] | None = None) -> list[Any]:
+    def map(
+        self, fn: Callable[[Any], Any], items: Sequence[Any], resources: dict[str, float] | None = None
+    ) -> list[Any]:
         """``[fn(x) for x in items]``, in order; ``resources`` are per-task needs (e.g. {"GPU": 1})."""
         raise NotImplementedError
 
@@ -99,8 +101,7 @@ def _quiet_classes():
 
     made = []
     for base in (Scheduler, Worker):
-        cls = type(f"Quiet{base.__name__}", (base,), {"start_http_server": start_http_server,
-                                                      "__module__": __name__})
+        cls = type(f"Quiet{base.__name__}", (base,), {"start_http_server": start_http_server, "__module__": __name__})
         made.append(cls)
     return tuple(made)
 
@@ -119,23 +120,52 @@ def _local_cluster(workers: int, dashboard: bool):
 
         security = Security.temporary()
     except ImportError:
-        raise ConfigError("--executor dask needs the 'cryptography' package to secure its local cluster "
-                          "(temporary TLS credentials): pip install 'safecompress[dask]'") from None
+        raise ConfigError(
+            "--executor dask needs the 'cryptography' package to secure its local cluster "
+            "(temporary TLS credentials): pip install 'safecompress[dask]'"
+        ) from None
     common = {"host": "127.0.0.1", "protocol": "tls", "security": security}
-    scheduler = {"cls": Scheduler if dashboard else QuietScheduler, "options": {
-        **common, "port": 0, "dashboard": dashboard, "dashboard_address": "127.0.0.1:8787" if dashboard else None}}
-    worker = {"cls": Nanny, "options": {
-        **common, "nthreads": 1, "dashboard": False, "dashboard_address": None, "silence_logs": logging.WARNING,
-        "worker_class": Worker if dashboard else QuietWorker}}
-    cluster = SpecCluster(scheduler=scheduler, workers={i: worker for i in range(workers)}, worker=worker,
-                          security=security, silence_logs=logging.WARNING)
+    scheduler = {
+        "cls": Scheduler if dashboard else QuietScheduler,
+        "options": {
+            **common,
+            "port": 0,
+            "dashboard": dashboard,
+            "dashboard_address": "127.0.0.1:8787" if dashboard else None,
+        },
+    }
+    worker = {
+        "cls": Nanny,
+        "options": {
+            **common,
+            "nthreads": 1,
+            "dashboard": False,
+            "dashboard_address": None,
+            "silence_logs": logging.WARNING,
+            "worker_class": Worker if dashboard else QuietWorker,
+        },
+    }
+    cluster = SpecCluster(
+        scheduler=scheduler,
+        workers={i: worker for i in range(workers)},
+        worker=worker,
+        security=security,
+        silence_logs=logging.WARNING,
+    )
     return cluster, security
 
 
 @EXECUTORS.register("dask")
 class DaskExecutor(Executor):
-    def __init__(self, address: str | None = None, workers: int = 2, retries: int = 2, dashboard: bool = False,
-                 security=None, **_: Any):
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int = 2,
+        retries: int = 2,
+        dashboard: bool = False,
+        security=None,
+        **_: Any,
+    ):
         try:
             from distributed import Client
         except ImportError:
@@ -166,16 +196,20 @@ class DaskExecutor(Executor):
         if any(all(w.get(k, 0) >= v for k, v in resources.items()) for w in offered):
             return resources
         if not self._warned:
-            log.warning("no Dask worker offers %s; tasks run without resource limits (start workers with "
-                        "--resources \"GPU=1\" to place one training per GPU)", resources)
+            log.warning(
+                "no Dask worker offers %s; tasks run without resource limits (start workers with "
+                '--resources "GPU=1" to place one training per GPU)',
+                resources,
+            )
             self._warned = True
         return None
 
     def map(self, fn, items, resources=None):
         if not items:
             return []
-        futures = self.client.map(_ShipResults(fn), list(items), pure=False, retries=self.retries,
-                                  resources=self._placeable(resources))
+        futures = self.client.map(
+            _ShipResults(fn), list(items), pure=False, retries=self.retries, resources=self._placeable(resources)
+        )
         return [shipped.open() for shipped in self.client.gather(futures)]
 
     def close(self) -> None:

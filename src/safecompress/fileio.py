@@ -39,7 +39,7 @@ def storage_error(path: str | os.PathLike, exc: OSError) -> StorageError:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

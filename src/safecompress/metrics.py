@@ -49,9 +49,7 @@ def _validate(scores: Any, is_member: Any) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores, dtype=np.float64).ravel()
     y_raw = np.asarray(is_member).ravel()
     if s.shape != y_raw.shape:
-        raise ValueError(
-            f"scores and is_member must have the same length (got {s.size} and {y_raw.size})"
-        )
+        raise ValueError(f"scores and is_member must have the same length (got {s.size} and {y_raw.size})")
     if s.size == 0:
         raise ValueError("scores and is_member are empty; need at least one member and one non-member")
     if not np.all(np.isfinite(s)):
@@ -194,9 +192,7 @@ def format_fpr(f: float) -> str:
 # bootstrap
 
 
-def _bootstrap(
-    s: np.ndarray, y: np.ndarray, fprs: list[float], n_bootstrap: int, seed: int
-) -> dict[str, np.ndarray]:
+def _bootstrap(s: np.ndarray, y: np.ndarray, fprs: list[float], n_bootstrap: int, seed: int) -> dict[str, np.ndarray]:
     """Statistics of ``n_bootstrap`` stratified resamples, each an array of length n_bootstrap."""
     rng = np.random.default_rng(seed)
     thr, gid = _groups(s)
@@ -263,8 +259,9 @@ def membership_metrics(
     auc_v = float(_auc_from_counts(pos, neg, n_pos, n_neg))
     adv_v = float(max(0.0, np.max(tpr - fpr)))
     bal_v = float(np.max(0.5 * (tpr + 1.0 - fpr)))
-    tprs = {format_fpr(f): (float(_tpr_at_fpr_from_rates(tpr, fpr, f)) if resolvable(n_neg, f) else None)
-            for f in fpr_list}
+    tprs = {
+        format_fpr(f): (float(_tpr_at_fpr_from_rates(tpr, fpr, f)) if resolvable(n_neg, f) else None) for f in fpr_list
+    }
 
     if n_bootstrap > 0:
         boot = _bootstrap(s, y, fpr_list, int(n_bootstrap), seed)
@@ -272,8 +269,7 @@ def membership_metrics(
         adv_ci: list[float] | None = _interval(boot["adv"], confidence)
         bal_ci: list[float] | None = [0.5 + 0.5 * v for v in adv_ci]  # bal = (1 + adv) / 2
         tpr_ci: dict[str, list[float] | None] = {
-            format_fpr(f): _interval(boot[f"tpr{f!r}"], confidence) if resolvable(n_neg, f) else None
-            for f in fpr_list
+            format_fpr(f): _interval(boot[f"tpr{f!r}"], confidence) if resolvable(n_neg, f) else None for f in fpr_list
         }
     else:
         auc_ci = adv_ci = bal_ci = None
@@ -341,9 +337,14 @@ def resolvable(n_nonmembers: int, fpr: float) -> bool:
 
 def resolution_notes(n_nonmembers: int, fprs: Iterable[float]) -> dict[str, str]:
     """``{fpr key: why it is not reported}`` for the FPR levels the data cannot resolve."""
-    return {format_fpr(f): (f"not reported: {n_nonmembers} non-members allow {n_nonmembers * f:.1f} false positives at "
-                            f"FPR {f:g}; it needs at least {MIN_FALSE_POSITIVES / f:,.0f} non-members")
-            for f in fprs if not resolvable(n_nonmembers, f)}
+    return {
+        format_fpr(f): (
+            f"not reported: {n_nonmembers} non-members allow {n_nonmembers * f:.1f} false positives at "
+            f"FPR {f:g}; it needs at least {MIN_FALSE_POSITIVES / f:,.0f} non-members"
+        )
+        for f in fprs
+        if not resolvable(n_nonmembers, f)
+    }
 
 
 def auc_p_value(scores: Any, is_member: Any) -> float:
@@ -356,7 +357,7 @@ def auc_p_value(scores: Any, is_member: Any) -> float:
     u = ranks[y].sum() - n1 * (n1 + 1) / 2.0
     n = n1 + n2
     _, counts = np.unique(s, return_counts=True)
-    tie = float(np.sum(counts ** 3 - counts))
+    tie = float(np.sum(counts**3 - counts))
     var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
     if var <= 0:
         return 1.0
@@ -377,8 +378,9 @@ def _rank_sums(scores: np.ndarray) -> np.ndarray:
     return rankdata(scores)
 
 
-def max_auc_chance(score_sets: Mapping[str, Any], is_member: Any, n_permutations: int = 1000, seed: int = 0,
-                   quantile: float = 0.95) -> dict[str, Any]:
+def max_auc_chance(
+    score_sets: Mapping[str, Any], is_member: Any, n_permutations: int = 1000, seed: int = 0, quantile: float = 0.95
+) -> dict[str, Any]:
     """Chance level of the strongest of K attacks: the ``quantile`` of max_k AUC_k when the membership
     labels are permuted (the same permutation for every attack, so their correlation is kept), and the
     permutation p-value of the observed maximum."""
@@ -396,17 +398,28 @@ def max_auc_chance(score_sets: Mapping[str, Any], is_member: Any, n_permutations
         rows = min(256, n_permutations - done)
         members = np.argsort(rng.random((rows, y.size)), axis=1)[:, :n1]  # a random member set per permutation
         sums = ranks[:, members].sum(-1)  # (K, rows)
-        best[done:done + rows] = ((sums - n1 * (n1 + 1) / 2) / (n1 * n2)).max(0)
+        best[done : done + rows] = ((sums - n1 * (n1 + 1) / 2) / (n1 * n2)).max(0)
         done += rows
-    return {"attacks": len(names), "observed_max_auc": observed,
-            "chance_max_auc": float(np.quantile(best, quantile)), "quantile": quantile,
-            "p_value": float((1 + np.sum(best >= observed - 1e-12)) / (1 + n_permutations)),
-            "permutations": int(n_permutations)}
+    return {
+        "attacks": len(names),
+        "observed_max_auc": observed,
+        "chance_max_auc": float(np.quantile(best, quantile)),
+        "quantile": quantile,
+        "p_value": float((1 + np.sum(best >= observed - 1e-12)) / (1 + n_permutations)),
+        "permutations": int(n_permutations),
+    }
 
 
-def paired_difference(scores_a: Mapping[str, Any], scores_b: Mapping[str, Any], is_member: Any, *,
-                      fpr: float = 0.01, n_bootstrap: int = 1000, seed: int = 0,
-                      confidence: float = 0.95) -> dict[str, Any]:
+def paired_difference(
+    scores_a: Mapping[str, Any],
+    scores_b: Mapping[str, Any],
+    is_member: Any,
+    *,
+    fpr: float = 0.01,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
     """Paired bootstrap over audit records of model A vs model B, both scored on the same records.
 
     Per attack both ran, and for the strongest attack of each (max over the common attacks): ΔAUC = A − B
@@ -425,8 +438,13 @@ def paired_difference(scores_a: Mapping[str, Any], scores_b: Mapping[str, Any], 
     def stats(s: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         return _auc_resampled(s, bp, bn), (_tpr_resampled(s, bp, bn, fpr) if with_tpr else None)
 
-    out: dict[str, Any] = {"n_members": int(pos.size), "n_nonmembers": int(neg.size), "fpr": fpr,
-                           "bootstrap": int(n_bootstrap), "attacks": {}}
+    out: dict[str, Any] = {
+        "n_members": int(pos.size),
+        "n_nonmembers": int(neg.size),
+        "fpr": fpr,
+        "bootstrap": int(n_bootstrap),
+        "attacks": {},
+    }
     auc_a, auc_b, tpr_a, tpr_b = [], [], [], []
     for k in common:
         sa, sb = np.asarray(scores_a[k], float), np.asarray(scores_b[k], float)
@@ -460,8 +478,9 @@ def _verdict(lo: float, hi: float) -> str:
     return "no detectable difference"
 
 
-def _verdicts(d_auc: float, boot_auc: np.ndarray, d_tpr: float | None, boot_tpr: np.ndarray | None,
-              confidence: float) -> dict[str, Any]:
+def _verdicts(
+    d_auc: float, boot_auc: np.ndarray, d_tpr: float | None, boot_tpr: np.ndarray | None, confidence: float
+) -> dict[str, Any]:
     ci = _interval(boot_auc, confidence)
     row: dict[str, Any] = {"delta_auc": float(d_auc), "delta_auc_ci": ci, "auc_verdict": _verdict(*ci)}
     if boot_tpr is not None and d_tpr is not None:

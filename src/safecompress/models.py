@@ -35,7 +35,9 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
-        return cls(d["name"], tuple(int(s) for s in d["input_shape"]), int(d["n_classes"]), float(d["width"]), d["norm"])
+        return cls(
+            d["name"], tuple(int(s) for s in d["input_shape"]), int(d["n_classes"]), float(d["width"]), d["norm"]
+        )
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,12 @@ class _VGG(nn.Module):
             flat = self.features(torch.zeros(1, *spec.input_shape)).numel()
         hidden = _ch(512, spec.width)
         head: list[nn.Module] = [
-            nn.Linear(flat, hidden), nn.ReLU(inplace=True), _norm1d(norm, hidden),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), _norm1d(norm, hidden),
+            nn.Linear(flat, hidden),
+            nn.ReLU(inplace=True),
+            _norm1d(norm, hidden),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            _norm1d(norm, hidden),
             nn.Linear(hidden, spec.n_classes),
         ]
         self.classifier = nn.Sequential(*[m for m in head if not isinstance(m, nn.Identity)])
@@ -204,8 +210,10 @@ def model_entry(name: str) -> ModelEntry:
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except Exception as exc:  # noqa: BLE001  (ImportError, or any error raised while importing the user's module)
-        raise ConfigError(f"model.name={name!r}: cannot import the factory ({exc}); use 'package.module:function' "
-                          "with the package on PYTHONPATH") from None
+        raise ConfigError(
+            f"model.name={name!r}: cannot import the factory ({exc}); use 'package.module:function' "
+            "with the package on PYTHONPATH"
+        ) from None
     if not callable(factory):
         raise ConfigError(f"model.name={name!r} is not callable")
 
@@ -213,10 +221,14 @@ def model_entry(name: str) -> ModelEntry:
         try:
             model = factory(input_shape=spec.input_shape, n_classes=spec.n_classes, width=spec.width)
         except Exception as exc:  # noqa: BLE001  (the user's code: any failure is theirs to fix)
-            raise ConfigError(f"model.name={name!r}: the factory raised {type(exc).__name__}: {exc}; it is called as "
-                              f"{attr}(input_shape=..., n_classes=..., width=...)") from None
+            raise ConfigError(
+                f"model.name={name!r}: the factory raised {type(exc).__name__}: {exc}; it is called as "
+                f"{attr}(input_shape=..., n_classes=..., width=...)"
+            ) from None
         if not isinstance(model, nn.Module):
-            raise ConfigError(f"model.name={name!r}: the factory returned {type(model).__name__}, not a torch nn.Module")
+            raise ConfigError(
+                f"model.name={name!r}: the factory returned {type(model).__name__}, not a torch nn.Module"
+            )
         return model
 
     return ModelEntry(build, ("image", "tabular"), f"user factory {name}")

@@ -52,21 +52,40 @@ def budget_leakage(c: Candidate, metric: str = "auc", combine: str = "worst") ->
     tprs = [t for t in c.tprs.values() if t is not None]
     return COMBINE.get(combine)(tprs) if tprs else 0.0
 
+
 @OBJECTIVES.register("weighted")
-def weighted(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst",
-             budget: float = 0.6, metric: str = "auc") -> list[float]:
+def weighted(
+    cands: Sequence[Candidate],
+    lam: float = 1.0,
+    delta: float = 0.01,
+    combine: str = "worst",
+    budget: float = 0.6,
+    metric: str = "auc",
+) -> list[float]:
     return [c.accuracy - lam * (leakage(c, combine)[0] - 0.5) for c in cands]
 
 
 @OBJECTIVES.register("advantage")
-def advantage_form(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst",
-             budget: float = 0.6, metric: str = "auc") -> list[float]:
+def advantage_form(
+    cands: Sequence[Candidate],
+    lam: float = 1.0,
+    delta: float = 0.01,
+    combine: str = "worst",
+    budget: float = 0.6,
+    metric: str = "auc",
+) -> list[float]:
     return [c.accuracy - lam * leakage(c, combine)[1] for c in cands]
 
 
 @OBJECTIVES.register("epsilon")
-def epsilon_constraint(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst",
-             budget: float = 0.6, metric: str = "auc") -> list[float]:
+def epsilon_constraint(
+    cands: Sequence[Candidate],
+    lam: float = 1.0,
+    delta: float = 0.01,
+    combine: str = "worst",
+    budget: float = 0.6,
+    metric: str = "auc",
+) -> list[float]:
     """Feasible (acc ≥ best − δ) candidates score 1 − AUC (higher is better); the others −inf."""
     best = max(c.accuracy for c in cands)
     return [(1.0 - leakage(c, combine)[0]) if c.accuracy >= best - delta else float("-inf") for c in cands]
@@ -77,16 +96,23 @@ def pareto_front(cands: Sequence[Candidate], combine: str = "worst") -> list[int
     points = [(c.accuracy, leakage(c, combine)[0]) for c in cands]
     front = []
     for i, (a, leak) in enumerate(points):
-        dominated = any((a2 >= a and leak2 <= leak) and (a2 > a or leak2 < leak)
-                        for j, (a2, leak2) in enumerate(points) if j != i)
+        dominated = any(
+            (a2 >= a and leak2 <= leak) and (a2 > a or leak2 < leak) for j, (a2, leak2) in enumerate(points) if j != i
+        )
         if not dominated:
             front.append(i)
     return front
 
 
 @OBJECTIVES.register("pareto")
-def pareto(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst",
-             budget: float = 0.6, metric: str = "auc") -> list[float]:
+def pareto(
+    cands: Sequence[Candidate],
+    lam: float = 1.0,
+    delta: float = 0.01,
+    combine: str = "worst",
+    budget: float = 0.6,
+    metric: str = "auc",
+) -> list[float]:
     """Front members keep their weighted score; dominated candidates get −inf."""
     front = set(pareto_front(cands, combine))
     scores = weighted(cands, lam, delta, combine, budget, metric)
@@ -94,8 +120,14 @@ def pareto(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, co
 
 
 @OBJECTIVES.register("budget")
-def budget_constraint(cands: Sequence[Candidate], lam: float = 1.0, delta: float = 0.01, combine: str = "worst",
-                      budget: float = 0.6, metric: str = "auc") -> list[float]:
+def budget_constraint(
+    cands: Sequence[Candidate],
+    lam: float = 1.0,
+    delta: float = 0.01,
+    combine: str = "worst",
+    budget: float = 0.6,
+    metric: str = "auc",
+) -> list[float]:
     """Within the leakage budget (combined AUC, or TPR at low FPR, ≤ ``budget``): the most accurate candidate
     wins (score = accuracy, in [0, 1]). Over budget: scores below every feasible one, least leaky first
     (−leakage − 1)."""
@@ -103,8 +135,15 @@ def budget_constraint(cands: Sequence[Candidate], lam: float = 1.0, delta: float
     return [c.accuracy if leak <= budget else -1.0 - leak for c, leak in zip(cands, leaks)]
 
 
-def select(cands: Sequence[Candidate], objective: str = "weighted", lam: float = 1.0, delta: float = 0.01,
-           combine: str = "worst", budget: float = 0.6, metric: str = "auc") -> tuple[int, list[float]]:
+def select(
+    cands: Sequence[Candidate],
+    objective: str = "weighted",
+    lam: float = 1.0,
+    delta: float = 0.01,
+    combine: str = "worst",
+    budget: float = 0.6,
+    metric: str = "auc",
+) -> tuple[int, list[float]]:
     """(index of the best candidate, every candidate's score); ties go to the earliest candidate."""
     if not cands:
         raise ValueError("no candidates to select from")

@@ -5,6 +5,7 @@ table under ``bench/results/`` is never assembled from cells that older code com
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 from pathlib import Path
@@ -15,16 +16,38 @@ from ._version import __version__
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
     """sha256 (first 16 hex digits) over the package's .py and .yaml files that compute a run's numbers, by
-    relative path and content (see :func:`_presentation` for what is left out)."""
+    relative path and content (see :func:`_presentation` for what is left out). A .py file counts by its
+    syntax tree without docstrings, so formatting, comments and docstrings never make a cached cell stale."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts
-                       and not _presentation(p.relative_to(root))):
+    for path in sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts and not _presentation(p.relative_to(root))
+    ):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(b"\0")
-        digest.update(path.read_bytes())
+        digest.update(_content(path))
         digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+def _content(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if path.suffix != ".py":
+        return raw
+    tree = ast.parse(raw, filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False).encode()
 
 
 def _presentation(rel: Path) -> bool:

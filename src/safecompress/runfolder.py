@@ -88,8 +88,10 @@ class FolderLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise RunFolderError(f"{self.path} is a symbolic link; remove it (safecompress never writes through "
-                                     "links in a run folder)") from None
+                raise RunFolderError(
+                    f"{self.path} is a symbolic link; remove it (safecompress never writes through "
+                    "links in a run folder)"
+                ) from None
             if exc.errno in STORAGE_ERRNOS:
                 raise storage_error(self.path, exc) from None
             raise
@@ -163,8 +165,10 @@ def manifest(folder: Path, names: Iterable[str] = MANIFEST_FILES) -> dict[str, s
 def verify_files(folder: Path, expected: Any, source: str) -> None:
     """Raise ManifestError unless every file listed in ``expected`` ({name: sha256}) is unchanged."""
     if not isinstance(expected, dict):
-        raise ManifestError(f"{folder / source}: its manifest is not a mapping of file names to checksums; "
-                            "the folder was edited by hand — rerun it (--overwrite) to trust its numbers")
+        raise ManifestError(
+            f"{folder / source}: its manifest is not a mapping of file names to checksums; "
+            "the folder was edited by hand — rerun it (--overwrite) to trust its numbers"
+        )
     bad = []
     for name, digest in expected.items():
         if not isinstance(name, str) or "/" in name or name.startswith(".."):
@@ -193,16 +197,21 @@ def read_report(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads(read_limited(path, MAX_REPORT_BYTES, "report").decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
-        raise RunFolderError(f"{path} cannot be read as a JSON report ({str(exc)[:200]}): it is truncated or corrupt. "
-                             "Rerun the run with --overwrite to rebuild it") from None
+        raise RunFolderError(
+            f"{path} cannot be read as a JSON report ({str(exc)[:200]}): it is truncated or corrupt. "
+            "Rerun the run with --overwrite to rebuild it"
+        ) from None
     if not isinstance(data, dict):
-        raise RunFolderError(f"{path} holds a JSON {type(data).__name__}, not a report object; rerun the run with "
-                             "--overwrite to rebuild it")
+        raise RunFolderError(
+            f"{path} holds a JSON {type(data).__name__}, not a report object; rerun the run with "
+            "--overwrite to rebuild it"
+        )
     if "manifest" in data:
         verify_files(Path(folder), data["manifest"], "report.json")
     else:
-        log.warning("%s has no manifest (a run made before safecompress recorded one): its files cannot be verified",
-                    path)
+        log.warning(
+            "%s has no manifest (a run made before safecompress recorded one): its files cannot be verified", path
+        )
     return data
 
 
@@ -216,8 +225,10 @@ class SafeFileHandler(logging.FileHandler):
             fd = os.open(self.baseFilename, flags, 0o666)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise RunFolderError(f"{self.baseFilename} is a symbolic link; remove it (safecompress never writes "
-                                     "through links in a run folder)") from None
+                raise RunFolderError(
+                    f"{self.baseFilename} is a symbolic link; remove it (safecompress never writes "
+                    "through links in a run folder)"
+                ) from None
             if exc.errno in STORAGE_ERRNOS:
                 raise storage_error(self.baseFilename, exc) from None
             raise
@@ -246,11 +257,13 @@ class RunFolder:
         except OSError as exc:
             if exc.errno in STORAGE_ERRNOS:
                 raise storage_error(self.final, exc) from None
-            raise RunFolderError(f"cannot create the output folder {self.final}: {exc.strerror or exc}; "
-                                 "choose another --out") from None
+            raise RunFolderError(
+                f"cannot create the output folder {self.final}: {exc.strerror or exc}; choose another --out"
+            ) from None
         try:
-            self._locks.append(FolderLock(self.final, f"safecompress run --{mode}" if mode != "new" else
-                                          "safecompress run").acquire())
+            self._locks.append(
+                FolderLock(self.final, f"safecompress run --{mode}" if mode != "new" else "safecompress run").acquire()
+            )
         except BaseException:
             if not existed and is_empty(self.final):
                 shutil.rmtree(self.final, ignore_errors=True)

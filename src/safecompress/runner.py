@@ -58,9 +58,14 @@ class RunResult:
 def data_context(cfg: RunConfig) -> DataContext:
     d = cfg.data
     ctx = DataContext(
-        data_dir=d.data_dir, download=d.download, path=d.path, label_column=d.label_column,
+        data_dir=d.data_dir,
+        download=d.download,
+        path=d.path,
+        label_column=d.label_column,
         sensitive_column=d.sensitive_column,
-        synth_samples=d.synth_samples, synth_seed=d.synth_seed, image_size=d.image_size,
+        synth_samples=d.synth_samples,
+        synth_seed=d.synth_seed,
+        image_size=d.image_size,
     )
     return ctx
 
@@ -77,8 +82,10 @@ def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
         needs_attr += ["safecompress.simulate: attribute"] if "attribute" in sc.simulate else []
         needs_attr += ["safecompress.attribute_adversary"] if sc.attribute_adversary else []
     if needs_attr and ds.sensitive is None:
-        raise ConfigError(f"{' and '.join(needs_attr)}: needs a dataset with a sensitive attribute, and {ds.name} has "
-                          "none; use income, cifar10-synth-attr, or your own npz/csv with data.sensitive_column")
+        raise ConfigError(
+            f"{' and '.join(needs_attr)}: needs a dataset with a sensitive attribute, and {ds.name} has "
+            "none; use income, cifar10-synth-attr, or your own npz/csv with data.sensitive_column"
+        )
     entry = model_entry(resolved.model.name)
     if ds.kind not in entry.kinds:
         raise ConfigError(
@@ -158,8 +165,13 @@ def _run_baseline(cfg: RunConfig, main: RunResult, callbacks: Sequence[Callback]
     base_cfg = cfg.model_copy(update={"method": cfg.method.model_copy(update={"name": name}), "baseline": None})
     log.info("baseline: %s with the same configuration", name)
     base = run_experiment(base_cfg, main.run_dir / f"baseline-{name}", "resume", callbacks, executor)
-    summary = {"method": name, "run_dir": f"baseline-{name}", "task": base.report["task"],
-               "compression": base.report["compression"], "timing": base.report["timing"]}
+    summary = {
+        "method": name,
+        "run_dir": f"baseline-{name}",
+        "task": base.report["task"],
+        "compression": base.report["compression"],
+        "timing": base.report["timing"],
+    }
     if "audit" in base.report:
         summary["audit_worst"] = base.report["audit"]["worst"]
         if "audit" in main.report:
@@ -176,14 +188,23 @@ def paired_comparison(run_a: Path, run_b: Path, n_bootstrap: int = 1000, seed: i
     ΔTPR@1 %FPR per attack and for the strongest attack, with verdicts (metrics.paired_difference)."""
     a, b = load_npz(Path(run_a) / "scores.npz"), load_npz(Path(run_b) / "scores.npz")
     if not np.array_equal(a["is_member"], b["is_member"]) or not np.array_equal(a["labels"], b["labels"]):
-        raise RunFolderError(f"{run_a} and {run_b} were audited on different records; compare runs that share a "
-                             "split (same data, seed and data.split) and the same audit.canaries")
-    strip = lambda d: {k[len("score_"):]: d[k] for k in d if k.startswith("score_")}  # noqa: E731
+        raise RunFolderError(
+            f"{run_a} and {run_b} were audited on different records; compare runs that share a "
+            "split (same data, seed and data.split) and the same audit.canaries"
+        )
+    strip = lambda d: {k[len("score_") :]: d[k] for k in d if k.startswith("score_")}  # noqa: E731
     return metrics.paired_difference(strip(a), strip(b), a["is_member"], n_bootstrap=max(n_bootstrap, 200), seed=seed)
 
 
-def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, augment: bool, flip: bool, run_dir: Path,
-                      split_sizes: dict[str, int] | None = None):
+def reference_trainer(
+    cfg: RunConfig,
+    spec: ModelSpec,
+    device: torch.device,
+    augment: bool,
+    flip: bool,
+    run_dir: Path,
+    split_sizes: dict[str, int] | None = None,
+):
     """A function training a reference model with the target's recipe (method, density, schedule).
 
     A reference trains on *all* the rows it is labelled IN for. When the recipe also reads val or probe
@@ -204,8 +225,19 @@ def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, aug
             parts = reference_parts(len(y), len(y_out), needs, seed, split_sizes)
             X_all, y_all = torch.cat([X, X_out]), torch.cat([y, y_out])
             s_all = None if sensitive is None or s_out is None else np.concatenate([sensitive, s_out])
-        ctx = MethodContext(cfg=ref_cfg, spec=spec, X=X_all, y=y_all, split=parts, device=device,
-                            augment=augment, flip=flip, run_dir=run_dir, record=False, sensitive=s_all)
+        ctx = MethodContext(
+            cfg=ref_cfg,
+            spec=spec,
+            X=X_all,
+            y=y_all,
+            split=parts,
+            device=device,
+            augment=augment,
+            flip=flip,
+            run_dir=run_dir,
+            record=False,
+            sensitive=s_all,
+        )
         result = method_cls().train(ctx)
         masks = quantize_(result.model, result.masks, cfg.quantize) if cfg.quantize != "none" else result.masks
         return result.model, masks
@@ -214,8 +246,9 @@ def reference_trainer(cfg: RunConfig, spec: ModelSpec, device: torch.device, aug
     return train
 
 
-def reference_parts(n_in: int, n_out: int, needs: tuple[str, ...], seed: int,
-                    split_sizes: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+def reference_parts(
+    n_in: int, n_out: int, needs: tuple[str, ...], seed: int, split_sizes: dict[str, int] | None = None
+) -> dict[str, np.ndarray]:
     """The split a reference model trains with, over ``n_in`` IN rows followed by ``n_out`` OUT rows.
 
     ``train`` is every IN row. The other parts the recipe reads (val, probe non-members) are drawn from
@@ -227,18 +260,25 @@ def reference_parts(n_in: int, n_out: int, needs: tuple[str, ...], seed: int,
         return {"train": train}
     sizes = split_sizes or {}
     n_train_t = max(1, int(sizes.get("train", n_in)))
-    wanted = {p: (int(round(n_in * sizes[p] / n_train_t)) if p in sizes else int(0.15 * n_in))
-              for p in ("val", "probe_nonmembers") if p in needs or (p == "probe_nonmembers" and "probe_members" in needs)}
+    wanted = {
+        p: (int(round(n_in * sizes[p] / n_train_t)) if p in sizes else int(0.15 * n_in))
+        for p in ("val", "probe_nonmembers")
+        if p in needs or (p == "probe_nonmembers" and "probe_members" in needs)
+    }
     total = sum(wanted.values())
     if total > n_out:
-        log.warning("reference recipe wants %d held-out rows but the pool has %d OUT rows; shrinking %s", total, n_out,
-                    ", ".join(wanted))
+        log.warning(
+            "reference recipe wants %d held-out rows but the pool has %d OUT rows; shrinking %s",
+            total,
+            n_out,
+            ", ".join(wanted),
+        )
         wanted = {p: int(v * n_out / total) for p, v in wanted.items()}
     order = n_in + np.random.default_rng(np.random.SeedSequence([seed, 0x7E])).permutation(n_out)
     parts: dict[str, np.ndarray] = {"train": train}
     at = 0
     for p, count in wanted.items():
-        parts[p] = np.sort(order[at:at + count])
+        parts[p] = np.sort(order[at : at + count])
         at += count
     if "probe_members" in needs:
         k = min(n_in, len(parts.get("probe_nonmembers", ())))
@@ -272,9 +312,20 @@ def split_parts(ds: ArrayDataset, split: MembershipSplit):
     return part
 
 
-def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: MembershipSplit, model: torch.nn.Module,
-                      device: torch.device, augment: bool, run_dir: Path, attacks: list[str] | None = None,
-                      refs: int | None = None, executor=None, canaries: Canaries | None = None) -> AuditResult:
+def audit_with_config(
+    cfg: RunConfig,
+    spec: ModelSpec,
+    ds: ArrayDataset,
+    split: MembershipSplit,
+    model: torch.nn.Module,
+    device: torch.device,
+    augment: bool,
+    run_dir: Path,
+    attacks: list[str] | None = None,
+    refs: int | None = None,
+    executor=None,
+    canaries: Canaries | None = None,
+) -> AuditResult:
     """Audit ``model`` on the split's audit parts with the configured attacks; write the audit files.
     With ``canaries``, they leave the attacker's population and are queried beside the audit records."""
     part = split_parts(ds, split)
@@ -283,35 +334,61 @@ def audit_with_config(cfg: RunConfig, spec: ModelSpec, ds: ArrayDataset, split: 
     canary_q = None
     if canaries is not None:
         c = torch.as_tensor(canaries.idx)
-        canary_q = (torch.from_numpy(ds.X)[c], torch.as_tensor(canaries.labels, dtype=torch.from_numpy(ds.y).dtype),
-                    canaries.is_member)
+        canary_q = (
+            torch.from_numpy(ds.X)[c],
+            torch.as_tensor(canaries.labels, dtype=torch.from_numpy(ds.y).dtype),
+            canaries.is_member,
+        )
+
     def save_ref(model, masks, path):
         save_model(model, spec, path, masks=masks)
 
     refs_dir = run_dir / "refs"
     refs_dir.mkdir(exist_ok=True)
     result = audit_model(
-        model, part("audit_members"), part("audit_nonmembers"), (torch.from_numpy(ds.X)[pop_t], torch.from_numpy(ds.y)[pop_t]),
-        attacks=attacks or cfg.audit.attacks, n_classes=ds.n_classes,
+        model,
+        part("audit_members"),
+        part("audit_nonmembers"),
+        (torch.from_numpy(ds.X)[pop_t], torch.from_numpy(ds.y)[pop_t]),
+        attacks=attacks or cfg.audit.attacks,
+        n_classes=ds.n_classes,
         train_fn=reference_trainer(cfg, spec, device, augment, ds.hflip, run_dir, split.sizes()),
-        refs=refs or cfg.audit.refs, kind=ds.kind, seed=cfg.seed, device=device, cache_dir=refs_dir,
-        save_fn=save_ref, load_fn=load_model, n_bootstrap=cfg.audit.bootstrap, attack_params=cfg.audit.attack_params,
-        executor=executor, canaries=canary_q, sensitive=None if ds.sensitive is None else {
-            "population": ds.sensitive[population], "members": ds.sensitive[split["audit_members"]],
+        refs=refs or cfg.audit.refs,
+        kind=ds.kind,
+        seed=cfg.seed,
+        device=device,
+        cache_dir=refs_dir,
+        save_fn=save_ref,
+        load_fn=load_model,
+        n_bootstrap=cfg.audit.bootstrap,
+        attack_params=cfg.audit.attack_params,
+        executor=executor,
+        canaries=canary_q,
+        sensitive=None
+        if ds.sensitive is None
+        else {
+            "population": ds.sensitive[population],
+            "members": ds.sensitive[split["audit_members"]],
             "nonmembers": ds.sensitive[split["audit_nonmembers"]],
-            "canaries": None if canaries is None else ds.sensitive[canaries.idx]},
-        sensitive_names=ds.sensitive_names, serve_fn=reference_server(cfg, device),
+            "canaries": None if canaries is None else ds.sensitive[canaries.idx],
+        },
+        sensitive_names=ds.sensitive_names,
+        serve_fn=reference_server(cfg, device),
     )
     write_audit(result, run_dir)
     return result
 
 
-def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_start: float, executor=None) -> RunResult:
+def _run_in(
+    folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_start: float, executor=None
+) -> RunResult:
     log.info("safecompress %s: run in %s (mode %s)", __version__, folder.final, folder.mode)
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     ds = load_dataset(cfg.data.name, data_context(cfg))
-    log.info("dataset %s: %d samples, shape %s, %d classes (%s)", ds.name, len(ds), ds.input_shape, ds.n_classes, ds.source)
+    log.info(
+        "dataset %s: %d samples, shape %s, %d classes (%s)", ds.name, len(ds), ds.input_shape, ds.n_classes, ds.source
+    )
     cfg = resolve_config(cfg, ds)
 
     config_path, report_path = folder.path("config.yaml"), folder.path("report.json")
@@ -338,8 +415,10 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
         split.save(split_path)
         folder.record("split.npz")
     log.info("split sizes: %s", split.sizes())
-    problems = [*DEFENCES.get(cfg.defence.name)(**cfg.defence.params).split_problems(split.sizes()),
-                *run_split_problems(cfg, split.sizes())]
+    problems = [
+        *DEFENCES.get(cfg.defence.name)(**cfg.defence.params).split_problems(split.sizes()),
+        *run_split_problems(cfg, split.sizes()),
+    ]
     if problems:
         raise ConfigError(problems)
     canaries = Canaries.load(folder.work) if folder.resuming else None
@@ -361,10 +440,19 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
             log.info("resumed from %s at epoch %d", ckpt_path, trainer.state.epoch)
 
     ctx = MethodContext(
-        cfg=cfg, spec=spec, X=torch.from_numpy(ds.X), y=relabelled(torch.from_numpy(ds.y), canaries),
-        split=training_split(split, canaries), device=device,
-        augment=augment, flip=ds.hflip, run_dir=folder.work, callbacks=[_Checkpointer(ckpt_path), *callbacks], restore=restore,
-        executor=executor, sensitive=ds.sensitive,
+        cfg=cfg,
+        spec=spec,
+        X=torch.from_numpy(ds.X),
+        y=relabelled(torch.from_numpy(ds.y), canaries),
+        split=training_split(split, canaries),
+        device=device,
+        augment=augment,
+        flip=ds.hflip,
+        run_dir=folder.work,
+        callbacks=[_Checkpointer(ckpt_path), *callbacks],
+        restore=restore,
+        executor=executor,
+        sensitive=ds.sensitive,
     )
     t_train = time.perf_counter()
     result = METHODS.get(cfg.method.name)().train(ctx)
@@ -378,9 +466,14 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
     ctx.defence_report.update(getattr(defence, "fit_report", {}))
     bs = cfg.train.eval_batch_size
     scores = {part: evaluate(served, *ctx.part(part), device, bs) for part in ("train", "val", "test")}
-    model_path = save_model(result.model, spec, folder.path("model.safetensors"), masks=result.masks,
-                            values=values, extra={"method": cfg.method.name,
-                                                  "run_manifest": manifest(folder.work, ("config.yaml", "split.npz"))})
+    model_path = save_model(
+        result.model,
+        spec,
+        folder.path("model.safetensors"),
+        masks=result.masks,
+        values=values,
+        extra={"method": cfg.method.name, "run_manifest": manifest(folder.work, ("config.yaml", "split.npz"))},
+    )
     compression = {**compression_summary(result.model, result.masks, model_path.stat().st_size, spec), "values": values}
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -398,20 +491,36 @@ def _run_in(folder: RunFolder, cfg: RunConfig, callbacks: Sequence[Callback], t_
             "train_loss": scores["train"]["loss"],
         },
         "compression": compression,
-        "model": {"name": spec.name, "parameters": count_parameters(result.model), "width": spec.width,
-                  "norm": spec.norm},
-        "data": {"name": ds.name, "kind": ds.kind, "synthetic": ds.synthetic, "source": ds.source,
-                 "n_samples": len(ds), "input_shape": list(ds.input_shape), "n_classes": ds.n_classes,
-                 "split": split.sizes()},
+        "model": {
+            "name": spec.name,
+            "parameters": count_parameters(result.model),
+            "width": spec.width,
+            "norm": spec.norm,
+        },
+        "data": {
+            "name": ds.name,
+            "kind": ds.kind,
+            "synthetic": ds.synthetic,
+            "source": ds.source,
+            "n_samples": len(ds),
+            "input_shape": list(ds.input_shape),
+            "n_classes": ds.n_classes,
+            "split": split.sizes(),
+        },
         "method_details": result.report,
-        "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-                        "threads": torch.get_num_threads()},
+        "environment": {
+            "device": str(device),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "threads": torch.get_num_threads(),
+        },
         "timing": {"train_s": round(train_s, 3), **_method_overhead(train_s, result.report.get("timing", {}))},
     }
     if cfg.audit.enabled:
         t_audit = time.perf_counter()
-        audit = audit_with_config(cfg, spec, ds, split, served, device, augment, folder.work, executor=executor,
-                                  canaries=canaries)
+        audit = audit_with_config(
+            cfg, spec, ds, split, served, device, augment, folder.work, executor=executor, canaries=canaries
+        )
         report["audit"] = audit.report
         report["timing"]["audit_s"] = round(time.perf_counter() - t_audit, 3)
     report["timing"]["total_s"] = round(time.perf_counter() - t_start, 3)
@@ -439,8 +548,14 @@ def _method_overhead(train_s: float, parts: dict[str, float]) -> dict[str, float
     return {**parts, "sparse_training_s": round(base, 3), "overhead_x": round(train_s / base, 3)}
 
 
-def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int | None = None,
-                     compare: Path | None = None, executor=None, trust_code: bool = False) -> dict[str, Any]:
+def audit_run_folder(
+    run_dir: Path,
+    attacks: list[str] | None = None,
+    refs: int | None = None,
+    compare: Path | None = None,
+    executor=None,
+    trust_code: bool = False,
+) -> dict[str, Any]:
     """``safecompress audit``: (re-)audit a finished run folder and update its report.json.
 
     Everything is checked before any file is written: the folder lock, report.json (a JSON object whose
@@ -460,8 +575,9 @@ def audit_run_folder(run_dir: Path, attacks: list[str] | None = None, refs: int 
         return _audit_locked(run_dir, report, cfg, attacks, refs, compare, executor, trust_code)
 
 
-def _audit_locked(run_dir: Path, report: dict[str, Any], cfg: RunConfig, attacks, refs, compare, executor,
-                  trust_code: bool) -> dict[str, Any]:
+def _audit_locked(
+    run_dir: Path, report: dict[str, Any], cfg: RunConfig, attacks, refs, compare, executor, trust_code: bool
+) -> dict[str, Any]:
     report_path = run_dir / "report.json"
     with _log_to(run_dir / "log.txt"):
         ds = load_dataset(cfg.data.name, data_context(cfg))
@@ -470,11 +586,24 @@ def _audit_locked(run_dir: Path, report: dict[str, Any], cfg: RunConfig, attacks
         model = load_model(run_dir / "model.safetensors", device, trust_code=trust_code)
         spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
         augment = cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")
-        model = served_model(DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, split_parts(ds, split),
-                             cfg.seed, device)
+        model = served_model(
+            DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, split_parts(ds, split), cfg.seed, device
+        )
         t0 = time.perf_counter()
-        result = audit_with_config(cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor,
-                                   canaries=Canaries.load(run_dir))
+        result = audit_with_config(
+            cfg,
+            spec,
+            ds,
+            split,
+            model,
+            device,
+            augment,
+            run_dir,
+            attacks,
+            refs,
+            executor,
+            canaries=Canaries.load(run_dir),
+        )
         report["audit"] = result.report
         report.setdefault("timing", {})["audit_s"] = round(time.perf_counter() - t0, 3)
         if compare is not None:

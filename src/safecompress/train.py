@@ -45,7 +45,10 @@ def resolve_device(spec: str = "auto") -> torch.device:
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov and cfg.momentum > 0,
             weight_decay=cfg.weight_decay,
         )
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -72,7 +75,7 @@ def augment_images(x: torch.Tensor, gen: torch.Generator, pad: int | None = None
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
     flip_mask = (torch.rand(n, generator=gen) < 0.5) & flip
     rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)  # n x h
-    cols = (dx[:, None] + torch.arange(w)[None, :])  # n x w
+    cols = dx[:, None] + torch.arange(w)[None, :]  # n x w
     cols = torch.where(flip_mask[:, None], cols.flip(1), cols).to(x.device)
     idx_n = torch.arange(n, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # n x h x w x c
@@ -84,7 +87,9 @@ class Callback:
 
     def on_fit_start(self, trainer: "Trainer") -> None: ...
 
-    def extra_loss(self, trainer: "Trainer", xb: torch.Tensor, yb: torch.Tensor, logits: torch.Tensor) -> torch.Tensor | None:
+    def extra_loss(
+        self, trainer: "Trainer", xb: torch.Tensor, yb: torch.Tensor, logits: torch.Tensor
+    ) -> torch.Tensor | None:
         """A term added to the batch loss before backward (e.g. an adversarial privacy penalty)."""
         return None
 
@@ -210,8 +215,13 @@ class Trainer:
                     f"training diverged at epoch {self.state.epoch} (loss is {metrics['loss']}); lower train.lr"
                 )
             self.state.history.append(metrics)
-            log.info("epoch %d/%d loss %.4f acc %.4f", self.state.epoch, self.epochs, metrics["loss"],
-                     metrics["train_accuracy_running"])
+            log.info(
+                "epoch %d/%d loss %.4f acc %.4f",
+                self.state.epoch,
+                self.epochs,
+                metrics["loss"],
+                metrics["train_accuracy_running"],
+            )
             for cb in self.callbacks:
                 cb.on_epoch_end(self, metrics)
         for cb in self.callbacks:
@@ -225,8 +235,13 @@ class Trainer:
         opt_tensors, param_groups = optimizer_tensors(self.optimizer)
         tensors.update(opt_tensors)
         tensors["rng.generator"] = self.generator.get_state()
-        meta = {"epoch": self.state.epoch, "step": self.state.step, "history": self.state.history,
-                "param_groups": param_groups, "callbacks": {}}
+        meta = {
+            "epoch": self.state.epoch,
+            "step": self.state.step,
+            "history": self.state.history,
+            "param_groups": param_groups,
+            "callbacks": {},
+        }
         for key, cb in self._stateful_callbacks():
             cb_tensors, cb_meta = cb.get_state()
             tensors.update({f"cb.{key}.{k}": v.detach().cpu().contiguous() for k, v in cb_tensors.items()})
@@ -246,25 +261,35 @@ class Trainer:
         self.state = TrainState(int(meta["epoch"]), int(meta["step"]), list(meta["history"]))
         for key, cb in self._stateful_callbacks():
             prefix = f"cb.{key}."
-            cb.set_state({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, meta["callbacks"][key])
+            cb.set_state(
+                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, meta["callbacks"][key]
+            )
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str = "optim.") -> tuple[dict[str, torch.Tensor], list]:
     """An optimizer's per-parameter state as flat CPU tensors ``{prefix}{param id}.{slot}``, and its
     param_groups (JSON metadata) — the safetensors-friendly form of ``state_dict()``."""
     opt = optimizer.state_dict()
-    tensors = {f"{prefix}{pid}.{key}": torch.as_tensor(value).detach().cpu().contiguous()
-               for pid, slots in opt["state"].items() for key, value in slots.items()}
+    tensors = {
+        f"{prefix}{pid}.{key}": torch.as_tensor(value).detach().cpu().contiguous()
+        for pid, slots in opt["state"].items()
+        for key, value in slots.items()
+    }
     return tensors, opt["param_groups"]
 
 
-def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: list,
-                           device: torch.device | str = "cpu", prefix: str = "optim.") -> None:
+def load_optimizer_tensors(
+    optimizer: torch.optim.Optimizer,
+    tensors: dict[str, torch.Tensor],
+    param_groups: list,
+    device: torch.device | str = "cpu",
+    prefix: str = "optim.",
+) -> None:
     """Inverse of :func:`optimizer_tensors`."""
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith(prefix):
-            pid, slot = key[len(prefix):].split(".", 1)
+            pid, slot = key[len(prefix) :].split(".", 1)
             state.setdefault(int(pid), {})[slot] = value.to(device)
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
@@ -286,11 +311,13 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 def predict_logits(model: nn.Module, X: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
     """Logits for every row of ``X`` (eval mode, never augmented), on the CPU; ``model`` keeps its mode."""
     with eval_mode(model):
-        out = [model(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
+        out = [model(X[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
     return torch.cat(out) if out else torch.empty(0)
 
 
-def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int = 1024) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int = 1024
+) -> dict[str, float]:
     """Accuracy and mean cross-entropy on (X, y)."""
     if len(y) == 0:
         return {"accuracy": float("nan"), "loss": float("nan")}

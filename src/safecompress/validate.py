@@ -14,11 +14,15 @@ def run_split_problems(cfg: Any, sizes: dict[str, int]) -> list[str]:
     problems = []
     for part in needed_parts(cfg):
         if sizes.get(part, 0) == 0:
-            problems.append(f"data.split.{part} is 0 samples but method {cfg.method.name!r} (defence "
-                            f"{cfg.defence.name!r}) trains with it; give it a count or fraction > 0")
+            problems.append(
+                f"data.split.{part} is 0 samples but method {cfg.method.name!r} (defence "
+                f"{cfg.defence.name!r}) trains with it; give it a count or fraction > 0"
+            )
     if cfg.audit.enabled:
         for part in AUDIT_PARTS:
             if sizes.get(part, 0) == 0:
-                problems.append(f"data.split.{part} is 0 samples but the audit needs it; give it a count or "
-                                "fraction > 0, or set audit.enabled=false")
+                problems.append(
+                    f"data.split.{part} is 0 samples but the audit needs it; give it a count or "
+                    "fraction > 0, or set audit.enabled=false"
+                )
     return problems

@@ -37,12 +37,27 @@ from .base import Attack, BlackBoxTarget, PropertyData, register_attack
 from .features import fit_standardised, logits_and_penultimate
 
 
-def fit_classifier(X: torch.Tensor, t: np.ndarray, n_out: int, seed: int, epochs: int, hidden: int = 64,
-                   batch_size: int = 128, lr: float = 2e-3):
+def fit_classifier(
+    X: torch.Tensor,
+    t: np.ndarray,
+    n_out: int,
+    seed: int,
+    epochs: int,
+    hidden: int = 64,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+):
     """A standardised-input MLP X → t (n_out classes), seeded; returns a predict_proba function."""
     net, mean, std = fit_standardised(
-        lambda d: nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_out)), X,
-        torch.as_tensor(t, dtype=torch.long), F.cross_entropy, seed, epochs, lr, batch_size)
+        lambda d: nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_out)),
+        X,
+        torch.as_tensor(t, dtype=torch.long),
+        F.cross_entropy,
+        seed,
+        epochs,
+        lr,
+        batch_size,
+    )
 
     @torch.no_grad()
     def predict(Xq: torch.Tensor) -> np.ndarray:
@@ -109,8 +124,10 @@ class AttributeInference(Attack):
     # -- the audit --------------------------------------------------------------------------------
     def audit(self, model: nn.Module, data: PropertyData) -> dict[str, Any]:
         if not data.has_sensitive:
-            return {"skipped": "the dataset has no sensitive attribute; use income, cifar10-synth-attr, or your own "
-                               "npz/csv with a sensitive array/column (data.sensitive_column)"}
+            return {
+                "skipped": "the dataset has no sensitive attribute; use income, cifar10-synth-attr, or your own "
+                "npz/csv with a sensitive array/column (data.sensitive_column)"
+            }
         rng = np.random.default_rng(np.random.SeedSequence([data.seed, 0xA1]))
         n_pop = len(data.population[1])
         pick = np.sort(rng.permutation(n_pop)[: int(self.params["max_population"])])
@@ -122,18 +139,25 @@ class AttributeInference(Attack):
         sm, sn = data.s_members, data.s_nonmembers
         majority = float((sm == np.bincount(sp, minlength=n_values).argmax()).mean())
         prior = label_prior(yp, sp, data.n_classes, n_values)
-        baselines = {"majority": round(majority, 4),
-                     "label_prior": round(float((prior[data.members[1].numpy()].argmax(1) == sm).mean()), 4)}
+        baselines = {
+            "majority": round(majority, 4),
+            "label_prior": round(float((prior[data.members[1].numpy()].argmax(1) == sm).mean()), 4),
+        }
         results: dict[str, dict[str, Any]] = {}
         for k, name in enumerate(vp):
-            predict = fit_classifier(vp[name], sp, n_values, data.seed + 31 * k, int(self.params["epochs"]),
-                                     int(self.params["hidden"]))
+            predict = fit_classifier(
+                vp[name], sp, n_values, data.seed + 31 * k, int(self.params["epochs"]), int(self.params["hidden"])
+            )
             pm, pn = predict(vm[name]), predict(vn[name])
             acc_ci, auc_ci = _bootstrap(pm, sm, data.n_bootstrap, data.seed + k)
-            r = {"accuracy_members": round(float((pm.argmax(1) == sm).mean()), 4),
-                 "accuracy_nonmembers": round(float((pn.argmax(1) == sn).mean()), 4),
-                 "auc_members": round(ovr_auc(pm, sm), 4), "auc_nonmembers": round(ovr_auc(pn, sn), 4),
-                 "accuracy_members_ci": acc_ci, "auc_members_ci": auc_ci}
+            r = {
+                "accuracy_members": round(float((pm.argmax(1) == sm).mean()), 4),
+                "accuracy_nonmembers": round(float((pn.argmax(1) == sn).mean()), 4),
+                "auc_members": round(ovr_auc(pm, sm), 4),
+                "auc_nonmembers": round(ovr_auc(pn, sn), 4),
+                "accuracy_members_ci": acc_ci,
+                "auc_members_ci": auc_ci,
+            }
             if name == "features_only":
                 baselines["features_only"] = r["accuracy_members"]
                 baselines["features_only_auc"] = r["auc_members"]
@@ -145,12 +169,21 @@ class AttributeInference(Attack):
         for r in results.values():
             r["advantage"] = round(r["accuracy_members"] - best_baseline, 4)
             r["member_gap"] = round(r["accuracy_members"] - r["accuracy_nonmembers"], 4)
-        return {"attribute_values": data.sensitive_names or [str(v) for v in range(n_values)],
-                "population_used": int(len(pick)), "baselines": baselines, "views": results,
-                "strongest": {"view": strongest, "auc": top["auc_members"], "auc_ci": top["auc_members_ci"],
-                              "accuracy": top["accuracy_members"], "advantage": top["advantage"],
-                              "member_gap": top["member_gap"],
-                              "baseline_auc": baselines.get("features_only_auc", 0.5)}}
+        return {
+            "attribute_values": data.sensitive_names or [str(v) for v in range(n_values)],
+            "population_used": int(len(pick)),
+            "baselines": baselines,
+            "views": results,
+            "strongest": {
+                "view": strongest,
+                "auc": top["auc_members"],
+                "auc_ci": top["auc_members_ci"],
+                "accuracy": top["accuracy_members"],
+                "advantage": top["advantage"],
+                "member_gap": top["member_gap"],
+                "baseline_auc": baselines.get("features_only_auc", 0.5),
+            },
+        }
 
     # -- in the SafeCompress loop (view: WhiteBoxTarget, data: simulate.ProbeData) -------------------
     def fit_probe(self, view, data, kind: str, seed: int, epochs: int) -> None:
@@ -160,8 +193,10 @@ class AttributeInference(Attack):
         s = data.s
         self.n_values_ = int(s.max()) + 1
         self.majority_ = int(np.bincount(s, minlength=self.n_values_).argmax())
-        self.predict_ = {name: fit_classifier(v, s, self.n_values_, seed + 31 * k, epochs, int(self.params["hidden"]))
-                         for k, (name, v) in enumerate(views.items())}
+        self.predict_ = {
+            name: fit_classifier(v, s, self.n_values_, seed + 31 * k, epochs, int(self.params["hidden"]))
+            for k, (name, v) in enumerate(views.items())
+        }
 
     def measure_probe(self, view, data, kind: str) -> tuple[float, float]:
         """(attribute AUC, accuracy − majority) on the private (member) records, for the view that leaks most."""

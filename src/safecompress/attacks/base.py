@@ -126,21 +126,24 @@ class Attack:
         members vs non-members from the population (at most ``max_samples`` of them, seeded)."""
         from .. import metrics
 
-        (shadow, member), = self.shadow_views(ctx, 1)
+        ((shadow, member),) = self.shadow_views(ctx, 1)
         idx = np.arange(len(member))
         if max_samples is not None and max_samples < len(member):
             idx = np.random.default_rng(ctx.seed).choice(len(member), max_samples, replace=False)
         t = torch.from_numpy(idx)
         scores = self.score(shadow, ctx.population_X[t], ctx.population_y[t])
         _, self.threshold_ = metrics.best_balanced_accuracy(scores, member[idx])
+
     def shadow_views(self, ctx: AttackContext, count: int) -> list[tuple[BlackBoxTarget, np.ndarray]]:
         """(view of reference model k, its membership over the population) for the first ``count`` models.
         A black-box attack sees each reference as it is served (through an inference-time defence such as
         MemGuard, like the target); a white-box one holds its weights."""
         pool = ctx.references
         pool.ensure(count)
-        return [(ctx.target_view(pool.models[k], white_box=self.white_box), pool.population_membership(k))
-                for k in range(count)]
+        return [
+            (ctx.target_view(pool.models[k], white_box=self.white_box), pool.population_membership(k))
+            for k in range(count)
+        ]
 
 
 ATTACKS: Registry[type[Attack]] = Registry("attack")

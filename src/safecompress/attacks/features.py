@@ -26,7 +26,7 @@ def logits_and_penultimate(module: nn.Module, X: torch.Tensor, device: torch.dev
     handle = head.register_forward_hook(lambda m, inp, out: captured.append(inp[0].detach().float().cpu()))
     try:
         with eval_mode(module):
-            logits = [module(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
+            logits = [module(X[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
     finally:
         handle.remove()
     return torch.cat(logits), torch.cat(captured).flatten(1)
@@ -56,8 +56,16 @@ class BinaryMLP(nn.Module):
         return self.net(x)[:, 0]
 
 
-def fit_standardised(build, features: torch.Tensor, target: torch.Tensor, loss_fn, seed: int, epochs: int,
-                     lr: float, batch_size: int = 128):
+def fit_standardised(
+    build,
+    features: torch.Tensor,
+    target: torch.Tensor,
+    loss_fn,
+    seed: int,
+    epochs: int,
+    lr: float,
+    batch_size: int = 128,
+):
     """Train ``build(n_features)`` on standardised ``features`` with ``loss_fn(output, target)``: seeded
     initialisation and batch order, Adam with weight decay 1e-4. Returns (network in eval mode, mean, std)."""
     mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
@@ -71,18 +79,33 @@ def fit_standardised(build, features: torch.Tensor, target: torch.Tensor, loss_f
     for _ in range(epochs):
         order = torch.randperm(len(Z), generator=gen)
         for i in range(0, len(Z), batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             opt.zero_grad()
             loss_fn(net(Z[idx]), target[idx]).backward()
             opt.step()
     return net.eval(), mean, std
 
 
-def fit_binary_mlp(features: torch.Tensor, labels: np.ndarray, seed: int, epochs: int = 40,
-                   lr: float = 1e-3, batch_size: int = 128, hidden: tuple[int, ...] = (64, 32)) -> tuple[BinaryMLP, torch.Tensor, torch.Tensor]:
+def fit_binary_mlp(
+    features: torch.Tensor,
+    labels: np.ndarray,
+    seed: int,
+    epochs: int = 40,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    hidden: tuple[int, ...] = (64, 32),
+) -> tuple[BinaryMLP, torch.Tensor, torch.Tensor]:
     """Train a BinaryMLP on standardised features; returns (model, mean, std) for scoring."""
-    return fit_standardised(lambda d: BinaryMLP(d, hidden), features, torch.as_tensor(labels, dtype=torch.float32),
-                            F.binary_cross_entropy_with_logits, seed, epochs, lr, batch_size)
+    return fit_standardised(
+        lambda d: BinaryMLP(d, hidden),
+        features,
+        torch.as_tensor(labels, dtype=torch.float32),
+        F.binary_cross_entropy_with_logits,
+        seed,
+        epochs,
+        lr,
+        batch_size,
+    )
 
 
 @torch.no_grad()

@@ -49,8 +49,16 @@ class ModelInversion(Attack):
         k = min(n_classes, int(limit or self.params["classes"]))
         return np.unique(np.linspace(0, n_classes - 1, k).round().astype(int))
 
-    def reconstruct(self, model: nn.Module, population: torch.Tensor, classes: np.ndarray, device, seed: int,
-                    restarts: int | None = None, steps: int | None = None) -> tuple[torch.Tensor, np.ndarray, float]:
+    def reconstruct(
+        self,
+        model: nn.Module,
+        population: torch.Tensor,
+        classes: np.ndarray,
+        device,
+        seed: int,
+        restarts: int | None = None,
+        steps: int | None = None,
+    ) -> tuple[torch.Tensor, np.ndarray, float]:
         """(reconstructions (n, *input shape) on CPU, their classes, mean target confidence)."""
         from ..defences.base import unwrap
 
@@ -84,8 +92,9 @@ class ModelInversion(Attack):
         return x.detach().cpu(), labels, conf
 
     @staticmethod
-    def distance_scores(recon: torch.Tensor, recon_y: np.ndarray, X: torch.Tensor, y: np.ndarray,
-                        mu: torch.Tensor, sd: torch.Tensor) -> np.ndarray:
+    def distance_scores(
+        recon: torch.Tensor, recon_y: np.ndarray, X: torch.Tensor, y: np.ndarray, mu: torch.Tensor, sd: torch.Tensor
+    ) -> np.ndarray:
         """−(distance of every record to the nearest reconstruction of its class); NaN for classes not inverted."""
         R = ((recon - mu) / sd).flatten(1)
         Z = ((X - mu) / sd).flatten(1)
@@ -93,7 +102,11 @@ class ModelInversion(Attack):
         for c in np.unique(recon_y):
             rows = np.flatnonzero(y == c)
             if len(rows):
-                d = torch.cdist(Z[torch.as_tensor(rows)], R[torch.as_tensor(np.flatnonzero(recon_y == c))]).min(1).values
+                d = (
+                    torch.cdist(Z[torch.as_tensor(rows)], R[torch.as_tensor(np.flatnonzero(recon_y == c))])
+                    .min(1)
+                    .values
+                )
                 out[rows] = -(d / Z.shape[1] ** 0.5).double().numpy()
         return out
 
@@ -111,11 +124,17 @@ class ModelInversion(Attack):
             return {"skipped": "no audit members and non-members in the inverted classes"}
         m = metrics.membership_metrics(s[keep], is_member[keep], n_bootstrap=data.n_bootstrap, seed=data.seed)
         closer = self._closer_rate(recon, recon_y, X, y, is_member, mu, sd, data.seed)
-        return {"classes_inverted": int(len(classes)), "reconstructions": int(len(recon_y)),
-                "target_confidence": round(conf, 4), "records_scored": int(keep.sum()),
-                "auc": m["auc"], "auc_ci": [round(v, 4) for v in m["auc_ci"]] if m.get("auc_ci") else None,
-                "tpr_at_fpr": m["tpr_at_fpr"],
-                "member_closer_rate": closer["rate"], "member_closer_ci": closer["ci"]}
+        return {
+            "classes_inverted": int(len(classes)),
+            "reconstructions": int(len(recon_y)),
+            "target_confidence": round(conf, 4),
+            "records_scored": int(keep.sum()),
+            "auc": m["auc"],
+            "auc_ci": [round(v, 4) for v in m["auc_ci"]] if m.get("auc_ci") else None,
+            "tpr_at_fpr": m["tpr_at_fpr"],
+            "member_closer_rate": closer["rate"],
+            "member_closer_ci": closer["ci"],
+        }
 
     @staticmethod
     def _closer_rate(recon, recon_y, X, y, is_member, mu, sd, seed) -> dict[str, Any]:
@@ -149,8 +168,15 @@ class ModelInversion(Attack):
         """(AUC, advantage) of the nearest-reconstruction score on probe members vs non-members
         (a lighter inversion than the audit's: ≤ 10 classes, 2 restarts, a fifth of the steps)."""
         classes = self.pick_classes(getattr(self, "n_classes_", None) or int(data.y.max()) + 1, limit=10)
-        recon, recon_y, _ = self.reconstruct(view.module, self.pop_, classes, view.device, self.seed_, restarts=2,
-                                             steps=max(20, int(self.params["steps"]) // 5))
+        recon, recon_y, _ = self.reconstruct(
+            view.module,
+            self.pop_,
+            classes,
+            view.device,
+            self.seed_,
+            restarts=2,
+            steps=max(20, int(self.params["steps"]) // 5),
+        )
         mu, sd = self.pop_.mean(0), self.pop_.std(0).clamp_min(1e-3)
         s = self.distance_scores(recon, recon_y, data.X.float(), data.y.numpy(), mu, sd)
         keep = np.isfinite(s)

@@ -41,8 +41,9 @@ class LiRA(Attack):
         return self
 
     def reference_phi(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        phi = np.stack([signals.scaled_logit(self.pool_.logits(k, X), y).double().numpy()
-                        for k in range(self.pool_.n_models)])
+        phi = np.stack(
+            [signals.scaled_logit(self.pool_.logits(k, X), y).double().numpy() for k in range(self.pool_.n_models)]
+        )
         return phi, self.pool_.query_membership(X)
 
     def score(self, target, X, y):
@@ -55,8 +56,9 @@ class LiRA(Attack):
         return n_models < 8 if fixed is None else bool(fixed)
 
 
-def lira_scores(phi_t: np.ndarray, phi: np.ndarray, is_in: np.ndarray, fixed: bool, online: bool = True,
-                attack=None) -> np.ndarray:
+def lira_scores(
+    phi_t: np.ndarray, phi: np.ndarray, is_in: np.ndarray, fixed: bool, online: bool = True, attack=None
+) -> np.ndarray:
     """LiRA scores from the target's scaled logits ``phi_t`` (n,) and the references' ``phi`` (k, n) with
     their membership ``is_in`` (k, n).
 

@@ -62,10 +62,24 @@ def train_reference(task):
 
 
 class ReferencePool:
-    def __init__(self, train_fn: TrainFn, X_pop: torch.Tensor, y_pop: torch.Tensor, n_models: int, seed: int,
-                 device: torch.device, cache_dir: Path | None = None, save_fn=None, load_fn=None,
-                 X_cand: torch.Tensor | None = None, y_cand: torch.Tensor | None = None, progress=None,
-                 executor=None, sensitive: np.ndarray | None = None, serve_fn=None):
+    def __init__(
+        self,
+        train_fn: TrainFn,
+        X_pop: torch.Tensor,
+        y_pop: torch.Tensor,
+        n_models: int,
+        seed: int,
+        device: torch.device,
+        cache_dir: Path | None = None,
+        save_fn=None,
+        load_fn=None,
+        X_cand: torch.Tensor | None = None,
+        y_cand: torch.Tensor | None = None,
+        progress=None,
+        executor=None,
+        sensitive: np.ndarray | None = None,
+        serve_fn=None,
+    ):
         from ..executor import LocalExecutor
 
         self.train_fn, self.save_fn, self.load_fn = train_fn, save_fn, load_fn
@@ -98,7 +112,7 @@ class ReferencePool:
         """(n_models, len(X)) membership of queried points in the references: the candidates' rows when
         ``X`` is the candidate tensor the pool was built with (online), otherwise all out (offline)."""
         if self.X_cand is not None and X is self.X_cand:
-            return self.in_masks[:, self.n_pop:]
+            return self.in_masks[:, self.n_pop :]
         return np.zeros((self.n_models, len(X)), dtype=bool)
 
     def _cache_file(self, k: int) -> Path | None:
@@ -133,9 +147,12 @@ class ReferencePool:
                 if getattr(self.train_fn, "uses_out_rows", False):  # held-out parts of the recipe: OUT rows only
                     o = torch.from_numpy(np.flatnonzero(~self.in_masks[k]))
                     out = (self.X[o], self.y[o], None if self.sensitive is None else self.sensitive[o.numpy()])
-                tasks.append((self.train_fn, self.X[idx], self.y[idx], self.seed * 1000 + k + 1, torch.get_num_threads(),
-                              s, out))
-            for k, (model, masks) in zip(missing, self.executor.map(train_reference, tasks, resources=resources_for(self.device))):
+                tasks.append(
+                    (self.train_fn, self.X[idx], self.y[idx], self.seed * 1000 + k + 1, torch.get_num_threads(), s, out)
+                )
+            for k, (model, masks) in zip(
+                missing, self.executor.map(train_reference, tasks, resources=resources_for(self.device))
+            ):
                 path = self._cache_file(k)
                 if path is not None and self.save_fn is not None:
                     self.save_fn(model, masks, path)
@@ -162,6 +179,6 @@ class ReferencePool:
         key = (k, X.data_ptr(), tuple(X.shape))
         if key not in self._memo:
             model = self.models[k]
-            out = [model(X[i:i + 1024].to(self.device)).float().cpu() for i in range(0, len(X), 1024)]
+            out = [model(X[i : i + 1024].to(self.device)).float().cpu() for i in range(0, len(X), 1024)]
             self._memo[key] = torch.cat(out)
         return self._memo[key]

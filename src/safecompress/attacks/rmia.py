@@ -35,8 +35,9 @@ class RMIA(Attack):
         return self
 
     def _ref_probs(self, X, y) -> np.ndarray:
-        return np.stack([signals.confidence(self.pool_.logits(k, X), y).double().numpy()
-                         for k in range(self.pool_.n_models)])
+        return np.stack(
+            [signals.confidence(self.pool_.logits(k, X), y).double().numpy() for k in range(self.pool_.n_models)]
+        )
 
     def _p_marginal(self, probs: np.ndarray, out: np.ndarray) -> np.ndarray:
         a = self.params["a"]

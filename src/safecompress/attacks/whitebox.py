@@ -32,14 +32,16 @@ class WhiteBoxAttack(_LearnedAttack):
         g = last_layer_gradient(logits, h, y).flatten(1)
         if g.shape[1] > self.max_grad_features:  # keep the attack MLP small: fixed random projection
             gen = torch.Generator().manual_seed(1234)
-            proj = torch.randn(g.shape[1], self.max_grad_features, generator=gen) / self.max_grad_features ** 0.5
+            proj = torch.randn(g.shape[1], self.max_grad_features, generator=gen) / self.max_grad_features**0.5
             g = g @ proj
-        return torch.cat([torch.softmax(logits, 1), signals.loss(logits, y)[:, None], g,
-                          signals.onehot_pm1(y, n_classes)], 1)
+        return torch.cat(
+            [torch.softmax(logits, 1), signals.loss(logits, y)[:, None], g, signals.onehot_pm1(y, n_classes)], 1
+        )
 
 
-def per_sample_grad_norms(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device,
-                          chunk: int = 64) -> torch.Tensor:
+def per_sample_grad_norms(
+    module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device, chunk: int = 64
+) -> torch.Tensor:
     """‖∇θ loss(x, y)‖₂ for every sample (torch.func, eval mode)."""
     with eval_mode(module):
         return _grad_norms(module, X, y, device, chunk)
@@ -56,7 +58,7 @@ def _grad_norms(module, X, y, device, chunk):
     per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
     norms = []
     for i in range(0, len(X), chunk):
-        grads = per_sample(params, X[i:i + chunk].to(device), y[i:i + chunk].to(device))
+        grads = per_sample(params, X[i : i + chunk].to(device), y[i : i + chunk].to(device))
         sq = sum(g.flatten(1).pow(2).sum(1) for g in grads.values())
         norms.append(sq.sqrt().cpu())
     return torch.cat(norms)

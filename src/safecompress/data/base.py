@@ -97,7 +97,9 @@ class ArrayDataset:
         """Check the contract; raise DataError naming the dataset and the problem."""
         where = f"dataset {self.name!r} ({self.source})"
         if self.X.ndim < 2:
-            raise DataError(f"{where}: features must have a sample axis and at least one feature axis, got shape {self.X.shape}")
+            raise DataError(
+                f"{where}: features must have a sample axis and at least one feature axis, got shape {self.X.shape}"
+            )
         if self.y.ndim != 1 or self.y.shape[0] != self.X.shape[0]:
             raise DataError(f"{where}: {self.X.shape[0]} samples but labels of shape {self.y.shape}")
         if self.X.shape[0] == 0:
@@ -107,7 +109,9 @@ class ArrayDataset:
         if self.kind == "image" and self.X.ndim != 4:
             raise DataError(f"{where}: images must be N x C x H x W, got shape {self.X.shape}")
         if self.y.min() < 0 or self.y.max() >= self.n_classes:
-            raise DataError(f"{where}: labels must lie in [0, {self.n_classes}), found range [{self.y.min()}, {self.y.max()}]")
+            raise DataError(
+                f"{where}: labels must lie in [0, {self.n_classes}), found range [{self.y.min()}, {self.y.max()}]"
+            )
         if self.X.dtype != np.float32:
             self.X = self.X.astype(np.float32)
         if self.y.dtype != np.int64:
@@ -115,7 +119,11 @@ class ArrayDataset:
         if not np.isfinite(self.X).all():
             raise DataError(f"{where}: features contain NaN or infinite values; clean or impute them first")
         if self.sensitive is not None:
-            if self.sensitive.shape != self.y.shape or self.sensitive.dtype != np.int64 or (len(self.sensitive) and self.sensitive.min() < 0):
+            if (
+                self.sensitive.shape != self.y.shape
+                or self.sensitive.dtype != np.int64
+                or (len(self.sensitive) and self.sensitive.min() < 0)
+            ):
                 raise DataError(f"{where}: the sensitive attribute must be one non-negative int64 code per sample")
         return self
 

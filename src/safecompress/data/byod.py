@@ -46,9 +46,11 @@ def encode_labels(y: np.ndarray, source: str) -> tuple[np.ndarray, list[str] | N
         if not np.isfinite(y).all() or not (y == np.round(y)).all():
             raise DataError(f"{source}: labels must be integers or strings, found non-integral numbers")
         if y.size and np.abs(y).max() >= LABEL_LIMIT:
-            raise DataError(f"{source}: float labels reach {np.abs(y).max():.6g}, beyond ±2^53, where a float cannot "
-                            "tell neighbouring integers apart (classes would merge); store the labels as int64 or "
-                            "strings")
+            raise DataError(
+                f"{source}: float labels reach {np.abs(y).max():.6g}, beyond ±2^53, where a float cannot "
+                "tell neighbouring integers apart (classes would merge); store the labels as int64 or "
+                "strings"
+            )
         y = y.astype(np.int64)
     if y.dtype.kind not in "iubUS":
         raise DataError(f"{source}: unsupported label type {y.dtype}; use integers or strings")
@@ -70,14 +72,18 @@ def _require_path(ctx: DataContext, what: str) -> Path:
     return path
 
 
-def _dataset(name: str, X: np.ndarray, y: np.ndarray, source: Path, sensitive: np.ndarray | None = None) -> ArrayDataset:
+def _dataset(
+    name: str, X: np.ndarray, y: np.ndarray, source: Path, sensitive: np.ndarray | None = None
+) -> ArrayDataset:
     y_codes, names = encode_labels(y, str(source))
     if len(y_codes) != len(X):
         raise DataError(f"{source}: {len(X)} samples but {len(y_codes)} labels")
     n_classes = int(y_codes.max()) + 1 if len(y_codes) else 0
     if 0 < n_classes < 2:
-        raise DataError(f"{source}: every sample has the same label, so there is nothing to classify (and no "
-                        "membership audit); a dataset needs at least 2 classes")
+        raise DataError(
+            f"{source}: every sample has the same label, so there is nothing to classify (and no "
+            "membership audit); a dataset needs at least 2 classes"
+        )
     s_codes = s_names = None
     if sensitive is not None:
         s_codes, s_names = encode_labels(sensitive, f"{source} (sensitive attribute)")
@@ -113,8 +119,9 @@ class NpzDataset(DatasetSource):
         try:
             z = load_npz(path)
         except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: cannot read it as an .npz of plain arrays ({str(exc)[:300]}); "
-                            "object arrays are not allowed") from None
+            raise DataError(
+                f"{path}: cannot read it as an .npz of plain arrays ({str(exc)[:300]}); object arrays are not allowed"
+            ) from None
         names = list(z)
         missing = [k for k in ("X", "y") if k not in z]
         if missing:
@@ -122,8 +129,9 @@ class NpzDataset(DatasetSource):
         X, y = z["X"], z["y"]
         key = ctx.sensitive_column or ("sensitive" if "sensitive" in z else None)
         if key is not None and key not in z:
-            raise DataError(f"{path}: no array {key!r} for the sensitive attribute (data.sensitive_column); "
-                            f"the file holds {names}")
+            raise DataError(
+                f"{path}: no array {key!r} for the sensitive attribute (data.sensitive_column); the file holds {names}"
+            )
         sensitive = z[key] if key is not None else None
         if X.dtype.kind not in "iubf":
             raise DataError(f"{path}: X must be numeric, got dtype {X.dtype}")
@@ -145,7 +153,9 @@ class NpzDataset(DatasetSource):
 class CsvDataset(DatasetSource):
     kind = "tabular"
     synthetic = False
-    description = "your own .csv: a header row, numeric feature columns and a label column (data.path, data.label_column)"
+    description = (
+        "your own .csv: a header row, numeric feature columns and a label column (data.path, data.label_column)"
+    )
 
     def locate(self, ctx: DataContext) -> Path | None:
         return Path(ctx.path) if ctx.path is not None and Path(ctx.path).is_file() else None
@@ -156,8 +166,9 @@ class CsvDataset(DatasetSource):
             with open(path, newline="", encoding="utf-8-sig") as fh:
                 rows, labels, sensitive_values, sensitive_at = self._read_rows(fh, path, ctx)
         except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8 "
-                            "(e.g. iconv -f latin1 -t utf-8)") from None
+            raise DataError(
+                f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+            ) from None
         except csv.Error as exc:
             raise DataError(f"{path}: not a readable csv file ({exc})") from None
         if not rows:
@@ -166,8 +177,10 @@ class CsvDataset(DatasetSource):
         if all(v is not None for v in as_int):
             too_big = next((v for v in as_int if abs(v) >= LABEL_LIMIT), None)
             if too_big is not None:
-                raise DataError(f"{path}: label {too_big} in column {ctx.label_column!r} is beyond ±2^53; use smaller "
-                                "integer class ids or class names")
+                raise DataError(
+                    f"{path}: label {too_big} in column {ctx.label_column!r} is beyond ±2^53; use smaller "
+                    "integer class ids or class names"
+                )
             y: np.ndarray = np.array(as_int, dtype=np.int64)
         else:
             y = np.array(labels)
@@ -194,8 +207,10 @@ class CsvDataset(DatasetSource):
         sensitive_at = None
         if ctx.sensitive_column is not None:
             if ctx.sensitive_column not in header:
-                raise DataError(f"{path}: no sensitive column {ctx.sensitive_column!r} in the header {header}; "
-                                "set data.sensitive_column to the attribute to hold out, or leave it unset")
+                raise DataError(
+                    f"{path}: no sensitive column {ctx.sensitive_column!r} in the header {header}; "
+                    "set data.sensitive_column to the attribute to hold out, or leave it unset"
+                )
             sensitive_at = header.index(ctx.sensitive_column)
             if sensitive_at == label_at:
                 raise DataError(f"{path}: the sensitive column cannot be the label column {ctx.label_column!r}")
@@ -223,14 +238,18 @@ class CsvDataset(DatasetSource):
                 values.append(value)
             label = row[label_at].strip()
             if not label:
-                raise DataError(f"{path}: line {line} has an empty label in column {ctx.label_column!r}; every row "
-                                "needs a class (drop unlabelled rows first)")
+                raise DataError(
+                    f"{path}: line {line} has an empty label in column {ctx.label_column!r}; every row "
+                    "needs a class (drop unlabelled rows first)"
+                )
             rows.append(values)
             labels.append(label)
             if sensitive_at is not None:
                 value = row[sensitive_at].strip()
                 if not value:
-                    raise DataError(f"{path}: line {line} has an empty value in the sensitive column "
-                                    f"{ctx.sensitive_column!r}; fill or drop those rows")
+                    raise DataError(
+                        f"{path}: line {line} has an empty value in the sensitive column "
+                        f"{ctx.sensitive_column!r}; fill or drop those rows"
+                    )
                 sensitive_values.append(value)
         return rows, labels, sensitive_values, sensitive_at

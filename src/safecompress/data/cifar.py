@@ -67,7 +67,9 @@ def restricted_loads(data: bytes, source: str) -> Any:
     except DataError:
         raise
     except Exception as exc:  # pickle raises many types for damaged input
-        raise DataError(f"{source}: cannot unpickle ({type(exc).__name__}: {exc}); the file is corrupt, re-download it") from None
+        raise DataError(
+            f"{source}: cannot unpickle ({type(exc).__name__}: {exc}); the file is corrupt, re-download it"
+        ) from None
 
 
 def _field(batch: Any, key: str, source: str) -> Any:
@@ -103,7 +105,9 @@ def read_members(where: Path, top: str, names: tuple[str, ...]) -> dict[str, byt
                     if fh is not None:
                         found[parts[-1]] = fh.read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{where}: cannot read the archive ({exc}); it is truncated or corrupt, re-download it") from None
+        raise DataError(
+            f"{where}: cannot read the archive ({exc}); it is truncated or corrupt, re-download it"
+        ) from None
     return found
 
 
@@ -141,7 +145,9 @@ class _Cifar(DatasetSource):
         where = self.locate(ctx)
         if where is None:
             raise not_found(
-                self.name, f"no {self.folder_name}/ folder or {self.archive_name}", self._dirs(ctx),
+                self.name,
+                f"no {self.folder_name}/ folder or {self.archive_name}",
+                self._dirs(ctx),
                 f"Download {self.archive_name} (the CIFAR 'python version') from "
                 "https://www.cs.toronto.edu/~kriz/cifar.html and pass its folder with --data-dir",
             )

@@ -20,10 +20,7 @@ from .idx import decompress_if_gzip
 
 log = logging.getLogger(__name__)
 
-OFFLINE_HINT = (
-    "download the files yourself (or copy them from another machine) and pass their folder with "
-    "--data-dir"
-)
+OFFLINE_HINT = "download the files yourself (or copy them from another machine) and pass their folder with --data-dir"
 
 
 def download_file(

@@ -75,7 +75,9 @@ class FashionMNIST(DatasetSource):
     def _not_found(self, ctx: DataContext) -> DatasetNotFoundError:
         files = ", ".join(f"{s}.gz" for s in STEMS)
         return not_found(
-            self.name, files, self._dirs(ctx),
+            self.name,
+            files,
+            self._dirs(ctx),
             "Get it with one of: `apt-get install dataset-fashion-mnist` (Debian/Ubuntu); "
             "put the four files in a folder and pass it with --data-dir; "
             "or allow fetching them with --download (data.download: true).",

@@ -88,7 +88,8 @@ class ImageNet100(DatasetSource):
             raise not_found(
                 self.name,
                 "one subfolder of images (.jpg/.png) per class (optionally under train/ and val/)",
-                self._dirs(ctx), "Pass the folder with --data-dir or data.path",
+                self._dirs(ctx),
+                "Pass the folder with --data-dir or data.path",
             )
         Image = _require_pillow()
         roots = image_roots(folder)

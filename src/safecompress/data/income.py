@@ -58,8 +58,10 @@ class Income(DatasetSource):
     shape = ()  # depends on the encoded categories
     n_classes = 9
     synthetic = False
-    description = ("census income table from R's kernlab (r-cran-kernlab): 9 income bands; sensitive "
-                   "attribute (default SEX) held out of the inputs for attribute inference")
+    description = (
+        "census income table from R's kernlab (r-cran-kernlab): 9 income bands; sensitive "
+        "attribute (default SEX) held out of the inputs for attribute inference"
+    )
 
     def _dirs(self, ctx: DataContext) -> list[Path]:
         dirs = [Path(ctx.path)] if ctx.path is not None else []
@@ -77,9 +79,13 @@ class Income(DatasetSource):
     def load(self, ctx: DataContext) -> ArrayDataset:
         path = self.locate(ctx)
         if path is None:
-            raise not_found(self.name, "income.rda", self._dirs(ctx),
-                            "Install Debian's r-cran-kernlab (apt-get install r-cran-kernlab), or "
-                            "apt-get download r-cran-kernlab && dpkg-deb -x r-cran-kernlab_*.deb DIR and pass --data-dir DIR")
+            raise not_found(
+                self.name,
+                "income.rda",
+                self._dirs(ctx),
+                "Install Debian's r-cran-kernlab (apt-get install r-cran-kernlab), or "
+                "apt-get download r-cran-kernlab && dpkg-deb -x r-cran-kernlab_*.deb DIR and pass --data-dir DIR",
+            )
         try:
             import rdata
         except ImportError:
@@ -94,7 +100,13 @@ class Income(DatasetSource):
         n_classes = int(y.max()) + 1
         if n_classes > self.n_classes:
             raise DataError(f"{path}: {n_classes} income bands, expected at most {self.n_classes}")
-        log.info("income: %d records, %d one-hot features, sensitive %s (%s)", len(y), X.shape[1],
-                 ctx.sensitive_column or DEFAULT_SENSITIVE, ", ".join(s_names))
-        return ArrayDataset(self.name, X, y, self.n_classes, "tabular", False, str(path),
-                            sensitive=s, sensitive_names=s_names)
+        log.info(
+            "income: %d records, %d one-hot features, sensitive %s (%s)",
+            len(y),
+            X.shape[1],
+            ctx.sensitive_column or DEFAULT_SENSITIVE,
+            ", ".join(s_names),
+        )
+        return ArrayDataset(
+            self.name, X, y, self.n_classes, "tabular", False, str(path), sensitive=s, sensitive_names=s_names
+        )

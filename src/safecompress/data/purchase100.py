@@ -39,10 +39,14 @@ def _first_bad_line(path: Path, n_columns: int, binary_from: int, first_range: t
                     return f"line {lineno}, column {col + 1}: {cell.strip()!r} is not a number"
                 if col >= binary_from and value not in (0.0, 1.0):
                     return f"line {lineno}, column {col + 1}: feature value {cell.strip()!r} is not 0 or 1"
-                if col == 0 and first_range is not None and not (
-                    value.is_integer() and first_range[0] <= value <= first_range[1]
+                if (
+                    col == 0
+                    and first_range is not None
+                    and not (value.is_integer() and first_range[0] <= value <= first_range[1])
                 ):
-                    return f"line {lineno}: label {cell.strip()!r} is not an integer in {first_range[0]}..{first_range[1]}"
+                    return (
+                        f"line {lineno}: label {cell.strip()!r} is not an integer in {first_range[0]}..{first_range[1]}"
+                    )
     return None if rows else "it holds no data rows"
 
 
@@ -89,7 +93,9 @@ class Purchase100(DatasetSource):
     shape = (N_FEATURES,)
     n_classes = 100
     synthetic = False
-    description = "Purchase-100 (Shokri et al.), 197324 shoppers x 600 binary features, 100 classes (file dataset_purchase)"
+    description = (
+        "Purchase-100 (Shokri et al.), 197324 shoppers x 600 binary features, 100 classes (file dataset_purchase)"
+    )
 
     def _dirs(self, ctx: DataContext) -> list[Path]:
         dirs = ctx.search_dirs("purchase100")
@@ -106,7 +112,9 @@ class Purchase100(DatasetSource):
         path = self.locate(ctx)
         if path is None:
             raise not_found(
-                self.name, "a file named dataset_purchase", self._dirs(ctx),
+                self.name,
+                "a file named dataset_purchase",
+                self._dirs(ctx),
                 "Get dataset_purchase (Shokri et al., 'Membership Inference Attacks against Machine "
                 "Learning Models') and pass its folder with --data-dir or the file with data.path",
             )

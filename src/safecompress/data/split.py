@@ -101,14 +101,16 @@ class MembershipSplit:
                 raise SplitError(f"split part {p!r} lists a sample twice")
         sets = {p: set(self.parts[p].tolist()) for p in PARTS}
         for i, a in enumerate(DISJOINT_PARTS):
-            for b in DISJOINT_PARTS[i + 1:]:
+            for b in DISJOINT_PARTS[i + 1 :]:
                 if sets[a] & sets[b]:
                     raise SplitError(f"split parts {a!r} and {b!r} overlap ({len(sets[a] & sets[b])} samples)")
         for p in MEMBER_PARTS:
             if not sets[p] <= sets["train"]:
                 raise SplitError(f"split part {p!r} must be a subset of 'train'")
         if sets["probe_members"] & sets["audit_members"]:
-            raise SplitError("split parts 'probe_members' and 'audit_members' overlap; the audit must not reuse probe data")
+            raise SplitError(
+                "split parts 'probe_members' and 'audit_members' overlap; the audit must not reuse probe data"
+            )
         return self
 
     def save(self, path: str | Path) -> Path:
@@ -140,9 +142,9 @@ def make_split(n_total: int, cfg: "SplitConfig", seed: int, max_samples: int | N
     parts: dict[str, np.ndarray] = {}
     start = 0
     for p in DISJOINT_PARTS:
-        parts[p] = np.sort(pool[start:start + sizes[p]])
+        parts[p] = np.sort(pool[start : start + sizes[p]])
         start += sizes[p]
     members = rng.permutation(parts["train"])
     parts["probe_members"] = np.sort(members[: sizes["probe_members"]])
-    parts["audit_members"] = np.sort(members[sizes["probe_members"]: sizes["probe_members"] + sizes["audit_members"]])
+    parts["audit_members"] = np.sort(members[sizes["probe_members"] : sizes["probe_members"] + sizes["audit_members"]])
     return MembershipSplit(parts, n_total, seed).check()

@@ -30,11 +30,18 @@ def plant_attribute(X: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @register_dataset("cifar10-synth-attr")
 class Cifar10SynthAttr(Cifar10Synth):
-    description = ("SYNTHETIC CIFAR-10-like images with a planted binary sensitive attribute (a faint blue "
-                   "tint, independent of the class) for attribute-inference audits")
+    description = (
+        "SYNTHETIC CIFAR-10-like images with a planted binary sensitive attribute (a faint blue "
+        "tint, independent of the class) for attribute-inference audits"
+    )
 
     def load(self, ctx: DataContext) -> ArrayDataset:
         ds = super().load(ctx)
         X, s = plant_attribute(ds.X, int(ctx.synth_seed))
-        return dataclasses.replace(ds, X=X, sensitive=s, sensitive_names=["no_tint", "tint"],
-                                   source=ds.source + "; sensitive attribute: planted blue tint, P=1/2, independent of class")
+        return dataclasses.replace(
+            ds,
+            X=X,
+            sensitive=s,
+            sensitive_names=["no_tint", "tint"],
+            source=ds.source + "; sensitive attribute: planted blue tint, P=1/2, independent of class",
+        )

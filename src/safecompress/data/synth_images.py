@@ -90,7 +90,9 @@ def _place(protos: np.ndarray, which: np.ndarray, dy: np.ndarray, dx: np.ndarray
     ar = np.arange(SIZE)
     rows = dy[:, None] + ar
     cols = np.where(flip[:, None], dx[:, None] + SIZE - 1 - ar, dx[:, None] + ar)
-    return pad[which[:, None, None, None], np.arange(3)[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+    return pad[
+        which[:, None, None, None], np.arange(3)[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]
+    ]
 
 
 def generate_images(n: int, rng: np.random.Generator, n_classes: int, modes: int) -> tuple[np.ndarray, np.ndarray]:

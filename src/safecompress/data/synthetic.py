@@ -54,9 +54,7 @@ class SyntheticSource(DatasetSource):
         n = self.default_samples if ctx.synth_samples is None else int(ctx.synth_samples)
         minimum = int(self.n_classes or 1)
         if n < minimum:
-            raise DataError(
-                f"dataset {self.name!r}: synth_samples must be at least {minimum} (one per class), got {n}"
-            )
+            raise DataError(f"dataset {self.name!r}: synth_samples must be at least {minimum} (one per class), got {n}")
         return n
 
     def cache_path(self, ctx: DataContext) -> Path:

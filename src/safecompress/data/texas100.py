@@ -30,7 +30,9 @@ class Texas100(DatasetSource):
     shape = (N_FEATURES,)
     n_classes = 100
     synthetic = False
-    description = "Texas-100 (Shokri et al.), 67330 hospital records x 6169 binary features, 100 classes (feats + labels)"
+    description = (
+        "Texas-100 (Shokri et al.), 67330 hospital records x 6169 binary features, 100 classes (feats + labels)"
+    )
 
     def _dirs(self, ctx: DataContext) -> list[Path]:
         dirs = [Path(ctx.path)] if ctx.path is not None else []
@@ -45,7 +47,9 @@ class Texas100(DatasetSource):
         folder = self.locate(ctx)
         if folder is None:
             raise not_found(
-                self.name, "files 'feats' and 'labels'", self._dirs(ctx),
+                self.name,
+                "files 'feats' and 'labels'",
+                self._dirs(ctx),
                 "Get Texas-100 (Shokri et al., 'Membership Inference Attacks against Machine Learning "
                 "Models') and pass its folder with --data-dir or data.path",
             )

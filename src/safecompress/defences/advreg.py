@@ -23,6 +23,14 @@ class AdvReg(Defence):
     def callbacks(self, ctx):
         idx = torch.as_tensor(np.asarray(ctx.split["probe_nonmembers"]))
         p = self.params
-        return [AdversarialRegularizer(ctx.spec.n_classes, (ctx.X[idx], ctx.y[idx]), beta=float(p["beta"]),
-                                       k=max(1, int(p["steps"])), start_step=int(float(p["warmup"]) * ctx.total_steps()),
-                                       with_loss=bool(p["with_loss"]), seed=ctx.cfg.seed + 101)]
+        return [
+            AdversarialRegularizer(
+                ctx.spec.n_classes,
+                (ctx.X[idx], ctx.y[idx]),
+                beta=float(p["beta"]),
+                k=max(1, int(p["steps"])),
+                start_step=int(float(p["warmup"]) * ctx.total_steps()),
+                with_loss=bool(p["with_loss"]),
+                seed=ctx.cfg.seed + 101,
+            )
+        ]

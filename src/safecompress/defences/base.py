@@ -30,8 +30,10 @@ class Defence:
     def __init__(self, **params: Any):
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
-            raise ConfigError(f"defence {self.name!r} has no parameter(s) {unknown}; "
-                              f"its parameters: {', '.join(self.defaults) or 'none'}")
+            raise ConfigError(
+                f"defence {self.name!r} has no parameter(s) {unknown}; "
+                f"its parameters: {', '.join(self.defaults) or 'none'}"
+            )
         self.params = {**self.defaults, **params}
         for key, value in self.params.items():
             default = self.defaults[key]
@@ -52,8 +54,14 @@ class Defence:
         """What about the run's split sizes (part → count) this defence cannot work with; checked before training."""
         return []
 
-    def deploy(self, model: nn.Module, members: tuple[torch.Tensor, torch.Tensor],
-               nonmembers: tuple[torch.Tensor, torch.Tensor], seed: int, device: torch.device) -> nn.Module:
+    def deploy(
+        self,
+        model: nn.Module,
+        members: tuple[torch.Tensor, torch.Tensor],
+        nonmembers: tuple[torch.Tensor, torch.Tensor],
+        seed: int,
+        device: torch.device,
+    ) -> nn.Module:
         """The model as it is served. Inference-time defences (MemGuard) wrap it in a
         :class:`Deployed` module; ``members`` are training data and ``nonmembers`` held-out data the
         defender may use to fit its own attack model. Training-time defences return ``model``."""

@@ -63,7 +63,9 @@ class _DPSGD(Callback):
         factor = (self.clip / (norms + 1e-6)).clamp(max=1.0)
         for (name, p), g in zip(named, grads):
             summed = torch.einsum("b,b...->...", factor, g)
-            noise = torch.normal(0.0, self.sigma * self.clip, size=summed.shape, generator=self.generator).to(summed.device)
+            noise = torch.normal(0.0, self.sigma * self.clip, size=summed.shape, generator=self.generator).to(
+                summed.device
+            )
             if name in masks:
                 noise = noise * masks[name].to(noise.dtype)
             p.grad = (summed + noise) / batch
@@ -75,8 +77,14 @@ class _DPSGD(Callback):
         acc = RDPAccountant()
         acc.history = [(self.sigma, self.sample_rate, trainer.state.step)]
         eps = acc.get_epsilon(self.delta) if self.sigma > 0 and trainer.state.step else math.inf
-        self.report.update({"epsilon": eps if math.isfinite(eps) else None, "delta": self.delta,
-                            "steps": trainer.state.step, "sample_rate": self.sample_rate})
+        self.report.update(
+            {
+                "epsilon": eps if math.isfinite(eps) else None,
+                "delta": self.delta,
+                "steps": trainer.state.step,
+                "sample_rate": self.sample_rate,
+            }
+        )
         if self.gsm is not None:
             self.gsm._close()  # remove the hooks; the model is a plain module again
 
@@ -100,5 +108,13 @@ class DPSGD(Defence):
 
     def callbacks(self, ctx):
         p = self.params
-        return [_DPSGD(float(p["noise_multiplier"]), float(p["max_grad_norm"]), float(p["delta"]),
-                       len(ctx.split["train"]), ctx.cfg.seed + 211, ctx.defence_report)]
+        return [
+            _DPSGD(
+                float(p["noise_multiplier"]),
+                float(p["max_grad_norm"]),
+                float(p["delta"]),
+                len(ctx.split["train"]),
+                ctx.cfg.seed + 211,
+                ctx.defence_report,
+            )
+        ]

@@ -46,7 +46,11 @@ class _EarlyStop(Callback):
         return tensors, {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "stopped": self.stopped}
 
     def set_state(self, tensors, meta):
-        self.best_loss, self.best_epoch, self.stopped = float(meta["best_loss"]), int(meta["best_epoch"]), bool(meta["stopped"])
+        self.best_loss, self.best_epoch, self.stopped = (
+            float(meta["best_loss"]),
+            int(meta["best_epoch"]),
+            bool(meta["stopped"]),
+        )
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         self.best_state = best or None
         masks = {k[5:]: v for k, v in tensors.items() if k.startswith("mask.")}
@@ -61,4 +65,6 @@ class EarlyStopping(Defence):
 
     def callbacks(self, ctx):
         idx = torch.as_tensor(ctx.split["val"])
-        return [_EarlyStop((ctx.X[idx], ctx.y[idx]), max(1, int(self.params["patience"])), float(self.params["min_delta"]))]
+        return [
+            _EarlyStop((ctx.X[idx], ctx.y[idx]), max(1, int(self.params["patience"])), float(self.params["min_delta"]))
+        ]

@@ -139,8 +139,10 @@ def reference_scores(model: nn.Module, X_domain: torch.Tensor, seed: int, device
 
 @register_defence("hamp")
 class Hamp(Defence):
-    description = ("Chen & Pattabiraman HAMP: high-entropy soft labels, an entropy regulariser, and "
-                   "label-preserving remapping of served scores onto outputs on random data")
+    description = (
+        "Chen & Pattabiraman HAMP: high-entropy soft labels, an entropy regulariser, and "
+        "label-preserving remapping of served scores onto outputs on random data"
+    )
     # soft_labels: false keeps only the served-output remapping (e.g. when SafeCompress's candidates choose the
     # soft-label strength themselves)
     defaults = {"entropy_threshold": 0.95, "alpha": 0.001, "remap": True, "soft_labels": True}
@@ -148,8 +150,10 @@ class Hamp(Defence):
     def check(self) -> None:
         gamma = self.params["entropy_threshold"]
         if not 0 < gamma < 1:
-            raise ConfigError(f"defence 'hamp': entropy_threshold is a fraction of the largest entropy log C and "
-                              f"must lie in (0, 1) (1 makes the target uniform), got {gamma!r}")
+            raise ConfigError(
+                f"defence 'hamp': entropy_threshold is a fraction of the largest entropy log C and "
+                f"must lie in (0, 1) (1 makes the target uniform), got {gamma!r}"
+            )
         for key in ("remap", "soft_labels"):
             if not isinstance(self.params[key], bool):
                 raise ConfigError(f"defence 'hamp': {key} must be true or false, got {self.params[key]!r}")
@@ -159,8 +163,12 @@ class Hamp(Defence):
             return []
         n_classes = ctx.spec.n_classes
         p_true = true_class_probability(float(self.params["entropy_threshold"]), n_classes)
-        log.info("hamp: soft labels with p_true=%.4f over %d classes (entropy %.3f of log C)", p_true, n_classes,
-                 float(self.params["entropy_threshold"]))
+        log.info(
+            "hamp: soft labels with p_true=%.4f over %d classes (entropy %.3f of log C)",
+            p_true,
+            n_classes,
+            float(self.params["entropy_threshold"]),
+        )
         return [_HampLoss(n_classes, p_true, float(self.params["alpha"]))]
 
     def deploy(self, model, members, nonmembers, seed, device):

@@ -86,13 +86,17 @@ class MemGuard(Defence):
 
     def check(self) -> None:
         if not 0 < self.params["budget"] <= 2:
-            raise ConfigError(f"defence 'memguard': budget is an L1 distance between probability vectors and "
-                              f"must lie in (0, 2], got {self.params['budget']!r}")
+            raise ConfigError(
+                f"defence 'memguard': budget is an L1 distance between probability vectors and "
+                f"must lie in (0, 2], got {self.params['budget']!r}"
+            )
 
     def split_problems(self, sizes: dict[str, int]) -> list[str]:
         if min(sizes["train"], sizes["val"]) < 10:
-            return [f"defence 'memguard' fits its attack model on train vs val and needs at least 10 of each; the split "
-                    f"has train={sizes['train']}, val={sizes['val']}: enlarge data.split.val (or the dataset)"]
+            return [
+                f"defence 'memguard' fits its attack model on train vs val and needs at least 10 of each; the split "
+                f"has train={sizes['train']}, val={sizes['val']}: enlarge data.split.val (or the dataset)"
+            ]
         return []
 
     def deploy(self, model, members, nonmembers, seed, device):

@@ -53,7 +53,12 @@ class MethodContext:
         from ..train import epochs_for
 
         return Trainer(
-            model, self.cfg.train, seed=self.cfg.seed, device=self.device, augment=self.augment, flip=self.flip,
+            model,
+            self.cfg.train,
+            seed=self.cfg.seed,
+            device=self.device,
+            augment=self.augment,
+            flip=self.flip,
             callbacks=[*(extra or []), *self.defence().callbacks(self), *self.callbacks],
             epochs=epochs_for(self.cfg.train, len(self.split["train"])),
         )
@@ -101,4 +106,6 @@ def needed_parts(cfg: RunConfig) -> tuple[str, ...]:
     """The split parts a run reads: its method's and its defence's, in order, without repeats."""
     from ..defences import DEFENCES
 
-    return tuple(dict.fromkeys((*METHODS.get(cfg.method.name).needs_parts, *DEFENCES.get(cfg.defence.name).needs_parts)))
+    return tuple(
+        dict.fromkeys((*METHODS.get(cfg.method.name).needs_parts, *DEFENCES.get(cfg.defence.name).needs_parts))
+    )

@@ -17,7 +17,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..attacks.base import WhiteBoxTarget
 from ..config import TrainConfig
 from ..objectives import Candidate
 from ..simulate import ProbeData, Simulator
@@ -26,12 +25,30 @@ from ..train import TrainState, augment_images, evaluate, make_optimizer
 
 
 @dataclass
+class Serving:
+    """How the run serves its model: the run's defence, whose ``deploy`` wraps the network in its
+    inference-time transformation (HAMP's output remapping, MemGuard), fitted on the loop's own train
+    (members) and val (held-out) data with ``seed`` — never on probe, test or audit rows."""
+
+    defence: Any
+    seed: int
+
+    def __call__(self, model: torch.nn.Module, data: "CandidateData", device) -> torch.nn.Module:
+        return self.defence.deploy(model, data.train, data.val, self.seed, device)
+
+
+@dataclass
 class CandidateData:
-    """The run's data every candidate test reads (shared once per run)."""
+    """The run's data every candidate test reads (shared once per run), and how the model is served
+    (None: the network itself is what the simulators attack)."""
 
     val: tuple[torch.Tensor, torch.Tensor]
     test_probe: ProbeData
     train: tuple[torch.Tensor, torch.Tensor]
+    serving: Serving | None = None
+
+    def served(self, model: torch.nn.Module, device) -> torch.nn.Module:
+        return model if self.serving is None else self.serving(model, self, device)
 
 
 @dataclass
@@ -60,12 +77,13 @@ class CandidateTask:
 
 
 def assess(model: torch.nn.Module, data: CandidateData, simulators: list[Simulator], device) -> Candidate:
-    """Accuracy on val and every simulator's (AUC, advantage, TPR at low FPR) on the test probe half."""
-    view = WhiteBoxTarget(model, device)
+    """Accuracy on val and every simulator's (AUC, advantage, TPR at low FPR) on the test probe half, each
+    simulator attacking the candidate as it would be served (see :meth:`Simulator.view`)."""
+    served = data.served(model, device)
     acc = evaluate(model, *data.val, device)["accuracy"]
     aucs, advs, tprs = {}, {}, {}
     for sim in simulators:
-        aucs[sim.name], advs[sim.name], tprs[sim.name] = sim.measure(view, data.test_probe)
+        aucs[sim.name], advs[sim.name], tprs[sim.name] = sim.measure(sim.view(model, served, device), data.test_probe)
     return Candidate(acc, aucs, advs, tprs)
 
 
@@ -112,4 +130,3 @@ def run_candidate(item: tuple[CandidateData, CandidateTask]) -> tuple[Candidate,
         finetune(model, masks, data, task.finetune, device)
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return assess(model, data, task.simulators, device), state
-

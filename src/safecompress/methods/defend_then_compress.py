@@ -16,8 +16,10 @@ class DefendThenCompress(OneShot):
     @classmethod
     def config_problems(cls, cfg) -> list[str]:
         if cfg.defence.name == "none":
-            return ["method 'defend_then_compress' needs a defence: set defence.name (see `safecompress list "
-                    "defences`), or use method 'oneshot' for an undefended model"]
+            return [
+                "method 'defend_then_compress' needs a defence: set defence.name (see `safecompress list "
+                "defences`), or use method 'oneshot' for an undefended model"
+            ]
         return []
 
     def train(self, ctx: MethodContext) -> MethodResult:

@@ -31,7 +31,7 @@ class _Distil(Callback):
             soft = F.log_softmax(self.teacher(xb) / self.t, 1)
         kl = F.kl_div(F.log_softmax(logits / self.t, 1), soft, log_target=True, reduction="batchmean")
         # the trainer already adds CE; reweight it to (1 − α)
-        return self.alpha * (self.t ** 2 * kl - F.cross_entropy(logits, yb))
+        return self.alpha * (self.t**2 * kl - F.cross_entropy(logits, yb))
 
 
 @register_method("distill")
@@ -46,8 +46,15 @@ class Distill(RigL):
             teacher.load_state_dict(tensors)
             log.info("teacher loaded from %s", path)
             return teacher.to(ctx.device)
-        trainer = Trainer(teacher, ctx.cfg.train, seed=ctx.cfg.seed + 1, device=ctx.device, augment=ctx.augment,
-                          flip=ctx.flip, epochs=epochs_for(ctx.cfg.train, len(ctx.split["train"])))
+        trainer = Trainer(
+            teacher,
+            ctx.cfg.train,
+            seed=ctx.cfg.seed + 1,
+            device=ctx.device,
+            augment=ctx.augment,
+            flip=ctx.flip,
+            epochs=epochs_for(ctx.cfg.train, len(ctx.split["train"])),
+        )
         trainer.fit(*ctx.part("train"))
         if path is not None:
             save_tensors(path, {k: v.detach().cpu().contiguous() for k, v in teacher.state_dict().items()}, {})
@@ -59,5 +66,8 @@ class Distill(RigL):
 
     def train(self, ctx: MethodContext) -> MethodResult:
         result = super().train(ctx)
-        result.report["distill"] = {"alpha": ctx.cfg.sparse.distill_alpha, "temperature": ctx.cfg.sparse.distill_temperature}
+        result.report["distill"] = {
+            "alpha": ctx.cfg.sparse.distill_alpha,
+            "temperature": ctx.cfg.sparse.distill_temperature,
+        }
         return result

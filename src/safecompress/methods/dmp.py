@@ -40,10 +40,12 @@ class DMP(Distill):
 
         defence = DEFENCES.get(cfg.defence.name)
         if set(defence.needs_parts) - {"train"} or cfg.defence.name == "memguard":
-            return [f"method 'dmp' cannot take defence {cfg.defence.name!r}: the student trains on the val and "
-                    "probe_nonmembers parts, so a defence that holds them out as non-members (or selects on val) "
-                    "would treat training data as unseen; use a defence of the training loss (label_smoothing, "
-                    "confidence_penalty, relaxloss) or none"]
+            return [
+                f"method 'dmp' cannot take defence {cfg.defence.name!r}: the student trains on the val and "
+                "probe_nonmembers parts, so a defence that holds them out as non-members (or selects on val) "
+                "would treat training data as unseen; use a defence of the training loss (label_smoothing, "
+                "confidence_penalty, relaxloss) or none"
+            ]
         return []
 
     def train(self, ctx: MethodContext) -> MethodResult:
@@ -63,8 +65,12 @@ class DMP(Distill):
         self._soft = _Distil(teacher, alpha=1.0, temperature=sp.distill_temperature)
         result = RigL.train(self, student_ctx)
         agree = float((logits.argmax(1) == ctx.y[torch.as_tensor(ref)]).float().mean())
-        result.report["dmp"] = {"reference_samples": int(len(ref)), "temperature": sp.distill_temperature,
-                                "keep": sp.dmp_keep, "teacher_reference_accuracy": round(agree, 4)}
+        result.report["dmp"] = {
+            "reference_samples": int(len(ref)),
+            "temperature": sp.distill_temperature,
+            "keep": sp.dmp_keep,
+            "teacher_reference_accuracy": round(agree, 4),
+        }
         log.info("dmp: student trained on %d teacher-labelled reference samples", len(ref))
         return result
 

@@ -20,5 +20,13 @@ class GMP(SparseMethod):
         total = ctx.total_steps()
         start, end = self.prune_window(ctx)
         start_step, end_step = int(start * total), max(1, int(end * total))
-        return GradualPruning(model, target_counts(ctx, model), min(start_step, end_step), end_step,
-                              sp.update_every, sp.distribution, sp.density, seed=ctx.cfg.seed)
+        return GradualPruning(
+            model,
+            target_counts(ctx, model),
+            min(start_step, end_step),
+            end_step,
+            sp.update_every,
+            sp.distribution,
+            sp.density,
+            seed=ctx.cfg.seed,
+        )

@@ -28,7 +28,6 @@ import torch
 from torch import nn
 
 from ..adversarial import AdversarialRegularizer
-from ..attacks.base import WhiteBoxTarget
 from ..attribute_adversary import AttributeAdversary
 from ..errors import ConfigError
 from ..executor import LocalExecutor, resources_for
@@ -41,12 +40,16 @@ from ..sparse.masks import prunable_parameters
 from ..sparse.schedule import UpdateSchedule
 from ..train import Trainer
 from .base import MethodContext, MethodResult, register_method
-from .candidates import CandidateData, CandidateTask, FineTune, assess, run_candidate
+from .candidates import CandidateData, CandidateTask, FineTune, Serving, assess, run_candidate
 from .sparse_base import SparseMethod, initial_masks
 
 log = logging.getLogger(__name__)
-REGULARIZER_PARAM = {"relaxloss": "alpha", "confidence_penalty": "beta", "label_smoothing": "epsilon",
-                     "hamp": "entropy_threshold"}
+REGULARIZER_PARAM = {
+    "relaxloss": "alpha",
+    "confidence_penalty": "beta",
+    "label_smoothing": "epsilon",
+    "hamp": "entropy_threshold",
+}
 
 
 def regularizer_callback(name: str, strength: float, ctx: MethodContext):
@@ -89,12 +92,16 @@ class SafeCompressEngine(SparseEngine):
         self.fit_probe, self.test_probe = _halves(ctx, ctx.cfg.seed)
         val_idx = torch.as_tensor(np.asarray(ctx.split["val"])[: self.cfg.val_samples])
         train_idx = torch.as_tensor(np.asarray(ctx.split["train"]))
-        self.data = CandidateData((ctx.X[val_idx], ctx.y[val_idx]), self.test_probe, (ctx.X[train_idx], ctx.y[train_idx]))
+        self.data = CandidateData(
+            (ctx.X[val_idx], ctx.y[val_idx]), self.test_probe, (ctx.X[train_idx], ctx.y[train_idx]), self._serving(ctx)
+        )
         self.executor = ctx.executor or LocalExecutor()
         self._shared_handle = None
         kind = "image" if ctx.X.dim() == 4 else "tabular"
-        self.simulators = [Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs,
-                                     self.cfg.low_fpr) for n in self.cfg.simulate]
+        self.simulators = [
+            Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs, self.cfg.low_fpr)
+            for n in self.cfg.simulate
+        ]
         self._check_tpr_resolution(ctx)
         self.rounds: list[dict[str, Any]] = []
         # the regulariser of the last chosen candidate, which trains the model until the next round
@@ -103,19 +110,39 @@ class SafeCompressEngine(SparseEngine):
         self.best: dict[str, Any] | None = None  # {"round", "score", "state", "masks", "candidate"}
         self.loop_s = 0.0  # seconds spent in rounds (attacker fits, candidates, tests): the overhead over RigL
 
+    def _serving(self, ctx: MethodContext) -> Serving | None:
+        """The run's inference-time defence, which the simulators attack through (None when the network is
+        served as it is, or with ``safecompress.simulate_served: false``)."""
+        from ..defences.base import Defence
+
+        defence = ctx.defence()
+        if not self.cfg.simulate_served or type(defence).deploy is Defence.deploy:
+            return None
+        return Serving(defence, ctx.cfg.seed)
+
+    def _fit_simulators(self, r: int) -> None:
+        """Fit every simulator on the fit probe half against the current model, as served."""
+        served = self.data.served(self.model, self.ctx.device)
+        for sim in self.simulators:
+            sim.fit(sim.view(self.model, served, self.ctx.device), self.fit_probe, round_seed=r)
+
     def _check_tpr_resolution(self, ctx: MethodContext) -> None:
         """A TPR budget at FPR f needs ≥ 10/f probe non-members in the test half (else the TPR is noise)."""
         n_out = int((~self.test_probe.is_member).sum())
         if self.cfg.objective != "budget" or self.cfg.budget_metric != "tpr" or n_out * self.cfg.low_fpr >= 10:
             return
         if not ctx.record:  # a reference model replays the recipe on its own split: the target's run decides
-            log.warning("reference model: %d probe non-members in the test half resolve FPR %g only coarsely",
-                        n_out, self.cfg.low_fpr)
+            log.warning(
+                "reference model: %d probe non-members in the test half resolve FPR %g only coarsely",
+                n_out,
+                self.cfg.low_fpr,
+            )
             return
         raise ConfigError(
             f"a TPR budget at FPR {self.cfg.low_fpr:g} needs at least {int(np.ceil(10 / self.cfg.low_fpr))} probe "
             f"non-members in the loop's test half, but it has {n_out}: enlarge split.probe_nonmembers or raise "
-            "safecompress.low_fpr")
+            "safecompress.low_fpr"
+        )
 
     # -- one round ---------------------------------------------------------------------------------
     def _assess(self) -> Candidate:
@@ -151,9 +178,7 @@ class SafeCompressEngine(SparseEngine):
     def _round(self, trainer: Trainer) -> None:
         step = trainer.state.step
         r = len(self.rounds)
-        view = WhiteBoxTarget(self.model, self.ctx.device)
-        for sim in self.simulators:
-            sim.fit(view, self.fit_probe, round_seed=r)
+        self._fit_simulators(r)
         decay = self.schedule.fraction_at(step) / self.schedule.fraction if self.schedule.fraction else 0.0
         base = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         states = self.layer_states(trainer)
@@ -168,18 +193,37 @@ class SafeCompressEngine(SparseEngine):
         lr = trainer.optimizer.param_groups[0]["lr"]
         for i, strategy in enumerate(self.cfg.candidates):
             prune, grow = PRUNE.get(strategy.prune), GROW.get(strategy.grow)
-            masks = {n: prune_and_grow(s, round(strategy.fraction * decay * int(s.mask.sum())), prune, grow)
-                     for n, s in states.items()}
+            masks = {
+                n: prune_and_grow(s, round(strategy.fraction * decay * int(s.mask.sum())), prune, grow)
+                for n, s in states.items()
+            }
             cand_masks.append(masks)
             ft = None
             if self.cfg.finetune_steps:
                 seed = int(np.random.SeedSequence([self.ctx.cfg.seed, r, i, 0xF7]).generate_state(1)[0])
-                ft = FineTune(self.cfg.finetune_steps, trainer.cfg, lr, seed, trainer.augment, trainer.flip,
-                              regularizer_callback(strategy.regularizer, strategy.strength, self.ctx),
-                              epoch=trainer.state.epoch)
-            tasks.append((self._shared(), CandidateTask(
-                template, {n: m.cpu() for n, m in masks.items()}, self.simulators, ft,
-                str(self.ctx.device), threads=None if local else torch.get_num_threads())))
+                ft = FineTune(
+                    self.cfg.finetune_steps,
+                    trainer.cfg,
+                    lr,
+                    seed,
+                    trainer.augment,
+                    trainer.flip,
+                    regularizer_callback(strategy.regularizer, strategy.strength, self.ctx),
+                    epoch=trainer.state.epoch,
+                )
+            tasks.append(
+                (
+                    self._shared(),
+                    CandidateTask(
+                        template,
+                        {n: m.cpu() for n, m in masks.items()},
+                        self.simulators,
+                        ft,
+                        str(self.ctx.device),
+                        threads=None if local else torch.get_num_threads(),
+                    ),
+                )
+            )
         results = self.executor.map(run_candidate, tasks, resources=resources_for(self.ctx.device))
         candidates = [c for c, _ in results]
         chosen, scores = self._select(candidates)
@@ -187,23 +231,46 @@ class SafeCompressEngine(SparseEngine):
         self.model.load_state_dict(state if state is not None else base)
         self.set_masks({n: m.to(self.masks[n].device) for n, m in cand_masks[chosen].items()}, trainer)
         self.model.train(was_training)
-        table = [{"strategy": s.model_dump(), "val_accuracy": c.accuracy, "attack_auc": c.aucs,
-                  "attack_advantage": c.advantages, **({"attack_tpr": c.tprs} if self._tpr_logged else {}),
-                  "score": sc, "chosen": i == chosen}
-                 for i, (s, c, sc) in enumerate(zip(self.cfg.candidates, candidates, scores))]
-        self.rounds.append({"round": r, "step": step, "epoch": trainer.state.epoch, "decay": round(decay, 4),
-                            "candidates": table, "chosen": chosen})
+        table = [
+            {
+                "strategy": s.model_dump(),
+                "val_accuracy": c.accuracy,
+                "attack_auc": c.aucs,
+                "attack_advantage": c.advantages,
+                **({"attack_tpr": c.tprs} if self._tpr_logged else {}),
+                "score": sc,
+                "chosen": i == chosen,
+            }
+            for i, (s, c, sc) in enumerate(zip(self.cfg.candidates, candidates, scores))
+        ]
+        self.rounds.append(
+            {
+                "round": r,
+                "step": step,
+                "epoch": trainer.state.epoch,
+                "decay": round(decay, 4),
+                "candidates": table,
+                "chosen": chosen,
+            }
+        )
         self.updates.append({"step": step, "round": r, "chosen": chosen})
         picked = self.cfg.candidates[chosen]
-        if picked.regularizer != "none":  # the chosen candidate's regulariser trains the model until the next round
-            self.reg_name, self.strength = picked.regularizer, picked.strength
+        # what was tested is what continues: the chosen candidate's regulariser (none included) trains the
+        # model until the next round
+        self.reg_name, self.strength = picked.regularizer, picked.strength
         if self.regularised:
             self.rounds[-1]["regularizer"] = {"name": self.reg_name, "strength": self.strength}
         if self.cfg.final == "best_round":
             self._consider(r, candidates[chosen])
         self._write_rounds()
-        log.info("round %d (step %d): chose candidate %d — val acc %.4f, leakage %s", r, step, chosen,
-                 candidates[chosen].accuracy, {k: round(v, 4) for k, v in candidates[chosen].aucs.items()})
+        log.info(
+            "round %d (step %d): chose candidate %d — val acc %.4f, leakage %s",
+            r,
+            step,
+            chosen,
+            candidates[chosen].accuracy,
+            {k: round(v, 4) for k, v in candidates[chosen].aucs.items()},
+        )
 
     def progress_info(self) -> str:
         """Live progress: the last round, its chosen candidate's val accuracy and worst in-loop AUC."""
@@ -221,8 +288,9 @@ class SafeCompressEngine(SparseEngine):
         self.model.eval()
         self.model.zero_grad(set_to_none=True)
         member = torch.as_tensor(data.is_member)
-        losses = torch.nn.functional.cross_entropy(self.model(data.X.to(self.ctx.device)), data.y.to(self.ctx.device),
-                                                   reduction="none").cpu()
+        losses = torch.nn.functional.cross_entropy(
+            self.model(data.X.to(self.ctx.device)), data.y.to(self.ctx.device), reduction="none"
+        ).cpu()
         gap = losses[~member].mean() - losses[member].mean()
         grads = torch.autograd.grad(gap, list(params.values()))
         self.model.train(was_training)
@@ -241,9 +309,12 @@ class SafeCompressEngine(SparseEngine):
     def _consider(self, r: int | str, cand: Candidate) -> None:
         """Keep the best model so far (objective over round winners, scored on val)."""
         if self.best is None or self._select([self.best["candidate"], cand])[0] == 1:
-            self.best = {"round": r, "candidate": cand,
-                         "state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-                         "masks": {k: v.clone() for k, v in self.masks.items()}}
+            self.best = {
+                "round": r,
+                "candidate": cand,
+                "state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+                "masks": {k: v.clone() for k, v in self.masks.items()},
+            }
 
     def _write_rounds(self) -> None:
         if self.ctx.record:
@@ -257,9 +328,7 @@ class SafeCompressEngine(SparseEngine):
             log.info("final model: the end of training (final: last)")
             return
         t0 = time.perf_counter()
-        view = WhiteBoxTarget(self.model, self.ctx.device)
-        for sim in self.simulators:
-            sim.fit(view, self.fit_probe, round_seed=len(self.rounds))
+        self._fit_simulators(len(self.rounds))
         self._consider("final", self._assess())
         if self.best is not None and self.best["round"] != "final":
             self.model.load_state_dict(self.best["state"])
@@ -278,8 +347,13 @@ class SafeCompressEngine(SparseEngine):
             tensors.update({f"best.state.{k}": v for k, v in self.best["state"].items()})
             tensors.update({f"best.mask.{k}": v.cpu() for k, v in self.best["masks"].items()})
             c = self.best["candidate"]
-            meta["best"] = {"round": self.best["round"], "accuracy": c.accuracy, "aucs": c.aucs, "advantages": c.advantages,
-                            "tprs": c.tprs}
+            meta["best"] = {
+                "round": self.best["round"],
+                "accuracy": c.accuracy,
+                "aucs": c.aucs,
+                "advantages": c.advantages,
+                "tprs": c.tprs,
+            }
         return tensors, meta
 
     def set_state(self, tensors, meta):
@@ -291,16 +365,19 @@ class SafeCompressEngine(SparseEngine):
         self.loop_s = 0.0
         if "best" in meta:
             b = meta["best"]
-            self.best = {"round": b["round"], "candidate": Candidate(b["accuracy"], b["aucs"], b["advantages"],
-                                                                 b.get("tprs", {})),
-                         "state": {k[len("best.state."):]: v for k, v in tensors.items() if k.startswith("best.state.")},
-                         "masks": {k[len("best.mask."):]: v for k, v in tensors.items() if k.startswith("best.mask.")}}
+            self.best = {
+                "round": b["round"],
+                "candidate": Candidate(b["accuracy"], b["aucs"], b["advantages"], b.get("tprs", {})),
+                "state": {k[len("best.state.") :]: v for k, v in tensors.items() if k.startswith("best.state.")},
+                "masks": {k[len("best.mask.") :]: v for k, v in tensors.items() if k.startswith("best.mask.")},
+            }
         self._write_rounds()
 
 
 @register_method("safecompress")
 class SafeCompress(SparseMethod):
     needs_parts = ("train", "val", "probe_members", "probe_nonmembers")
+
     def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
         sp = ctx.cfg.sparse
         total = ctx.total_steps()
@@ -314,21 +391,39 @@ class SafeCompress(SparseMethod):
             adv = sc.adversarial
             idx = torch.as_tensor(np.asarray(ctx.split["probe_nonmembers"]))
             start = int(adv.warmup * ctx.total_steps())
-            out.append(AdversarialRegularizer(ctx.spec.n_classes, (ctx.X[idx], ctx.y[idx]), beta=adv.beta, k=adv.steps,
-                                              start_step=start, with_loss=adv.with_loss, seed=ctx.cfg.seed))
+            out.append(
+                AdversarialRegularizer(
+                    ctx.spec.n_classes,
+                    (ctx.X[idx], ctx.y[idx]),
+                    beta=adv.beta,
+                    k=adv.steps,
+                    start_step=start,
+                    with_loss=adv.with_loss,
+                    seed=ctx.cfg.seed,
+                )
+            )
         if sc.attribute_adversary > 0:
             if ctx.sensitive is None:
                 raise ConfigError("safecompress.attribute_adversary needs a dataset with a sensitive attribute")
             train = np.asarray(ctx.split["train"])
-            out.append(AttributeAdversary(ctx.X[torch.as_tensor(train)], np.asarray(ctx.sensitive)[train],
-                                          beta=sc.attribute_adversary, seed=ctx.cfg.seed))
+            out.append(
+                AttributeAdversary(
+                    ctx.X[torch.as_tensor(train)],
+                    np.asarray(ctx.sensitive)[train],
+                    beta=sc.attribute_adversary,
+                    seed=ctx.cfg.seed,
+                )
+            )
         return out
 
     def train(self, ctx: MethodContext) -> MethodResult:
         result = super().train(ctx)
         engine_rounds = result.report["sparse"]["topology_updates"]
-        result.report["safecompress"] = {"rounds": engine_rounds, "simulate": ctx.cfg.safecompress.simulate,
-                                         "objective": ctx.cfg.safecompress.objective}
+        result.report["safecompress"] = {
+            "rounds": engine_rounds,
+            "simulate": ctx.cfg.safecompress.simulate,
+            "objective": ctx.cfg.safecompress.objective,
+        }
         best = self.engine_.best
         result.report["safecompress"]["final_round"] = best["round"] if best else "final"
         result.report["safecompress"]["final"] = ctx.cfg.safecompress.final
@@ -339,6 +434,8 @@ class SafeCompress(SparseMethod):
             if isinstance(cb, AttributeAdversary):
                 timing["attribute_adversary_s"] = round(cb.seconds, 3)
                 tail = cb.head_accuracy[-50:]
-                result.report["safecompress"]["attribute_head_accuracy"] = round(float(np.mean(tail)), 4) if tail else None
+                result.report["safecompress"]["attribute_head_accuracy"] = (
+                    round(float(np.mean(tail)), 4) if tail else None
+                )
         result.report["timing"] = timing
         return result

@@ -51,8 +51,9 @@ class SparseMethod(Method):
         trainer = ctx.new_trainer(model, extra=[engine, *self.extras_])
         ctx.restore(trainer)
         state = trainer.fit(*ctx.part("train"))
-        return MethodResult(model, {"epochs": state.epoch, "steps": state.step, "sparse": engine.stats()},
-                            masks=engine.masks)
+        return MethodResult(
+            model, {"epochs": state.epoch, "steps": state.step, "sparse": engine.stats()}, masks=engine.masks
+        )
 
 
 class DynamicSparseMethod(SparseMethod):

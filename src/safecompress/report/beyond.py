@@ -20,8 +20,10 @@ def attribute_line(audit: dict[str, Any] | None) -> str:
         return "n/a: " + a["skipped"].split(";")[0]
     s, b = a["strongest"], a["baselines"]
     base = max(v for k, v in b.items() if not k.endswith("_auc"))
-    return (f"AUC {s['auc']:.3f}{_ci(s['auc_ci'])} ({s['view']}); accuracy {s['accuracy']:.3f} vs "
-            f"{base:.3f} without the model")
+    return (
+        f"AUC {s['auc']:.3f}{_ci(s['auc_ci'])} ({s['view']}); accuracy {s['accuracy']:.3f} vs "
+        f"{base:.3f} without the model"
+    )
 
 
 def inversion_line(audit: dict[str, Any] | None) -> str:
@@ -31,8 +33,11 @@ def inversion_line(audit: dict[str, Any] | None) -> str:
     if "skipped" in a:
         return "n/a: " + a["skipped"]
     rate = a.get("member_closer_rate")
-    return (f"AUC {a['auc']:.3f}{_ci(a.get('auc_ci'))}; member-closer rate "
-            f"{rate:.2f}" if rate is not None else f"AUC {a['auc']:.3f}{_ci(a.get('auc_ci'))}")
+    return (
+        f"AUC {a['auc']:.3f}{_ci(a.get('auc_ci'))}; member-closer rate {rate:.2f}"
+        if rate is not None
+        else f"AUC {a['auc']:.3f}{_ci(a.get('auc_ci'))}"
+    )
 
 
 def lines(audit: dict[str, Any] | None) -> dict[str, str]:

@@ -55,10 +55,13 @@ class Document:
         for kind, *rest in self.blocks:
             if kind == "table":
                 header, rows = rest
-                out.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header)
-                           + "</tr></thead><tbody>"
-                           + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-                           + "</tbody></table>")
+                out.append(
+                    "<table><thead><tr>"
+                    + "".join(f"<th>{html.escape(c)}</th>" for c in header)
+                    + "</tr></thead><tbody>"
+                    + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+                    + "</tbody></table>"
+                )
             elif kind == "h1":
                 if not skip_h1:
                     out.append(f"<h1>{html.escape(rest[0])}</h1>")

@@ -26,12 +26,16 @@ from .verdict import won_and_lost
 log = logging.getLogger(__name__)
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;
+padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem}
+h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
 .sub{color:#5b6475;margin-top:0} table{border-collapse:collapse;margin:.6rem 0;font-size:.92rem}
-th,td{padding:.35rem .7rem;border-bottom:1px solid #e6e8ef;text-align:right} th:first-child,td:first-child{text-align:left}
+th,td{padding:.35rem .7rem;border-bottom:1px solid #e6e8ef;text-align:right}
+th:first-child,td:first-child{text-align:left}
 thead th{background:#f3f5fa} .good{color:#0a7a3b;font-weight:600} .bad{color:#b3261e;font-weight:600}
-img{max-width:100%;border:1px solid #e6e8ef;border-radius:6px} pre{background:#f6f8fb;padding:1rem;border-radius:6px;overflow:auto;font-size:.85rem}
+img{max-width:100%;border:1px solid #e6e8ef;border-radius:6px}
+pre{background:#f6f8fb;padding:1rem;border-radius:6px;overflow:auto;font-size:.85rem}
 .note{color:#5b6475;font-size:.88rem} .na{color:#9aa1ad;font-style:italic}
 """
 
@@ -98,18 +102,25 @@ def _headline(rep: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in cols)
     body = ""
     for key in cols[0][1]:
-        body += f"<tr><td>{html.escape(key)}</td>" + "".join(f"<td>{rows.get(key, '—')}</td>" for _, rows in cols) + "</tr>"
+        body += (
+            f"<tr><td>{html.escape(key)}</td>" + "".join(f"<td>{rows.get(key, '—')}</td>" for _, rows in cols) + "</tr>"
+        )
     return f'<table id="headline"><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _attack_table(audit: dict[str, Any]) -> str:
     body = ""
     for name, a in sorted(audit["attacks"].items(), key=lambda kv: -kv[1]["auc"]):
-        body += (f"<tr><td>{html.escape(name)}</td><td>{_ci(a['auc'], a.get('auc_ci'))}</td>"
-                 f"<td>{a['advantage']:.3f}</td><td>{_p(a.get('auc_p'))}</td><td>{_rate(a, '0.01')}</td>"
-                 f"<td>{_rate(a, '0.001')}</td><td>{'white' if a.get('white_box') else 'black'}-box</td></tr>")
-    return ("<table><thead><tr><th>attack</th><th>AUC [95% CI]</th><th>advantage</th><th>p (AUC&gt;0.5)</th><th>TPR@1%FPR</th>"
-            f"<th>TPR@0.1%FPR</th><th>access</th></tr></thead><tbody>{body}</tbody></table>")
+        body += (
+            f"<tr><td>{html.escape(name)}</td><td>{_ci(a['auc'], a.get('auc_ci'))}</td>"
+            f"<td>{a['advantage']:.3f}</td><td>{_p(a.get('auc_p'))}</td><td>{_rate(a, '0.01')}</td>"
+            f"<td>{_rate(a, '0.001')}</td><td>{'white' if a.get('white_box') else 'black'}-box</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>attack</th><th>AUC [95% CI]</th><th>advantage</th><th>p (AUC&gt;0.5)</th>"
+        "<th>TPR@1%FPR</th>"
+        f"<th>TPR@0.1%FPR</th><th>access</th></tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def _trajectory(rounds: list[dict[str, Any]], final_round: Any = None) -> str:
@@ -153,9 +164,12 @@ def _layers(sparse: dict[str, Any]) -> str:
     body = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{'×'.join(map(str, layer['shape']))}</td><td>{layer['nonzeros']:,}</td>"
         f"<td>{layer['density']:.4f}</td><td>{layer.get('ever_active', float('nan')):.4f}</td></tr>"
-        for name, layer in sparse.get("layers", {}).items())
-    return ("<table><thead><tr><th>layer</th><th>shape</th><th>non-zeros</th><th>density</th><th>ever active</th>"
-            f"</tr></thead><tbody>{body}</tbody></table>")
+        for name, layer in sparse.get("layers", {}).items()
+    )
+    return (
+        "<table><thead><tr><th>layer</th><th>shape</th><th>non-zeros</th><th>density</th><th>ever active</th>"
+        f"</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def _roc_vs_baseline(run_dir: Path, rep: dict[str, Any], base_dir: Path, base: dict[str, Any]) -> str:
@@ -182,8 +196,14 @@ def _roc_vs_baseline(run_dir: Path, rep: dict[str, Any], base_dir: Path, base: d
     for (label, fpr, tpr), (color, style) in zip(prepared, curve_styles(len(prepared))):
         ax.plot(np.clip(fpr, low, 1), np.clip(tpr, low, 1), label=label, color=color, linestyle=style, lw=1.5)
     ax.plot([low, 1], [low, 1], color="grey", lw=1, linestyle=(0, (1, 3)), label="chance")
-    ax.set(xscale="log", yscale="log", xlim=(low, 1), ylim=(low, 1), xlabel="false positive rate",
-           ylabel="true positive rate")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(low, 1),
+        ylim=(low, 1),
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return figure_uri(fig)
@@ -196,14 +216,17 @@ def render_report(run_dir: Path) -> str:
     if "baseline" in rep and (run_dir / rep["baseline"]["run_dir"] / "report.json").is_file():
         baseline = json.loads((run_dir / rep["baseline"]["run_dir"] / "report.json").read_text())
     title = f"{rep['method']} on {rep['dataset']}"
-    parts = [f"<h1>{html.escape(title)}</h1>",
-             f"<p class=sub>seed {rep['seed']} · safecompress {html.escape(rep['version'])} · "
-             f"model {html.escape(rep['model']['name'])} ({rep['model']['parameters']:,} parameters) · "
-             f"defence {html.escape(rep.get('defence', {}).get('name', 'none'))}</p>",
-             "<h2>Headline</h2>", *([f"<p id=verdict><b>{html.escape(s)}</b></p>"] if (s := won_and_lost(rep)) else []),
-             _headline(rep, baseline),
-             "<p class=note>Accuracy is on the <code>test</code> part. Privacy numbers come from the independent audit "
-             "on audit members vs audit non-members that training never used (not from any in-loop attacker).</p>"]
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class=sub>seed {rep['seed']} · safecompress {html.escape(rep['version'])} · "
+        f"model {html.escape(rep['model']['name'])} ({rep['model']['parameters']:,} parameters) · "
+        f"defence {html.escape(rep.get('defence', {}).get('name', 'none'))}</p>",
+        "<h2>Headline</h2>",
+        *([f"<p id=verdict><b>{html.escape(s)}</b></p>"] if (s := won_and_lost(rep)) else []),
+        _headline(rep, baseline),
+        "<p class=note>Accuracy is on the <code>test</code> part. Privacy numbers come from the independent audit "
+        "on audit members vs audit non-members that training never used (not from any in-loop attacker).</p>",
+    ]
     audit = rep.get("audit")
     if audit:
         parts.append("<h2>Membership-inference audit</h2>")
@@ -212,36 +235,48 @@ def render_report(run_dir: Path) -> str:
         if baseline is not None:
             versus = _roc_vs_baseline(run_dir, rep, run_dir / rep["baseline"]["run_dir"], baseline)
             if versus:
-                parts += ["<h3>Strongest attack: this run against the baseline</h3>",
-                          _img(versus, "ROC of each run's strongest attack, this run and its baseline")]
+                parts += [
+                    "<h3>Strongest attack: this run against the baseline</h3>",
+                    _img(versus, "ROC of each run's strongest attack, this run and its baseline"),
+                ]
         parts.append(_attack_table(audit))
         if audit.get("per_class", {}).get("auc"):
             parts += ["<h3>Per-class leakage</h3>", _img(_per_class(audit["per_class"]), "per-class leakage")]
         extra = {k: v for k, v in beyond.lines(audit).items() if v != "not run"}
         if extra:
-            parts.append("<h2>Beyond membership</h2><table><tbody>" + "".join(
-                f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in extra.items()) + "</tbody></table>")
+            parts.append(
+                "<h2>Beyond membership</h2><table><tbody>"
+                + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in extra.items())
+                + "</tbody></table>"
+            )
     rounds_file = run_dir / "rounds.jsonl"
     if rounds_file.is_file() and rounds_file.stat().st_size:
         rounds = [json.loads(line) for line in rounds_file.read_text().splitlines() if line.strip()]
         final_round = rep.get("method_details", {}).get("safecompress", {}).get("final_round")
-        parts += ["<h2>SafeCompress rounds</h2>", _img(_trajectory(rounds, final_round), "SafeCompress round trajectory"),
-                  f"<p class=note>{len(rounds)} rounds × {len(rounds[0]['candidates'])} candidates; the simulated "
-                  "attackers are scored on held-apart probe data. The final model is chosen on val "
-                  f"(here: {html.escape(str(final_round if final_round is not None else 'final'))}).</p>"]
+        parts += [
+            "<h2>SafeCompress rounds</h2>",
+            _img(_trajectory(rounds, final_round), "SafeCompress round trajectory"),
+            f"<p class=note>{len(rounds)} rounds × {len(rounds[0]['candidates'])} candidates; the simulated "
+            "attackers are scored on held-apart probe data. The final model is chosen on val "
+            f"(here: {html.escape(str(final_round if final_round is not None else 'final'))}).</p>",
+        ]
     comp = rep["compression"]
-    parts += ["<h2>Compression</h2>",
-              f"<p>{comp['nonzeros']:,} of {comp['parameters']:,} parameters non-zero (density {comp['density']:.4f}); "
-              f"packed file {comp['file_bytes']:,} B vs dense {comp['dense_bytes']:,} B ({comp['ratio']:.1f}×).</p>"]
+    parts += [
+        "<h2>Compression</h2>",
+        f"<p>{comp['nonzeros']:,} of {comp['parameters']:,} parameters non-zero (density {comp['density']:.4f}); "
+        f"packed file {comp['file_bytes']:,} B vs dense {comp['dense_bytes']:,} B ({comp['ratio']:.1f}×).</p>",
+    ]
     sparse = rep.get("method_details", {}).get("sparse")
     if sparse:
         parts.append(_layers(sparse))
     if (run_dir / "config.yaml").is_file():
         parts += ["<h2>Resolved configuration</h2>", f"<pre>{html.escape((run_dir / 'config.yaml').read_text())}</pre>"]
     body = "\n".join(parts)
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{STYLE}</style></head>"
-            f"<body>{body}</body></html>\n")
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{STYLE}</style></head>"
+        f"<body>{body}</body></html>\n"
+    )
 
 
 def write_report_html(run_dir: Path) -> Path:

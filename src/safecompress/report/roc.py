@@ -18,7 +18,18 @@ _DEFAULT_LOW = 1e-4
 
 
 # ten colours that stay apart (matplotlib's tab10), then the same colours with other dash patterns
-_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 _STYLES = ("-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)))
 
 
@@ -28,7 +39,9 @@ def curve_styles(n: int) -> list[tuple[str, object]]:
     return [(_COLOURS[i % len(_COLOURS)], _STYLES[(i // len(_COLOURS)) % len(_STYLES)]) for i in range(n)]
 
 
-def prepare_curves(curves: Mapping[str, tuple[np.ndarray, ...]]) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], float]:
+def prepare_curves(
+    curves: Mapping[str, tuple[np.ndarray, ...]],
+) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], float]:
     """(label, fpr, tpr) per curve, checked, and the axes' lower edge: the smallest positive rate in the
     data (its resolution), or 1e-4 when no rate is positive."""
     prepared: list[tuple[str, np.ndarray, np.ndarray]] = []
@@ -74,8 +87,9 @@ def plot_roc(
     fig, ax = plt.subplots(figsize=(5.0, 5.0), dpi=120)
     try:
         for (label, fpr, tpr), (color, style) in zip(prepared, curve_styles(len(prepared))):
-            ax.plot(np.clip(fpr, low, 1.0), np.clip(tpr, low, 1.0), label=label, linewidth=1.5, color=color,
-                    linestyle=style)
+            ax.plot(
+                np.clip(fpr, low, 1.0), np.clip(tpr, low, 1.0), label=label, linewidth=1.5, color=color, linestyle=style
+            )
         ax.plot([low, 1.0], [low, 1.0], linestyle=(0, (1, 3)), color="grey", linewidth=1.0, label="chance")
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -96,8 +96,11 @@ class SparseEngine(Callback):
         params = prunable_parameters(self.model)
         return {
             name: LayerState(
-                weight=params[name].detach(), mask=mask, grad=None if params[name].grad is None else params[name].grad.detach(),
-                momentum=_momentum(trainer.optimizer, params[name]), ever_active=self.ever_active[name],
+                weight=params[name].detach(),
+                mask=mask,
+                grad=None if params[name].grad is None else params[name].grad.detach(),
+                momentum=_momentum(trainer.optimizer, params[name]),
+                ever_active=self.ever_active[name],
                 generator=self.generator,
             )
             for name, mask in self.masks.items()
@@ -107,7 +110,9 @@ class SparseEngine(Callback):
     def stats(self) -> dict[str, Any]:
         layers = {
             name: {
-                "shape": list(mask.shape), "nonzeros": int(mask.sum()), "density": float(mask.float().mean()),
+                "shape": list(mask.shape),
+                "nonzeros": int(mask.sum()),
+                "density": float(mask.float().mean()),
                 "ever_active": float(self.ever_active[name].float().mean()),
             }
             for name, mask in self.masks.items()
@@ -138,8 +143,9 @@ class SparseEngine(Callback):
 class DynamicSparse(SparseEngine):
     """Dynamic sparse training: every ΔT steps replace a decaying fraction of each layer's weights."""
 
-    def __init__(self, model: nn.Module, masks: Masks, schedule: UpdateSchedule, prune: Criterion, grow: Criterion,
-                 seed: int = 0):
+    def __init__(
+        self, model: nn.Module, masks: Masks, schedule: UpdateSchedule, prune: Criterion, grow: Criterion, seed: int = 0
+    ):
         super().__init__(model, masks, seed)
         self.schedule = schedule
         self.prune = prune
@@ -151,8 +157,10 @@ class DynamicSparse(SparseEngine):
             return
         fraction = self.schedule.fraction_at(step)
         states = self.layer_states(trainer)
-        new = {name: prune_and_grow(s, round(fraction * int(s.mask.sum())), self.prune, self.grow)
-               for name, s in states.items()}
+        new = {
+            name: prune_and_grow(s, round(fraction * int(s.mask.sum())), self.prune, self.grow)
+            for name, s in states.items()
+        }
         changed = sum(int((new[n] & ~self.masks[n]).sum()) for n in new)
         self.set_masks(new, trainer)
         self.updates.append({"step": step, "fraction": round(fraction, 6), "replaced": changed})
@@ -162,8 +170,17 @@ class DynamicSparse(SparseEngine):
 class GradualPruning(SparseEngine):
     """Magnitude pruning from dense to the target counts on a cubic schedule (start == end: one-shot)."""
 
-    def __init__(self, model: nn.Module, final_counts: dict[str, int], start: int, end: int, every: int,
-                 distribution: str, density: float, seed: int = 0):
+    def __init__(
+        self,
+        model: nn.Module,
+        final_counts: dict[str, int],
+        start: int,
+        end: int,
+        every: int,
+        distribution: str,
+        density: float,
+        seed: int = 0,
+    ):
         params = prunable_parameters(model)
         dense = {n: torch.ones_like(params[n], dtype=torch.bool) for n in final_counts}
         super().__init__(model, dense, seed)
@@ -184,4 +201,6 @@ class GradualPruning(SparseEngine):
         params = prunable_parameters(self.model)
         scores = {n: params[n].detach().abs().masked_fill(~self.masks[n], -1.0) for n in self.masks}
         self.set_masks(topk_masks(scores, counts), trainer)
-        self.updates.append({"step": step, "density": count_nonzero(self.masks) / sum(m.numel() for m in self.masks.values())})
+        self.updates.append(
+            {"step": step, "density": count_nonzero(self.masks) / sum(m.numel() for m in self.masks.values())}
+        )

@@ -82,7 +82,12 @@ def sparse_inference(
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.Linear) and _density(child.weight) <= linear_max_density:
                 setattr(parent, name, CSRLinear(child))
-            elif (isinstance(child, nn.Conv2d) and child.groups == 1 and not isinstance(child.padding, str)
-                  and child.padding_mode == "zeros" and _density(child.weight) <= conv_max_density):
+            elif (
+                isinstance(child, nn.Conv2d)
+                and child.groups == 1
+                and not isinstance(child.padding, str)
+                and child.padding_mode == "zeros"
+                and _density(child.weight) <= conv_max_density
+            ):
                 setattr(parent, name, CSRConv2d(child))
     return out

@@ -82,4 +82,3 @@ def mask_optimizer_state(optimizer: torch.optim.Optimizer, model: nn.Module, mas
 
 def count_nonzero(masks: Masks) -> int:
     return int(sum(int(m.sum()) for m in masks.values()))
-

@@ -49,7 +49,9 @@ def unpack(parts: dict[str, torch.Tensor], shape: tuple[int, ...], dtype: torch.
     if "scale" in parts:
         values = values * parts["scale"][0]
     if int(mask.sum()) != values.numel():
-        raise ValueError(f"packed tensor is inconsistent: mask has {int(mask.sum())} active entries but {values.numel()} values")
+        raise ValueError(
+            f"packed tensor is inconsistent: mask has {int(mask.sum())} active entries but {values.numel()} values"
+        )
     dense = torch.zeros(shape, dtype=dtype)
     dense[mask] = values.to(dtype)
     return dense
