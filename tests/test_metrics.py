@@ -381,3 +381,24 @@ def test_roc_curves_are_told_apart_and_axes_stop_at_the_data_resolution():
     assert low == pytest.approx(min(fpr[fpr > 0].min(), tpr[tpr > 0].min())) and low >= 1 / 500
     _, low = prepare_curves({"flat": (np.array([0.0, 0.0]), np.array([0.0, 0.0]))})
     assert low == 1e-4  # nothing positive: a fixed floor
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_roc_auc_tpr_and_p_value_agree_with_sklearn_and_scipy(seed):
+    """Our ROC arithmetic against the well-kept libraries, on scores with many ties (rounded)."""
+    from scipy.stats import mannwhitneyu
+    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    rng = np.random.default_rng(seed)
+    n_in, n_out = int(rng.integers(5, 300)), int(rng.integers(5, 300))
+    y = np.r_[np.ones(n_in, bool), np.zeros(n_out, bool)]
+    s = np.round(np.r_[rng.normal(0.3 * seed, 1, n_in), rng.normal(0, 1, n_out)], 1)
+    assert M.auc(s, y) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    fpr, tpr, _ = M.roc_curve(s, y)
+    sk_fpr, sk_tpr, _ = sk_roc_curve(y, s, drop_intermediate=False)
+    assert np.allclose(fpr, sk_fpr) and np.allclose(tpr, sk_tpr)
+    for f in (0.0, 0.01, 0.1, 0.5):
+        assert M.tpr_at_fpr(s, y, f) == pytest.approx(sk_tpr[sk_fpr <= f + 1e-12].max())
+    u_test = mannwhitneyu(s[y], s[~y], alternative="greater", method="asymptotic", use_continuity=True)
+    assert M.auc_p_value(s, y) == pytest.approx(u_test.pvalue, rel=1e-9, abs=1e-15)
