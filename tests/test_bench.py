@@ -74,6 +74,38 @@ def test_bench_runs_every_cell_writes_results_and_resumes(tmp_path, capsys):
             assert f"{rep['audit']['attacks'][name]['auc']:.3f} [" in row
     with open(out / "results.csv") as f:
         assert "attack_table" not in next(csv.reader(f))  # nested tables live in results.json only
+    # the loop's diagnostics come from the SafeCompress cell's own rounds.jsonl, and only for it
+    sc = next(r for r in rows if r["method"] == "safecompress")
+    rounds = [json.loads(line) for line in (out / sc["run_dir"] / "rounds.jsonl").read_text().splitlines()]
+    assert sc["loop_rounds"] == len(rounds) > 0
+    assert all("loop_rounds" not in r for r in rows if r["method"] != "safecompress")
+    loop = md.split("## The loop, round by round", 1)[1].split("\n## ", 1)[0]
+    assert [line for line in loop.splitlines() if line.startswith("| digits |")] == [
+        line for line in loop.splitlines() if line.startswith("| digits |") and "| safecompress |" in line
+    ] and f"{sc['loop_overruled']} of {len(rounds)}" in loop
+
+
+def test_loop_stats_count_what_the_leakage_test_changed():
+    from safecompress.benchmark import loop_stats
+
+    def cand(acc, auc, reg="none", strength=0.0):
+        return {
+            "val_accuracy": acc,
+            "attack_auc": {"nn": auc, "loss": auc - 0.01},
+            "strategy": {"regularizer": reg, "strength": strength},
+        }
+
+    rounds = [
+        {"candidates": [cand(0.50, 0.60), cand(0.55, 0.70, "hamp", 0.9)], "chosen": 1},  # the most accurate
+        {"candidates": [cand(0.52, 0.58), cand(0.60, 0.66, "hamp", 0.9)], "chosen": 0},  # overruled, a switch
+        {"candidates": [cand(0.53, 0.59), cand(0.54, 0.61, "hamp", 0.9)], "chosen": 0},
+    ]
+    st = loop_stats(rounds)
+    assert st["loop_rounds"] == 3 and st["loop_overruled"] == 2 and st["loop_switches"] == 1
+    assert st["loop_acc_spread"] == pytest.approx((0.05 + 0.08 + 0.01) / 3)
+    assert st["loop_leak_spread"] == pytest.approx((0.10 + 0.08 + 0.02) / 3)
+    assert st["loop_last_leak"] == pytest.approx(0.59)  # the worst simulator of the chosen candidate
+    assert loop_stats([]) == {}
 
 
 def test_suite_problems_are_reported_before_anything_trains(tmp_path):

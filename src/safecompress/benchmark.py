@@ -139,7 +139,45 @@ def expand(suite: Suite, overrides: dict[str, Any] | None = None) -> list[Cell]:
     return sorted(cells, key=lambda c: (c.method not in many, c.seed))
 
 
-def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
+def loop_stats(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a SafeCompress run's loop did, from its ``rounds.jsonl``: rounds; rounds whose chosen candidate
+    was not the most accurate one (the leakage test changed the choice); the mean spread, within a round, of
+    the candidates' val accuracy and worst in-loop AUC (how much the choice can move the model); how often
+    the chosen regulariser changed; and the chosen candidate's worst in-loop AUC in the last round. In-loop
+    numbers are diagnostics of the loop, never the privacy result (that is the independent audit)."""
+    if not rounds:
+        return {}
+
+    def worst(c: dict[str, Any]) -> float:
+        return max(c["attack_auc"].values())
+
+    overruled, acc_spread, leak_spread, regs = 0, [], [], []
+    for r in rounds:
+        cands = r["candidates"]
+        accs = [c["val_accuracy"] for c in cands]
+        overruled += accs[r["chosen"]] < max(accs)
+        acc_spread.append(max(accs) - min(accs))
+        leak_spread.append(max(map(worst, cands)) - min(map(worst, cands)))
+        strategy = cands[r["chosen"]]["strategy"]
+        regs.append((strategy.get("regularizer", "none"), strategy.get("strength", 0.0)))
+    return {
+        "loop_rounds": len(rounds),
+        "loop_overruled": int(overruled),
+        "loop_acc_spread": statistics.fmean(acc_spread),
+        "loop_leak_spread": statistics.fmean(leak_spread),
+        "loop_switches": sum(a != b for a, b in zip(regs, regs[1:])),
+        "loop_last_leak": worst(rounds[-1]["candidates"][rounds[-1]["chosen"]]),
+    }
+
+
+def _read_rounds(folder: Path) -> list[dict[str, Any]]:
+    path = Path(folder) / "rounds.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _row(cell: Cell, rep: dict[str, Any], folder: Path | None = None) -> dict[str, Any]:
     row = {
         "dataset": cell.dataset,
         "method": cell.method,
@@ -207,6 +245,8 @@ def _row(cell: Cell, rep: dict[str, Any]) -> dict[str, Any]:
             )
     row["code"] = (rep.get("code") or {}).get("source_sha256")
     row["final_round"] = (rep.get("method_details", {}).get("safecompress") or {}).get("final_round")
+    if folder is not None:
+        row.update(loop_stats(_read_rounds(folder)))
     return row
 
 
@@ -248,7 +288,7 @@ def summarize_finished(
         if rep.get("code") != code_version():
             stale.append(cell.folder)
             continue
-        rows.append(_row(cell, rep))
+        rows.append(_row(cell, rep, out / cell.folder))
     write_results(suite, rows, out)
     return len(rows), stale, missing
 
@@ -272,7 +312,7 @@ def run_bench(
     rows: list[dict[str, Any]] = []
 
     def record(cell: Cell, report: dict[str, Any], cached: bool) -> None:
-        rows.append(_row(cell, report))
+        rows.append(_row(cell, report, out / cell.folder))
         if on_cell:
             on_cell(cell, rows[-1], cached)
 
@@ -564,6 +604,7 @@ def summary_document(suite: Suite, rows: list[dict[str, Any]]) -> Document:
     if suite.per_attack:
         doc.extend(attack_document(rows))
     doc.extend(beyond_document(rows))
+    doc.extend(loop_document(rows))
     m = matched(aggs, suite.reference, suite.tolerance, rows)
     if m:
         doc.h2(f"Matched accuracy (reference: {suite.reference}, tolerance ±{suite.tolerance * 100:.1f} pt)")
@@ -631,6 +672,54 @@ def attack_document(rows: list[dict[str, Any]]) -> Document:
             "TPR@0.1%FPR",
             "TPR@1%FPR",
             "attack s",
+        ],
+        table,
+    )
+
+
+def loop_document(rows: list[dict[str, Any]]) -> Document:
+    """What the SafeCompress loop did in each cell (from its rounds.jsonl; empty without such cells)."""
+    doc = Document()
+    cells = [r for r in rows if r.get("loop_rounds")]
+    if not cells:
+        return doc
+    doc.h2("The loop, round by round (in-loop diagnostics, not privacy results)")
+    doc.p(
+        "Overruled: rounds whose chosen candidate was not the most accurate (the leakage test changed the "
+        "choice). Spreads: mean over rounds of the max − min, across a round's candidates, of val accuracy "
+        "and of the worst in-loop AUC — how far one choice can move the model. Switches: rounds whose chosen "
+        "regulariser differs from the round before. Last in-loop AUC: the chosen candidate's, on the probe "
+        "test half; compare it with the audit's strongest AUC."
+    )
+    table = [
+        [
+            r["dataset"],
+            f"{r['density']:g}",
+            r["method"],
+            str(r["seed"]),
+            f"{r['test_accuracy']:.3f}",
+            f"{r['loop_overruled']} of {r['loop_rounds']}",
+            f"{r['loop_acc_spread'] * 100:.1f} pt",
+            f"{r['loop_leak_spread']:.3f}",
+            str(r["loop_switches"]),
+            f"{r['loop_last_leak']:.3f}",
+            "—" if r.get("auc") is None else f"{r['auc']:.3f}",
+        ]
+        for r in sorted(cells, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"]))
+    ]
+    return doc.table(
+        [
+            "dataset",
+            "density",
+            "method",
+            "seed",
+            "test accuracy",
+            "overruled",
+            "val acc spread",
+            "in-loop AUC spread",
+            "switches",
+            "last in-loop AUC",
+            "audit strongest AUC",
         ],
         table,
     )
