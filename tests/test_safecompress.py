@@ -305,12 +305,20 @@ def test_regularised_candidates_need_finetuning_and_train_with_their_own_term(tm
         accs = [c["val_accuracy"] for c in r["candidates"]]
         assert len(set(accs)) > 1 or len({c["attack_auc"]["nn"] for c in r["candidates"]}) > 1  # they really differ
         assert [c["strategy"]["regularizer"] for c in r["candidates"]] == ["none", "confidence_penalty", "hamp"]
-        chosen = r["candidates"][r["chosen"]]["strategy"]
-        # the chosen candidate's regulariser (none included) trains the model until the next round
-        if chosen["regularizer"] != "none":
-            assert r["regularizer"] == {"name": chosen["regularizer"], "strength": chosen["strength"]}
-        else:
+        # the chosen candidate's regulariser trains the model until the next round; a candidate without one
+        # keeps the regulariser of the last round that chose one
+        previous = next(
+            (
+                q["candidates"][q["chosen"]]["strategy"]
+                for q in reversed(rounds[: r["round"] + 1])
+                if q["candidates"][q["chosen"]]["strategy"]["regularizer"] != "none"
+            ),
+            None,
+        )
+        if previous is None:
             assert "regularizer" not in r
+        else:
+            assert r["regularizer"] == {"name": previous["regularizer"], "strength": previous["strength"]}
 
 
 def test_hamp_without_soft_labels_only_remaps():
