@@ -630,6 +630,18 @@ def summary_document(suite: Suite, rows: list[dict[str, Any]]) -> Document:
     return doc
 
 
+# the leading columns of every per-cell table (attacks, beyond membership, the loop), in cell order
+CELL_HEADER = ["dataset", "density", "method", "seed", "test accuracy"]
+
+
+def _by_cell(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"]))
+
+
+def _cell_columns(r: dict[str, Any]) -> list[str]:
+    return [r["dataset"], f"{r['density']:g}", r["method"], str(r["seed"]), f"{r['test_accuracy']:.3f}"]
+
+
 def attack_document(rows: list[dict[str, Any]]) -> Document:
     """Every audit attack of every cell, strongest TPR at 1 % FPR first (suites with ``per_attack: true``)."""
     doc = Document()
@@ -642,17 +654,13 @@ def attack_document(rows: list[dict[str, Any]]) -> Document:
         "(n/r: not resolvable with this many non-members), and the attack's wall time."
     )
     table = []
-    for r in sorted(cells, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"])):
+    for r in _by_cell(cells):
         for name, m in sorted(r["attack_table"].items(), key=lambda kv: -(kv[1]["tpr_0.01"] or 0.0)):
             ci = m.get("auc_ci")
             auc = f"{m['auc']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
             table.append(
                 [
-                    r["dataset"],
-                    f"{r['density']:g}",
-                    r["method"],
-                    str(r["seed"]),
-                    f"{r['test_accuracy']:.3f}",
+                    *_cell_columns(r),
                     name,
                     auc,
                     format_rate(m["tpr_0.001"], 4),
@@ -662,11 +670,7 @@ def attack_document(rows: list[dict[str, Any]]) -> Document:
             )
     return doc.table(
         [
-            "dataset",
-            "density",
-            "method",
-            "seed",
-            "test accuracy",
+            *CELL_HEADER,
             "attack",
             "AUC",
             "TPR@0.1%FPR",
@@ -693,11 +697,7 @@ def loop_document(rows: list[dict[str, Any]]) -> Document:
     )
     table = [
         [
-            r["dataset"],
-            f"{r['density']:g}",
-            r["method"],
-            str(r["seed"]),
-            f"{r['test_accuracy']:.3f}",
+            *_cell_columns(r),
             f"{r['loop_overruled']} of {r['loop_rounds']}",
             f"{r['loop_acc_spread'] * 100:.1f} pt",
             f"{r['loop_leak_spread']:.3f}",
@@ -705,15 +705,11 @@ def loop_document(rows: list[dict[str, Any]]) -> Document:
             f"{r['loop_last_leak']:.3f}",
             "—" if r.get("auc") is None else f"{r['auc']:.3f}",
         ]
-        for r in sorted(cells, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"]))
+        for r in _by_cell(cells)
     ]
     return doc.table(
         [
-            "dataset",
-            "density",
-            "method",
-            "seed",
-            "test accuracy",
+            *CELL_HEADER,
             "overruled",
             "val acc spread",
             "in-loop AUC spread",
@@ -745,26 +741,18 @@ def beyond_document(rows: list[dict[str, Any]]) -> Document:
     )
     table = [
         [
-            r["dataset"],
-            f"{r['density']:g}",
-            r["method"],
-            str(r["seed"]),
-            f"{r['test_accuracy']:.3f}",
+            *_cell_columns(r),
             ci(r.get("attr_auc"), r.get("attr_auc_ci")),
             str(r.get("attr_view") or "—"),
             "—" if r.get("attr_advantage") is None else f"{r['attr_advantage']:+.3f}",
             ci(r.get("inv_auc"), r.get("inv_auc_ci")),
             "—" if r.get("inv_closer") is None else f"{r['inv_closer']:.2f}",
         ]
-        for r in sorted(cells, key=lambda r: (r["dataset"], r["density"], r["method"], r["seed"]))
+        for r in _by_cell(cells)
     ]
     return doc.table(
         [
-            "dataset",
-            "density",
-            "method",
-            "seed",
-            "test accuracy",
+            *CELL_HEADER,
             "attribute AUC",
             "view",
             "attribute advantage",
