@@ -446,6 +446,8 @@ def test_controller_steers_the_main_training_regulariser_by_measured_leakage(tmp
         assert c["strength"] == pytest.approx(strength)
         assert r["regularizer"] == {"name": "hamp", "strength": pytest.approx(strength)}
     assert strength > 0.3  # a budget at chance: leakage stays above it and the strength climbs
+    rep = json.loads((out / "report.json").read_text())["method_details"]["safecompress"]
+    assert rep["regularizer"] == {"name": "hamp", "strength": pytest.approx(strength), "controlled": True}
     loose, loose_rounds = _controlled(tmp_path, "loose", 0.99)
     assert all(r["control"]["strength"] == 0.0 for r in loose_rounds)  # never over budget: never regularised
     import torch
