@@ -6,28 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from runargs import ci_args
 from safecompress.cli import main
 from safecompress.config import load_config
 from safecompress.defences import DEFENCES
 from safecompress.errors import ConfigError
 from safecompress.train import TrainState
 
-FAST = [
-    "--preset",
-    "ci",
-    "--set",
-    "data.name=digits",
-    "--set",
-    "method.name=dense",
-    "--set",
-    "model.name=mlp",
-    "--set",
-    "train.augment=false",
-    "--set",
-    "train.epochs=6",
-    "--set",
-    "audit.enabled=false",
-]
+FAST = ci_args({"method.name": "dense", "train.epochs": 6})
 
 
 class _Ctx:

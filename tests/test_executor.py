@@ -4,27 +4,13 @@ import json
 
 import pytest
 
+from runargs import ci_args
 from safecompress.cli import main
 from safecompress.executor import LocalExecutor, make_executor
 
 pytest.importorskip("distributed")
 
-RUN = [
-    "--preset",
-    "ci",
-    "--set",
-    "data.name=digits",
-    "--set",
-    "model.name=mlp",
-    "--set",
-    "method.name=dense",
-    "--set",
-    "train.augment=false",
-    "--set",
-    "train.epochs=2",
-    "--set",
-    "audit.enabled=false",
-]
+RUN = ci_args({"method.name": "dense", "train.epochs": 2})
 
 
 @pytest.fixture(scope="module")

@@ -4,32 +4,20 @@ import json
 
 import pytest
 
+from runargs import ci_args
 from safecompress import load_model
 from safecompress.cli import main
 from safecompress.methods import METHODS
 
-FAST = [
-    "--preset",
-    "ci",
-    "--set",
-    "data.name=digits",
-    "--set",
-    "model.name=mlp",
-    "--set",
-    "train.augment=false",
-    "--set",
-    "train.lr=0.005",
-    "--set",
-    "data.split.train=0.5",
-    "--set",
-    "data.split.population=0.05",
-    "--set",
-    "train.epochs=6",
-    "--set",
-    "sparse.update_every=5",
-    "--set",
-    "audit.enabled=false",
-]
+FAST = ci_args(
+    {
+        "train.lr": 0.005,
+        "data.split.train": 0.5,
+        "data.split.population": 0.05,
+        "train.epochs": 6,
+        "sparse.update_every": 5,
+    }
+)
 
 
 @pytest.mark.parametrize("method", METHODS.names())

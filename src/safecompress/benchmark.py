@@ -143,10 +143,8 @@ def loop_stats(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """What a SafeCompress run's loop did, from its ``rounds.jsonl``: rounds; rounds whose chosen candidate
     was not the most accurate one (the leakage test changed the choice); the mean spread, within a round, of
     the candidates' val accuracy and worst in-loop AUC (how much the choice can move the model); how often
-    the chosen regulariser changed; the chosen candidate's worst in-loop AUC in the last round; and, under
-    the controller, the regulariser strength it set (last and largest). Measure-only control rounds count as
-    rounds but have no choice to overrule or spread. In-loop numbers are diagnostics of the loop, never the
-    privacy result (that is the independent audit)."""
+    the chosen regulariser changed; and the chosen candidate's worst in-loop AUC in the last round. In-loop
+    numbers are diagnostics of the loop, never the privacy result (that is the independent audit)."""
     if not rounds:
         return {}
 
@@ -156,26 +154,20 @@ def loop_stats(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     overruled, acc_spread, leak_spread, regs = 0, [], [], []
     for r in rounds:
         cands = r["candidates"]
-        if r.get("kind") != "control":
-            accs = [c["val_accuracy"] for c in cands]
-            overruled += accs[r["chosen"]] < max(accs)
-            acc_spread.append(max(accs) - min(accs))
-            leak_spread.append(max(map(worst, cands)) - min(map(worst, cands)))
-        if "control" not in r:
-            strategy = cands[r["chosen"]]["strategy"]
-            regs.append((strategy.get("regularizer", "none"), strategy.get("strength", 0.0)))
-    out = {
+        accs = [c["val_accuracy"] for c in cands]
+        overruled += accs[r["chosen"]] < max(accs)
+        acc_spread.append(max(accs) - min(accs))
+        leak_spread.append(max(map(worst, cands)) - min(map(worst, cands)))
+        strategy = cands[r["chosen"]]["strategy"]
+        regs.append((strategy.get("regularizer", "none"), strategy.get("strength", 0.0)))
+    return {
         "loop_rounds": len(rounds),
         "loop_overruled": int(overruled),
-        "loop_acc_spread": statistics.fmean(acc_spread) if acc_spread else 0.0,
-        "loop_leak_spread": statistics.fmean(leak_spread) if leak_spread else 0.0,
+        "loop_acc_spread": statistics.fmean(acc_spread),
+        "loop_leak_spread": statistics.fmean(leak_spread),
         "loop_switches": sum(a != b for a, b in zip(regs, regs[1:])),
         "loop_last_leak": worst(rounds[-1]["candidates"][rounds[-1]["chosen"]]),
     }
-    steered = [r["control"]["strength"] for r in rounds if "control" in r]
-    if steered:
-        out["loop_strength_last"], out["loop_strength_max"] = steered[-1], max(steered)
-    return out
 
 
 def _read_rounds(folder: Path) -> list[dict[str, Any]]:
@@ -701,8 +693,7 @@ def loop_document(rows: list[dict[str, Any]]) -> Document:
         "choice). Spreads: mean over rounds of the max − min, across a round's candidates, of val accuracy "
         "and of the worst in-loop AUC — how far one choice can move the model. Switches: rounds whose chosen "
         "regulariser differs from the round before. Last in-loop AUC: the chosen candidate's, on the probe "
-        "test half; compare it with the audit's strongest AUC. Strength: the controller's regulariser strength "
-        "at the end of training (the largest it set); — without a controller."
+        "test half; compare it with the audit's strongest AUC."
     )
     table = [
         [
@@ -713,7 +704,6 @@ def loop_document(rows: list[dict[str, Any]]) -> Document:
             str(r["loop_switches"]),
             f"{r['loop_last_leak']:.3f}",
             "—" if r.get("auc") is None else f"{r['auc']:.3f}",
-            "—" if "loop_strength_last" not in r else f"{r['loop_strength_last']:.3f} ({r['loop_strength_max']:.3f})",
         ]
         for r in _by_cell(cells)
     ]
@@ -726,7 +716,6 @@ def loop_document(rows: list[dict[str, Any]]) -> Document:
             "switches",
             "last in-loop AUC",
             "audit strongest AUC",
-            "strength (max)",
         ],
         table,
     )

@@ -260,9 +260,6 @@ class AuditConfig(_Section):
         return self
 
 
-RegularizerName = Literal["none", "relaxloss", "confidence_penalty", "label_smoothing", "hamp"]
-
-
 class CandidateStrategy(_Section):
     """One way to make a candidate: replace ``fraction`` of each layer's weights (decayed by the
     schedule) by pruning with ``prune`` and growing with ``grow``."""
@@ -270,7 +267,7 @@ class CandidateStrategy(_Section):
     prune: PruneName = "magnitude"
     grow: GrowName = "gradient"
     fraction: float = Field(0.3, ge=0, le=1)
-    regularizer: RegularizerName = Field(
+    regularizer: Literal["none", "relaxloss", "confidence_penalty", "label_smoothing", "hamp"] = Field(
         "none",
         description=(
             "a privacy regulariser this candidate trains with (fine-tuning, and the main training "
@@ -292,38 +289,6 @@ def _default_candidates() -> list[CandidateStrategy]:
         CandidateStrategy(prune="set", grow="unfired", fraction=0.3),
         CandidateStrategy(prune="magnitude", grow="gradient", fraction=0.1),
     ]
-
-
-class ControlConfig(_Section):
-    """A feedback controller on the main training's privacy regulariser (off while ``regularizer: none``).
-
-    Every round the chosen candidate's in-loop leakage (``safecompress.budget_metric``, attacked as served) is
-    compared with ``safecompress.budget`` and the regulariser's strength moves by ``gain`` × (leakage − budget),
-    kept within [``low``, ``high``]: an integral controller whose actuator is the training itself, so a
-    strength acts for a whole round before it is measured again. With ``to_end`` the controller keeps
-    measuring (no topology change) every ``sparse.update_every`` steps after ``sparse.update_stop``, so the
-    last part of training is under control too. Candidates then fine-tune with the controlled regulariser."""
-
-    regularizer: RegularizerName = "none"
-    start: float = Field(0.0, ge=0, description="strength at the start of training (0 = unregularised)")
-    gain: float = Field(2.0, gt=0, description="strength change per unit of leakage above the budget")
-    low: float = Field(0.0, ge=0, description="the least strength the controller sets")
-    high: float = Field(0.995, gt=0, description="the largest strength the controller sets (hamp: at most 1)")
-    to_end: bool = Field(True, description="keep measuring and steering after sparse.update_stop")
-
-    @property
-    def enabled(self) -> bool:
-        return self.regularizer != "none"
-
-    @model_validator(mode="after")
-    def _range(self) -> "ControlConfig":
-        if not self.low <= self.start <= self.high:
-            raise ValueError(
-                f"control needs low <= start <= high, got low={self.low:g}, start={self.start:g}, high={self.high:g}"
-            )
-        if self.regularizer in ("hamp", "label_smoothing") and self.high > 1:
-            raise ValueError(f"control.high for {self.regularizer} is at most 1 (a fraction), got {self.high:g}")
-        return self
 
 
 class AdversarialConfig(_Section):
@@ -385,7 +350,6 @@ class SafeCompressConfig(_Section):
     attacker_epochs: int = Field(30, ge=1)
     finetune_steps: int = Field(0, ge=0, description="train each candidate this many steps before testing it")
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
-    control: ControlConfig = Field(default_factory=ControlConfig)
     attribute_adversary: float = Field(
         0.0,
         ge=0,
@@ -430,15 +394,6 @@ class SafeCompressConfig(_Section):
             raise ValueError(
                 "candidates with a regularizer only differ once they train: set "
                 "safecompress.finetune_steps > 0 (e.g. sparse.update_every)"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _one_regulariser_authority(self) -> "SafeCompressConfig":
-        if self.control.enabled and any(c.regularizer != "none" for c in self.candidates):
-            raise ValueError(
-                "the regulariser is chosen either by the candidates (candidates[].regularizer) or by the controller "
-                "(safecompress.control), not both: drop one"
             )
         return self
 

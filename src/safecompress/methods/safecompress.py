@@ -32,7 +32,7 @@ from ..attribute_adversary import AttributeAdversary
 from ..errors import ConfigError
 from ..executor import LocalExecutor, resources_for
 from ..fileio import atomic_write_text
-from ..objectives import Candidate, budget_leakage, select
+from ..objectives import Candidate, select
 from ..simulate import ProbeData, Simulator
 from ..sparse.criteria import GROW, PRUNE
 from ..sparse.engine import SparseEngine, prune_and_grow
@@ -106,8 +106,6 @@ class SafeCompressEngine(SparseEngine):
         self.rounds: list[dict[str, Any]] = []
         # the regulariser of the last chosen candidate, which trains the model until the next round
         self.reg_name, self.strength = "none", 0.0
-        if self.cfg.control.enabled:  # the controller's regulariser trains from the first step
-            self.reg_name, self.strength = self.cfg.control.regularizer, self.cfg.control.start
         self._reg_cache: tuple[float, Any] | None = None
         self.best: dict[str, Any] | None = None  # {"round", "score", "state", "masks", "candidate"}
         self.loop_s = 0.0  # seconds spent in rounds (attacker fits, candidates, tests): the overhead over RigL
@@ -157,54 +155,6 @@ class SafeCompressEngine(SparseEngine):
             t0 = time.perf_counter()
             self._round(trainer)
             self.loop_s += time.perf_counter() - t0
-        elif self._control_step(step, trainer):
-            t0 = time.perf_counter()
-            self._control_round(trainer)
-            self.loop_s += time.perf_counter() - t0
-
-    # -- the controller ----------------------------------------------------------------------------
-    def _control_step(self, step: int, trainer: Trainer) -> bool:
-        """After the last topology update, a measure-and-steer round every ΔT steps (``control.to_end``)."""
-        ctl, sch = self.cfg.control, self.schedule
-        total = trainer.total_steps
-        return ctl.enabled and ctl.to_end and sch.every > 0 and step % sch.every == 0 and sch.stop <= step < total
-
-    def _steer(self, measured: Candidate) -> dict[str, float]:
-        """Integral control: move the regulariser's strength by gain × (in-loop leakage − budget)."""
-        ctl = self.cfg.control
-        leak = budget_leakage(measured, self.cfg.budget_metric, self.cfg.combine)
-        before = self.strength
-        self.strength = float(np.clip(before + ctl.gain * (leak - self.cfg.budget), ctl.low, ctl.high))
-        return {"leakage": leak, "budget": self.cfg.budget, "strength_before": before, "strength": self.strength}
-
-    def _control_round(self, trainer: Trainer) -> None:
-        """Measure the current model as served and steer; the topology does not change."""
-        step, r = trainer.state.step, len(self.rounds)
-        self._fit_simulators(r)
-        cand = self._assess()
-        entry = {
-            "val_accuracy": cand.accuracy,
-            "attack_auc": cand.aucs,
-            "attack_advantage": cand.advantages,
-            **({"attack_tpr": cand.tprs} if self._tpr_logged else {}),
-            "chosen": True,
-        }
-        self.rounds.append(
-            {
-                "round": r,
-                "step": step,
-                "epoch": trainer.state.epoch,
-                "kind": "control",
-                "candidates": [entry],
-                "chosen": 0,
-                "control": self._steer(cand),
-                "regularizer": {"name": self.reg_name, "strength": self.strength},
-            }
-        )
-        if self.cfg.final == "best_round":
-            self._consider(r, cand)
-        self._write_rounds()
-        log.info("control round %d (step %d): leakage %s, strength -> %.4f", r, step, cand.aucs, self.strength)
 
     # -- the chosen candidate's regulariser --------------------------------------------------------
     @property
@@ -258,7 +208,7 @@ class SafeCompressEngine(SparseEngine):
                     seed,
                     trainer.augment,
                     trainer.flip,
-                    self._finetune_regularizer(strategy),
+                    regularizer_callback(strategy.regularizer, strategy.strength, self.ctx),
                     epoch=trainer.state.epoch,
                 )
             tasks.append(
@@ -310,9 +260,11 @@ class SafeCompressEngine(SparseEngine):
         # measured to destabilise the loop: the model grows confident on hard labels, every regularised
         # candidate then loses 10-20 points of val accuracy in its fine-tuning steps, and a budget nothing
         # meets picks a collapsed model: 0.446 test accuracy, bench/results/served-switching.)
-        if self.cfg.control.enabled:
-            self.rounds[-1]["control"] = self._steer(candidates[chosen])
-        elif picked.regularizer != "none":
+        # (Setting the strength by feedback instead — an integral controller on HAMP's soft labels driven by the
+        # in-loop served leakage, every round to the end of training — was measured and removed: leakage builds
+        # up irreversibly while the signal lags, so the controller saturated at full strength after the model
+        # had memorised and lost 3-8 points for no privacy, dominated by a fixed strength; bench/results/control.)
+        if picked.regularizer != "none":
             self.reg_name, self.strength = picked.regularizer, picked.strength
         if self.regularised:
             self.rounds[-1]["regularizer"] = {"name": self.reg_name, "strength": self.strength}
@@ -327,12 +279,6 @@ class SafeCompressEngine(SparseEngine):
             candidates[chosen].accuracy,
             {k: round(v, 4) for k, v in candidates[chosen].aucs.items()},
         )
-
-    def _finetune_regularizer(self, strategy):
-        """A candidate fine-tunes with its own regulariser, or under the controller with the controlled one."""
-        if self.cfg.control.enabled:
-            return regularizer_callback(self.reg_name, self.strength, self.ctx)
-        return regularizer_callback(strategy.regularizer, strategy.strength, self.ctx)
 
     def progress_info(self) -> str:
         """Live progress: the last round, its chosen candidate's val accuracy and worst in-loop AUC."""
@@ -489,11 +435,10 @@ class SafeCompress(SparseMethod):
         best = self.engine_.best
         result.report["safecompress"]["final_round"] = best["round"] if best else "final"
         result.report["safecompress"]["final"] = ctx.cfg.safecompress.final
-        if self.engine_.regularised:  # the regulariser the main training ended with (chosen or controlled)
+        if self.engine_.regularised:  # the regulariser the main training ended with (the last one chosen)
             result.report["safecompress"]["regularizer"] = {
                 "name": self.engine_.reg_name,
                 "strength": self.engine_.strength,
-                "controlled": ctx.cfg.safecompress.control.enabled,
             }
         timing = {"rounds_s": round(self.engine_.loop_s, 3)}
         for cb in self.extras_:
