@@ -435,11 +435,6 @@ class SafeCompress(SparseMethod):
         best = self.engine_.best
         result.report["safecompress"]["final_round"] = best["round"] if best else "final"
         result.report["safecompress"]["final"] = ctx.cfg.safecompress.final
-        if self.engine_.regularised:  # the regulariser the main training ended with (the last one chosen)
-            result.report["safecompress"]["regularizer"] = {
-                "name": self.engine_.reg_name,
-                "strength": self.engine_.strength,
-            }
         timing = {"rounds_s": round(self.engine_.loop_s, 3)}
         for cb in self.extras_:
             if isinstance(cb, AdversarialRegularizer):
