@@ -13,10 +13,14 @@ BASE: dict[str, Any] = {
 }
 
 
+def ci_overrides(settings: dict[str, Any] | None = None, *, base: dict[str, Any] = BASE) -> list[str]:
+    """``["k=v", ...]`` for the base settings updated by ``settings`` (for ``load_config(overrides=...)``)."""
+    return [f"{key}={value}" for key, value in {**base, **(settings or {})}.items()]
+
+
 def ci_args(settings: dict[str, Any] | None = None, *, base: dict[str, Any] = BASE) -> list[str]:
-    """``["--preset", "ci", "--set", "k=v", ...]`` for the base settings updated by ``settings``."""
-    merged = {**base, **(settings or {})}
+    """``["--preset", "ci", "--set", "k=v", ...]``: the same settings as CLI arguments."""
     args = ["--preset", "ci"]
-    for key, value in merged.items():
-        args += ["--set", f"{key}={value}"]
+    for item in ci_overrides(settings, base=base):
+        args += ["--set", item]
     return args

@@ -4,23 +4,22 @@ import json
 
 import pytest
 
-from runargs import ci_args
+from runargs import ci_args, ci_overrides
 from safecompress.cli import main
 from safecompress.errors import ConfigError
 from safecompress.objectives import Candidate, select
 from safecompress.simulate import Simulator
 
-FAST = ci_args(
-    {
-        "train.lr": 0.005,
-        "data.split.train": 0.5,
-        "data.split.population": 0.05,
-        "train.epochs": 4,
-        "sparse.update_every": 10,
-        "method.name": "safecompress",
-        "sparse.density": 0.2,
-    }
-)
+SC = {
+    "train.lr": 0.005,
+    "data.split.train": 0.5,
+    "data.split.population": 0.05,
+    "train.epochs": 4,
+    "sparse.update_every": 10,
+    "method.name": "safecompress",
+    "sparse.density": 0.2,
+}
+FAST = ci_args(SC)
 
 
 def _rounds(folder):
@@ -67,16 +66,9 @@ def test_mmia_with_several_heterogeneous_simulators(tmp_path):
 
 
 def test_resume_after_kill_gives_the_same_report(tmp_path, kill_at_epoch):
-    audited = FAST + [
-        "--set",
-        "audit.enabled=true",
-        "--set",
-        "audit.attacks=[loss,nn,lira]",
-        "--set",
-        "audit.refs=2",
-        "--set",
-        "audit.bootstrap=20",
-    ]
+    audited = ci_args(
+        {**SC, "audit.enabled": "true", "audit.attacks": "[loss,nn,lira]", "audit.refs": 2, "audit.bootstrap": 20}
+    )
     assert main(["run", *audited, "--out", str(tmp_path / "a")]) == 0
     with kill_at_epoch(2):
         assert main(["run", *audited, "--out", str(tmp_path / "b")]) == 130
@@ -222,7 +214,7 @@ def test_live_progress_shows_round_accuracy_and_attack_success(tmp_path, capsys)
     from safecompress.progress import RichProgress
     from safecompress.runner import run_experiment
 
-    overrides = [FAST[i + 1] for i in range(0, len(FAST), 2) if FAST[i] == "--set"]
+    overrides = ci_overrides(SC)
     cfg = load_config(preset="ci", overrides=overrides)
     console = Console(file=__import__("io").StringIO(), width=200, force_terminal=False)
     run_experiment(cfg, tmp_path / "p", callbacks=[RichProgress(console, "sc")])
