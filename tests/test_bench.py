@@ -122,6 +122,49 @@ def test_suite_problems_are_reported_before_anything_trains(tmp_path):
         load_suite("cpx")
 
 
+def test_a_suite_extends_another_and_changes_only_what_it_names(tmp_path):
+    parent = tmp_path / "parent.yaml"
+    parent.write_text(yaml.safe_dump(SUITE))
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        yaml.safe_dump(
+            {
+                "name": "child",
+                "extends": "parent.yaml",  # a path relative to the extending file
+                "seeds": [3],
+                "common": {"train": {"epochs": 2}},
+                "methods": {"extra": {"method": {"name": "set"}}},
+            }
+        )
+    )
+    base, ext = load_suite(parent), load_suite(child)
+    assert ext.name == "child" and ext.seeds == [3] and ext.densities == base.densities
+    assert ext.common == {**base.common, "train": {**base.common.get("train", {}), "epochs": 2}}
+    assert list(ext.methods) == [*base.methods, "extra"] and ext.datasets == base.datasets
+    dropped = next(iter(base.methods))
+    child.write_text(yaml.safe_dump({"extends": str(parent), "methods": {dropped: None}, "reference": None}))
+    assert list(load_suite(child).methods) == list(base.methods)[1:]
+    child.write_text(yaml.safe_dump({"extends": str(parent), "methods": {"nothere": None}}))
+    with pytest.raises(ConfigError, match="null removes an entry .* which has none"):
+        load_suite(child)
+    parent.write_text(yaml.safe_dump({**SUITE, "extends": "child.yaml"}))
+    with pytest.raises(ConfigError, match="circle"):
+        load_suite(child)
+    child.write_text(yaml.safe_dump({"extends": "no-such-suite"}))
+    with pytest.raises(ConfigError, match="no suite 'no-such-suite'"):
+        load_suite(child)
+    assert main(["bench", "--suite", str(child), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_served_variants_extend_served_and_keep_its_loop():
+    served = load_suite("served")
+    d10, texas = load_suite("served-d10"), load_suite("served-texas")
+    assert d10.methods == served.methods and d10.densities == [0.1] and d10.seeds == [0, 1]
+    assert list(texas.datasets) == ["texas100-synth"] and texas.common["data"] == {"max_samples": 10000}
+    assert texas.methods == {k: v for k, v in served.methods.items() if k != "safecompress-served(b=0.55)"}
+
+
 def test_builtin_suites_expand_to_valid_configs():
     cpu = expand(load_suite("cpu"))
     assert {c.dataset for c in cpu} == {"purchase100-synth", "texas100-synth", "cifar100-synth", "fashion-mnist"}

@@ -75,19 +75,9 @@ class Cell:
 
 
 def load_suite(name_or_path: str | Path) -> Suite:
-    """A built-in suite by name (``cpu``, ``paper``) or a YAML suite file."""
-    text = str(name_or_path)
-    if text in SUITES:
-        raw = _yaml(resources.files("safecompress.suites").joinpath(f"{text}.yaml").read_text())
-    elif Path(text).is_file():
-        raw = read_yaml(text)
-    else:
-        hint = closest(text, list(SUITES))
-        raise ConfigError(
-            f"no suite {text!r}: give a built-in suite ({', '.join(SUITES)})"
-            + (f" — did you mean {hint!r}?" if hint else "")
-            + " or the path of a suite YAML file"
-        )
+    """A built-in suite by name (``cpu``, ``paper``) or a YAML suite file; one that ``extends`` another starts
+    from it (see :func:`extend_suite`)."""
+    raw = _suite_dict(str(name_or_path), ())
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as exc:
@@ -95,6 +85,61 @@ def load_suite(name_or_path: str | Path) -> Suite:
     if suite.reference is not None and suite.reference not in suite.methods:
         raise ConfigError(f"suite reference {suite.reference!r} is not one of its methods: {', '.join(suite.methods)}")
     return suite
+
+
+def _suite_dict(text: str, chain: tuple[str, ...], relative_to: Path | None = None) -> dict[str, Any]:
+    """The suite's mapping with every ``extends`` resolved; ``chain`` holds the suites that extend it."""
+    local = None if relative_to is None or text in SUITES else relative_to / text
+    if text in SUITES:
+        raw, folder = _yaml(resources.files("safecompress.suites").joinpath(f"{text}.yaml").read_text()), None
+    elif local is not None and local.is_file():
+        raw, folder = read_yaml(local), local.parent
+    elif Path(text).is_file():
+        raw, folder = read_yaml(text), Path(text).parent
+    else:
+        hint = closest(text, list(SUITES))
+        raise ConfigError(
+            f"no suite {text!r}"
+            + (f" (extended by {chain[-1]!r})" if chain else "")
+            + f": give a built-in suite ({', '.join(SUITES)})"
+            + (f" — did you mean {hint!r}?" if hint else "")
+            + " or the path of a suite YAML file"
+        )
+    if not isinstance(raw, dict):
+        raise ConfigError(f"suite {text!r} is not a mapping of suite settings (name, seeds, methods, ...)")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"suite {text!r}: extends must name one suite (built-in or a YAML path), got {parent!r}")
+    if parent in (*chain, text):
+        raise ConfigError(f"suites extend each other in a circle: {' -> '.join((*chain, text, parent))}")
+    return extend_suite(_suite_dict(parent, (*chain, text), folder), raw, text)
+
+
+def extend_suite(base: dict[str, Any], child: dict[str, Any], name: str = "suite") -> dict[str, Any]:
+    """``child`` on top of ``base``: ``common`` is deep-merged; ``datasets`` and ``methods`` are merged by name
+    (an entry replaces the parent's of that name, ``null`` removes it); every other key replaces the parent's."""
+    out = dict(base)
+    for key, value in child.items():
+        if key == "common":
+            out[key] = deep_merge(base.get("common") or {}, value or {})
+        elif key in ("datasets", "methods"):
+            merged = dict(base.get(key) or {})
+            for entry, entry_cfg in (value or {}).items():
+                if entry_cfg is not None:
+                    merged[entry] = entry_cfg
+                    continue
+                if entry not in merged:
+                    raise ConfigError(
+                        f"{name}: {key}.{entry}: null removes an entry of the suite it extends, which has none "
+                        f"(its {key}: {', '.join(base.get(key) or {}) or 'none'})"
+                    )
+                del merged[entry]
+            out[key] = merged
+        else:
+            out[key] = value
+    return out
 
 
 def _yaml(text: str) -> Any:

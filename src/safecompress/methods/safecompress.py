@@ -264,6 +264,9 @@ class SafeCompressEngine(SparseEngine):
         # in-loop served leakage, every round to the end of training — was measured and removed: leakage builds
         # up irreversibly while the signal lags, so the controller saturated at full strength after the model
         # had memorised and lost 3-8 points for no privacy, dominated by a fixed strength; bench/results/control.)
+        # (Protecting, per record, the training records the calibrated test catches — soft labels or no gradient for
+        # them — was measured and removed too: it cost 1.5 points, and the records that leak most, e.g. mislabelled
+        # ones, sit far below their class's typical non-member, so a class-level test never catches them; README.)
         if picked.regularizer != "none":
             self.reg_name, self.strength = picked.regularizer, picked.strength
         if self.regularised:
