@@ -138,8 +138,8 @@ def test_queries_run_in_eval_mode_and_give_the_model_back_in_its_mode():
     from safecompress.attacks.base import BlackBoxTarget, WhiteBoxTarget
     from safecompress.attacks.features import logits_and_penultimate
     from safecompress.attacks.whitebox import per_sample_grad_norms
+    from safecompress.methods.safecompress.simulate import ProbeData, Simulator
     from safecompress.models import build_model
-    from safecompress.simulate import ProbeData, Simulator
     from safecompress.train import evaluate
 
     model = build_model(ModelSpec("mlp", (1, 8, 8), 10, 0.25, "batch"), 0).train()
@@ -319,9 +319,9 @@ def test_simulators_attack_the_model_as_it_is_served():
     from safecompress.attacks.base import WhiteBoxTarget
     from safecompress.defences import DEFENCES
     from safecompress.defences.base import unwrap
-    from safecompress.methods.candidates import CandidateData, Serving, assess
+    from safecompress.methods.safecompress.candidates import CandidateData, Serving, assess
+    from safecompress.methods.safecompress.simulate import ProbeData, Simulator
     from safecompress.models import build_model
-    from safecompress.simulate import ProbeData, Simulator
 
     model = build_model(ModelSpec("mlp", (1, 8, 8), 10, 0.25, "batch"), 0)
     gen = torch.Generator().manual_seed(0)
