@@ -30,7 +30,8 @@ def main() -> None:
 
     from safecompress.config import load_config
     from safecompress.executor import make_executor
-    from safecompress.runner import audit_run_folder, run_experiment
+    from safecompress.run_audit import audit_run_folder
+    from safecompress.runner import run_experiment
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--refs", type=int, default=16)

@@ -16,7 +16,8 @@ from safecompress.data import load_dataset
 from safecompress.data.split import make_split
 from safecompress.methods import METHODS
 from safecompress.models import ModelSpec
-from safecompress.runner import data_context, reference_trainer
+from safecompress.run_audit import reference_trainer
+from safecompress.runsetup import data_context
 from safecompress.train import Trainer
 
 TINY = [
@@ -137,8 +138,8 @@ def test_queries_run_in_eval_mode_and_give_the_model_back_in_its_mode():
     from safecompress.attacks.base import BlackBoxTarget, WhiteBoxTarget
     from safecompress.attacks.features import logits_and_penultimate
     from safecompress.attacks.whitebox import per_sample_grad_norms
+    from safecompress.methods.safecompress.simulate import ProbeData, Simulator
     from safecompress.models import build_model
-    from safecompress.simulate import ProbeData, Simulator
     from safecompress.train import evaluate
 
     model = build_model(ModelSpec("mlp", (1, 8, 8), 10, 0.25, "batch"), 0).train()
@@ -170,6 +171,7 @@ def test_the_loop_never_reads_test_audit_or_population_rows(tmp_path, monkeypatc
     """Replace every test, audit non-member and population row (features and labels) by noise: the
     SafeCompress run's model and rounds must not change by a single byte."""
     import safecompress.runner as runner
+    import safecompress.runsetup as runsetup
 
     overrides = [
         "data.name=digits",
@@ -191,7 +193,7 @@ def test_the_loop_never_reads_test_audit_or_population_rows(tmp_path, monkeypatc
     noisy.y[rows] = rng.integers(0, noisy.n_classes, len(rows)).astype(noisy.y.dtype)
     outputs = {}
     for name, ds in (("real", real), ("noisy", noisy)):
-        monkeypatch.setattr(runner, "load_dataset", lambda *a, ds=ds, **k: ds)
+        monkeypatch.setattr(runsetup, "load_dataset", lambda *a, ds=ds, **k: ds)
         runner.run_experiment(cfg, tmp_path / name)
         outputs[name] = [(tmp_path / name / f).read_bytes() for f in ("model.safetensors", "rounds.jsonl")]
     assert outputs["real"] == outputs["noisy"]
@@ -317,9 +319,9 @@ def test_simulators_attack_the_model_as_it_is_served():
     from safecompress.attacks.base import WhiteBoxTarget
     from safecompress.defences import DEFENCES
     from safecompress.defences.base import unwrap
-    from safecompress.methods.candidates import CandidateData, Serving, assess
+    from safecompress.methods.safecompress.candidates import CandidateData, Serving, assess
+    from safecompress.methods.safecompress.simulate import ProbeData, Simulator
     from safecompress.models import build_model
-    from safecompress.simulate import ProbeData, Simulator
 
     model = build_model(ModelSpec("mlp", (1, 8, 8), 10, 0.25, "batch"), 0)
     gen = torch.Generator().manual_seed(0)

@@ -229,7 +229,7 @@ def test_safecompress_simulates_attribute_and_inversion_attackers_in_the_loop(tm
     assert rounds and all(
         set(c["attack_auc"]) == {"nn", "attribute", "inversion"} for r in rounds for c in r["candidates"]
     )
-    from safecompress.objectives import Candidate, select
+    from safecompress.methods.safecompress.objectives import Candidate, select
 
     for r in rounds:  # the worst case over the heterogeneous attackers decides
         cands = [Candidate(c["val_accuracy"], c["attack_auc"], c["attack_advantage"]) for c in r["candidates"]]

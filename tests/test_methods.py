@@ -247,7 +247,7 @@ def test_dmp_student_never_trains_on_private_samples(tmp_path, monkeypatch):
 
     from safecompress.config import build_config
     from safecompress.data import load_dataset
-    from safecompress.runner import data_context
+    from safecompress.runsetup import data_context
 
     cfg = build_config(yaml.safe_load((out / "config.yaml").read_text()))
     ds = load_dataset(cfg.data.name, data_context(cfg))

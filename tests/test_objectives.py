@@ -1,6 +1,6 @@
 import pytest
 
-from safecompress.objectives import Candidate, budget_leakage, leakage, pareto_front, select
+from safecompress.methods.safecompress.objectives import Candidate, budget_leakage, leakage, pareto_front, select
 
 A = Candidate(0.80, {"nn": 0.70, "loss": 0.60}, {"nn": 0.30, "loss": 0.15})
 B = Candidate(0.79, {"nn": 0.55, "loss": 0.52}, {"nn": 0.08, "loss": 0.04})

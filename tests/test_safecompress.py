@@ -7,8 +7,8 @@ import pytest
 from runargs import ci_args, ci_overrides
 from safecompress.cli import main
 from safecompress.errors import ConfigError
-from safecompress.objectives import Candidate, select
-from safecompress.simulate import Simulator
+from safecompress.methods.safecompress.objectives import Candidate, select
+from safecompress.methods.safecompress.simulate import Simulator
 
 SC = {
     "train.lr": 0.005,

@@ -432,7 +432,7 @@ def list_suites():
 @executor_options
 def audit_cmd(run_dir, attacks, refs, compare, trust_model_code, executor, address, workers) -> None:
     """Audit a finished run with membership-inference attacks (writes audit.json, scores.npz, roc.png)."""
-    from .runner import audit_run_folder
+    from .run_audit import audit_run_folder
 
     names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
     with _executor(executor, address, workers) as ex:

@@ -62,7 +62,7 @@ AttackName = RegistryName("attacks", "ATTACKS")
 PruneName = RegistryName("sparse.criteria", "PRUNE")
 GrowName = RegistryName("sparse.criteria", "GROW")
 AllocationName = RegistryName("sparse.allocation", "ALLOCATIONS")
-ObjectiveName = RegistryName("objectives", "OBJECTIVES")
+ObjectiveName = RegistryName("methods.safecompress.objectives", "OBJECTIVES")
 DefenceName = RegistryName("defences", "DEFENCES")
 _defences = _registry("defences", "DEFENCES")
 _methods = _registry("methods", "METHODS")
@@ -364,7 +364,7 @@ class SafeCompressConfig(_Section):
     def _known_simulators(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("simulate needs at least one attack, e.g. [nn]")
-        from .simulate import simulation_problem
+        from .methods.safecompress.simulate import simulation_problem
 
         for name in v:
             problem = simulation_problem(name, _attacks())

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import CandidateStrategy
-from .base import MethodContext, register_method
-from .safecompress import SafeCompress
+from ...config import CandidateStrategy
+from ..base import MethodContext, register_method
+from .method import SafeCompress
 
 
 @register_method("rigl_select")

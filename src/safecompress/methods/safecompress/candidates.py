@@ -17,11 +17,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..config import TrainConfig
-from ..objectives import Candidate
-from ..simulate import ProbeData, Simulator
-from ..sparse.masks import apply_masks
-from ..train import TrainState, augment_images, evaluate, make_optimizer
+from ...config import TrainConfig
+from ...sparse.masks import apply_masks
+from ...train import TrainState, augment_images, evaluate, make_optimizer
+from .objectives import Candidate
+from .simulate import ProbeData, Simulator
 
 
 @dataclass

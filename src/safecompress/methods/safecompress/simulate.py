@@ -13,15 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import metrics
-from .attacks import ATTACKS
-from .attacks.base import AttackContext, BlackBoxTarget, WhiteBoxTarget
-from .attacks.features import fit_binary_mlp, predict_binary_mlp
-from .attacks.label_only import LabelOnlyAttack
-from .attacks.learned import ShadowAttack, _LearnedAttack
-from .attacks.metric import _MetricAttack
-from .attacks.whitebox import GradNormAttack
-from .errors import ConfigError
+from ... import metrics
+from ...attacks import ATTACKS
+from ...attacks.base import AttackContext, BlackBoxTarget, WhiteBoxTarget
+from ...attacks.features import fit_binary_mlp, predict_binary_mlp
+from ...attacks.label_only import LabelOnlyAttack
+from ...attacks.learned import ShadowAttack, _LearnedAttack
+from ...attacks.metric import _MetricAttack
+from ...attacks.whitebox import GradNormAttack
+from ...errors import ConfigError
 
 SIGNAL_ATTACKS = (_MetricAttack, GradNormAttack, LabelOnlyAttack)
 

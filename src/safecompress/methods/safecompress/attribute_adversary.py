@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks.features import last_linear
-from .train import Callback, Trainer, load_optimizer_tensors, optimizer_tensors
+from ...attacks.features import last_linear
+from ...train import Callback, Trainer, load_optimizer_tensors, optimizer_tensors
 
 
 class AttributeAdversary(Callback):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .registry import Registry
+from ...registry import Registry
 
 
 @dataclass(frozen=True)

@@ -27,21 +27,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adversarial import AdversarialRegularizer
-from ..attribute_adversary import AttributeAdversary
-from ..errors import ConfigError
-from ..executor import LocalExecutor, resources_for
-from ..fileio import atomic_write_text
-from ..objectives import Candidate, select
-from ..simulate import ProbeData, Simulator
-from ..sparse.criteria import GROW, PRUNE
-from ..sparse.engine import SparseEngine, prune_and_grow
-from ..sparse.masks import prunable_parameters
-from ..sparse.schedule import UpdateSchedule
-from ..train import Trainer
-from .base import MethodContext, MethodResult, register_method
+from ...errors import ConfigError
+from ...executor import LocalExecutor, resources_for
+from ...fileio import atomic_write_text
+from ...sparse.criteria import GROW, PRUNE
+from ...sparse.engine import SparseEngine, prune_and_grow
+from ...sparse.masks import prunable_parameters
+from ...sparse.schedule import UpdateSchedule
+from ...train import Trainer
+from ..base import MethodContext
 from .candidates import CandidateData, CandidateTask, FineTune, Serving, assess, run_candidate
-from .sparse_base import SparseMethod, initial_masks
+from .objectives import Candidate, select
+from .simulate import ProbeData, Simulator
 
 log = logging.getLogger(__name__)
 REGULARIZER_PARAM = {
@@ -56,7 +53,7 @@ def regularizer_callback(name: str, strength: float, ctx: MethodContext):
     """The training callback of defence ``name`` at ``strength`` (None for none or zero strength)."""
     if name == "none" or strength <= 0:
         return None
-    from ..defences import DEFENCES
+    from ...defences import DEFENCES
 
     params = {REGULARIZER_PARAM[name]: strength}
     if name == "hamp":
@@ -113,7 +110,7 @@ class SafeCompressEngine(SparseEngine):
     def _serving(self, ctx: MethodContext) -> Serving | None:
         """The run's inference-time defence, which the simulators attack through (None when the network is
         served as it is, or with ``safecompress.simulate_served: false``)."""
-        from ..defences.base import Defence
+        from ...defences.base import Defence
 
         defence = ctx.defence()
         if not self.cfg.simulate_served or type(defence).deploy is Defence.deploy:
@@ -383,70 +380,3 @@ class SafeCompressEngine(SparseEngine):
                 "masks": {k[len("best.mask.") :]: v for k, v in tensors.items() if k.startswith("best.mask.")},
             }
         self._write_rounds()
-
-
-@register_method("safecompress")
-class SafeCompress(SparseMethod):
-    needs_parts = ("train", "val", "probe_members", "probe_nonmembers")
-
-    def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
-        sp = ctx.cfg.sparse
-        total = ctx.total_steps()
-        schedule = UpdateSchedule(sp.update_every, 1.0, int(sp.update_stop * total), sp.update_decay)
-        return SafeCompressEngine(ctx, model, initial_masks(ctx, model), schedule)
-
-    def extra_callbacks(self, ctx: MethodContext) -> list:
-        sc = ctx.cfg.safecompress
-        out: list = []
-        if sc.adversarial.enabled:
-            adv = sc.adversarial
-            idx = torch.as_tensor(np.asarray(ctx.split["probe_nonmembers"]))
-            start = int(adv.warmup * ctx.total_steps())
-            out.append(
-                AdversarialRegularizer(
-                    ctx.spec.n_classes,
-                    (ctx.X[idx], ctx.y[idx]),
-                    beta=adv.beta,
-                    k=adv.steps,
-                    start_step=start,
-                    with_loss=adv.with_loss,
-                    seed=ctx.cfg.seed,
-                )
-            )
-        if sc.attribute_adversary > 0:
-            if ctx.sensitive is None:
-                raise ConfigError("safecompress.attribute_adversary needs a dataset with a sensitive attribute")
-            train = np.asarray(ctx.split["train"])
-            out.append(
-                AttributeAdversary(
-                    ctx.X[torch.as_tensor(train)],
-                    np.asarray(ctx.sensitive)[train],
-                    beta=sc.attribute_adversary,
-                    seed=ctx.cfg.seed,
-                )
-            )
-        return out
-
-    def train(self, ctx: MethodContext) -> MethodResult:
-        result = super().train(ctx)
-        engine_rounds = result.report["sparse"]["topology_updates"]
-        result.report["safecompress"] = {
-            "rounds": engine_rounds,
-            "simulate": ctx.cfg.safecompress.simulate,
-            "objective": ctx.cfg.safecompress.objective,
-        }
-        best = self.engine_.best
-        result.report["safecompress"]["final_round"] = best["round"] if best else "final"
-        result.report["safecompress"]["final"] = ctx.cfg.safecompress.final
-        timing = {"rounds_s": round(self.engine_.loop_s, 3)}
-        for cb in self.extras_:
-            if isinstance(cb, AdversarialRegularizer):
-                timing["adversarial_s"] = round(cb.seconds, 3)
-            if isinstance(cb, AttributeAdversary):
-                timing["attribute_adversary_s"] = round(cb.seconds, 3)
-                tail = cb.head_accuracy[-50:]
-                result.report["safecompress"]["attribute_head_accuracy"] = (
-                    round(float(np.mean(tail)), 4) if tail else None
-                )
-        result.report["timing"] = timing
-        return result

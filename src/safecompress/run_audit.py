@@ -1,0 +1,284 @@
+"""The audit of a run: reference models trained with the target's recipe, the audit wired to the run's data,
+split, canaries and serving, and ``safecompress audit`` (re-auditing a finished run folder)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .auditor import AuditResult, audit_model, compare_runs, write_audit
+from .canaries import Canaries
+from .checkpoint import check_model_name, load_model, save_model, trust_model_factory
+from .config import RunConfig, build_config, read_yaml
+from .data import ArrayDataset, load_dataset
+from .data.split import MembershipSplit
+from .defences import DEFENCES
+from .defences.base import Defence
+from .errors import RunFolderError
+from .fileio import atomic_write_json, load_npz
+from .methods import METHODS, MethodContext, needed_parts
+from .models import ModelSpec
+from .quantize import quantize_
+from .report.html import write_report_html
+from .runfolder import FolderLock, read_report
+from .runsetup import data_context, log_to, served_model, wants_augment
+from .train import resolve_device
+
+log = logging.getLogger(__name__)
+
+
+def reference_trainer(
+    cfg: RunConfig,
+    spec: ModelSpec,
+    device: torch.device,
+    augment: bool,
+    flip: bool,
+    run_dir: Path,
+    split_sizes: dict[str, int] | None = None,
+):
+    """A function training a reference model with the target's recipe (method, density, schedule).
+
+    A reference trains on *all* the rows it is labelled IN for. When the recipe also reads val or probe
+    data, those parts come from rows that are OUT for that reference (``out=`` from the pool), sized in
+    the target's proportions (``split_sizes``), so its IN label stays exactly true."""
+
+    method_cls = METHODS.get(cfg.method.name)
+    needs = needed_parts(cfg)
+
+    def train(X: torch.Tensor, y: torch.Tensor, seed: int, sensitive: np.ndarray | None = None, out=None):
+        ref_cfg = cfg.model_copy(update={"seed": seed})
+        if set(needs) <= {"train"} or out is None:
+            X_all, y_all, s_all, parts = X, y, sensitive, {"train": np.arange(len(y))}
+            if not set(needs) <= {"train"}:
+                raise RuntimeError(f"method {cfg.method.name!r} needs {needs}: its references need OUT rows")
+        else:
+            X_out, y_out, s_out = out
+            parts = reference_parts(len(y), len(y_out), needs, seed, split_sizes)
+            X_all, y_all = torch.cat([X, X_out]), torch.cat([y, y_out])
+            s_all = None if sensitive is None or s_out is None else np.concatenate([sensitive, s_out])
+        ctx = MethodContext(
+            cfg=ref_cfg,
+            spec=spec,
+            X=X_all,
+            y=y_all,
+            split=parts,
+            device=device,
+            augment=augment,
+            flip=flip,
+            run_dir=run_dir,
+            record=False,
+            sensitive=s_all,
+        )
+        result = method_cls().train(ctx)
+        masks = quantize_(result.model, result.masks, cfg.quantize) if cfg.quantize != "none" else result.masks
+        return result.model, masks
+
+    train.uses_out_rows = not set(needs) <= {"train"}  # the pool then passes each reference its OUT rows
+    return train
+
+
+def reference_parts(
+    n_in: int, n_out: int, needs: tuple[str, ...], seed: int, split_sizes: dict[str, int] | None = None
+) -> dict[str, np.ndarray]:
+    """The split a reference model trains with, over ``n_in`` IN rows followed by ``n_out`` OUT rows.
+
+    ``train`` is every IN row. The other parts the recipe reads (val, probe non-members) are drawn from
+    the OUT rows, in the target's proportions to its training set (``split_sizes``; 15 % each when
+    unknown), shrunk together if the OUT rows are too few; probe members are IN rows, as many as the
+    probe non-members. No part but ``train`` and ``probe_members`` ever holds an IN row."""
+    train = np.arange(n_in)
+    if set(needs) <= {"train"}:
+        return {"train": train}
+    sizes = split_sizes or {}
+    n_train_t = max(1, int(sizes.get("train", n_in)))
+    wanted = {
+        p: (int(round(n_in * sizes[p] / n_train_t)) if p in sizes else int(0.15 * n_in))
+        for p in ("val", "probe_nonmembers")
+        if p in needs or (p == "probe_nonmembers" and "probe_members" in needs)
+    }
+    total = sum(wanted.values())
+    if total > n_out:
+        log.warning(
+            "reference recipe wants %d held-out rows but the pool has %d OUT rows; shrinking %s",
+            total,
+            n_out,
+            ", ".join(wanted),
+        )
+        wanted = {p: int(v * n_out / total) for p, v in wanted.items()}
+    order = n_in + np.random.default_rng(np.random.SeedSequence([seed, 0x7E])).permutation(n_out)
+    parts: dict[str, np.ndarray] = {"train": train}
+    at = 0
+    for p, count in wanted.items():
+        parts[p] = np.sort(order[at : at + count])
+        at += count
+    if "probe_members" in needs:
+        k = min(n_in, len(parts.get("probe_nonmembers", ())))
+        pick = np.random.default_rng(np.random.SeedSequence([seed, 0x7F])).permutation(n_in)[:k]
+        parts["probe_members"] = np.sort(pick)
+    return parts
+
+
+def reference_server(cfg: RunConfig, device: torch.device):
+    """For an inference-time defence (MemGuard): serve every reference through the same defence, fitted on
+    its own members vs non-members, so black-box attacks are adaptive (they see what the target serves).
+    None for training-time defences."""
+    defence = DEFENCES.get(cfg.defence.name)(**cfg.defence.params)
+    if type(defence).deploy is Defence.deploy:
+        return None
+
+    def serve(model, members, nonmembers, seed):
+        return defence.deploy(model, members, nonmembers, seed, device)
+
+    return serve
+
+
+def split_parts(ds: ArrayDataset, split: MembershipSplit):
+    """``part(name) -> (X, y)``: the tensors of one split part of ``ds``."""
+    X, y = torch.from_numpy(ds.X), torch.from_numpy(ds.y)
+
+    def part(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(split[name])
+        return X[idx], y[idx]
+
+    return part
+
+
+def audit_with_config(
+    cfg: RunConfig,
+    spec: ModelSpec,
+    ds: ArrayDataset,
+    split: MembershipSplit,
+    model: torch.nn.Module,
+    device: torch.device,
+    augment: bool,
+    run_dir: Path,
+    attacks: list[str] | None = None,
+    refs: int | None = None,
+    executor=None,
+    canaries: Canaries | None = None,
+) -> AuditResult:
+    """Audit ``model`` on the split's audit parts with the configured attacks; write the audit files.
+    With ``canaries``, they leave the attacker's population and are queried beside the audit records."""
+    part = split_parts(ds, split)
+    population = split["population"] if canaries is None else np.setdiff1d(split["population"], canaries.idx)
+    pop_t = torch.as_tensor(population)
+    canary_q = None
+    if canaries is not None:
+        c = torch.as_tensor(canaries.idx)
+        canary_q = (
+            torch.from_numpy(ds.X)[c],
+            torch.as_tensor(canaries.labels, dtype=torch.from_numpy(ds.y).dtype),
+            canaries.is_member,
+        )
+
+    def save_ref(model, masks, path):
+        save_model(model, spec, path, masks=masks)
+
+    refs_dir = run_dir / "refs"
+    refs_dir.mkdir(exist_ok=True)
+    result = audit_model(
+        model,
+        part("audit_members"),
+        part("audit_nonmembers"),
+        (torch.from_numpy(ds.X)[pop_t], torch.from_numpy(ds.y)[pop_t]),
+        attacks=attacks or cfg.audit.attacks,
+        n_classes=ds.n_classes,
+        train_fn=reference_trainer(cfg, spec, device, augment, ds.hflip, run_dir, split.sizes()),
+        refs=refs or cfg.audit.refs,
+        kind=ds.kind,
+        seed=cfg.seed,
+        device=device,
+        cache_dir=refs_dir,
+        save_fn=save_ref,
+        load_fn=load_model,
+        n_bootstrap=cfg.audit.bootstrap,
+        attack_params=cfg.audit.attack_params,
+        executor=executor,
+        canaries=canary_q,
+        sensitive=None
+        if ds.sensitive is None
+        else {
+            "population": ds.sensitive[population],
+            "members": ds.sensitive[split["audit_members"]],
+            "nonmembers": ds.sensitive[split["audit_nonmembers"]],
+            "canaries": None if canaries is None else ds.sensitive[canaries.idx],
+        },
+        sensitive_names=ds.sensitive_names,
+        serve_fn=reference_server(cfg, device),
+    )
+    write_audit(result, run_dir)
+    return result
+
+
+def audit_run_folder(
+    run_dir: Path,
+    attacks: list[str] | None = None,
+    refs: int | None = None,
+    compare: Path | None = None,
+    executor=None,
+    trust_code: bool = False,
+) -> dict[str, Any]:
+    """``safecompress audit``: (re-)audit a finished run folder and update its report.json.
+
+    Everything is checked before any file is written: the folder lock, report.json (a JSON object whose
+    manifest matches config.yaml, split.npz and model.safetensors), the config, the model's code."""
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "split.npz", "model.safetensors", "report.json"):
+        if not (run_dir / name).is_file():
+            raise RunFolderError(f"{run_dir} holds no {name}; pass the folder of a finished `safecompress run`")
+    with FolderLock(run_dir, "safecompress audit"):
+        report = read_report(run_dir)  # refuses a corrupt report or swapped/edited files
+        cfg = build_config(read_yaml(run_dir / "config.yaml"))
+        check_model_name(cfg.model.name, str(run_dir / "config.yaml"), trust_code)
+        if trust_code:
+            trust_model_factory(cfg.model.name)
+        if compare is not None and not (Path(compare) / "scores.npz").is_file():
+            raise RunFolderError(f"{compare} holds no scores.npz; audit that run first")
+        return _audit_locked(run_dir, report, cfg, attacks, refs, compare, executor, trust_code)
+
+
+def _audit_locked(
+    run_dir: Path, report: dict[str, Any], cfg: RunConfig, attacks, refs, compare, executor, trust_code: bool
+) -> dict[str, Any]:
+    report_path = run_dir / "report.json"
+    with log_to(run_dir / "log.txt"):
+        ds = load_dataset(cfg.data.name, data_context(cfg))
+        split = MembershipSplit.load(run_dir / "split.npz", n_total=len(ds))
+        device = resolve_device(cfg.train.device)
+        model = load_model(run_dir / "model.safetensors", device, trust_code=trust_code)
+        spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
+        augment = wants_augment(cfg, ds)
+        model = served_model(
+            DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, split_parts(ds, split), cfg.seed, device
+        )
+        t0 = time.perf_counter()
+        result = audit_with_config(
+            cfg,
+            spec,
+            ds,
+            split,
+            model,
+            device,
+            augment,
+            run_dir,
+            attacks,
+            refs,
+            executor,
+            canaries=Canaries.load(run_dir),
+        )
+        report["audit"] = result.report
+        report.setdefault("timing", {})["audit_s"] = round(time.perf_counter() - t0, 3)
+        if compare is not None:
+            other = Path(compare) / "scores.npz"
+            ids = np.concatenate([split["audit_members"], split["audit_nonmembers"]])[result.is_member]
+            comparison = compare_runs(load_npz(run_dir / "scores.npz"), load_npz(other), ids)
+            atomic_write_json(run_dir / "compare.json", {"other": str(compare), "attacks": comparison})
+            report["audit"]["compare"] = {"other": str(compare), "file": "compare.json"}
+        atomic_write_json(report_path, report)
+        write_report_html(run_dir)
+    return report

@@ -1,0 +1,182 @@
+"""What a run settles before its method trains: the data, the resolved config (checked against a resumed
+folder's), the membership split and its checks, the canaries, the device and the model's spec."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .canaries import Canaries, make_canaries
+from .config import RunConfig, build_config, dump_yaml, read_yaml
+from .data import ArrayDataset, DataContext, load_dataset
+from .data.split import MembershipSplit, make_split
+from .defences import DEFENCES
+from .errors import ConfigError, RunFolderError
+from .fileio import atomic_write_text
+from .models import MODELS, ModelSpec, model_entry
+from .runfolder import RunFolder, SafeFileHandler
+from .train import resolve_device
+from .validate import run_split_problems
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSetup:
+    """A run's inputs, settled: the resolved config, the dataset and its split, the canaries (None without
+    ``audit.canaries``), the device, whether images are augmented, and the model's spec."""
+
+    cfg: RunConfig
+    ds: ArrayDataset
+    split: MembershipSplit
+    canaries: Canaries | None
+    device: torch.device
+    augment: bool
+    spec: ModelSpec
+
+
+def prepare_run(folder: RunFolder, cfg: RunConfig) -> RunSetup | None:
+    """Load the data, then write (or, resuming, check) config.yaml, split.npz and the canaries in ``folder``.
+    None when the folder already holds the finished run of this config."""
+    ds = load_dataset(cfg.data.name, data_context(cfg))
+    log.info(
+        "dataset %s: %d samples, shape %s, %d classes (%s)", ds.name, len(ds), ds.input_shape, ds.n_classes, ds.source
+    )
+    cfg = _settled_config(folder, resolve_config(cfg, ds))
+    if cfg is None:
+        return None
+    split = _split(folder, cfg, len(ds))
+    canaries = Canaries.load(folder.work) if folder.resuming else None
+    if canaries is None and cfg.audit.canaries:
+        canaries = make_canaries(split, ds.y, ds.n_classes, cfg.audit.canaries, split.seed)
+        canaries.save(folder.work)
+    device = resolve_device(cfg.train.device)
+    augment = wants_augment(cfg, ds)
+    if augment and ds.kind != "image":
+        raise ConfigError("train.augment=true needs image data (crop+flip); use train.augment=auto or false for tables")
+    spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
+    return RunSetup(cfg, ds, split, canaries, device, augment, spec)
+
+
+def _settled_config(folder: RunFolder, cfg: RunConfig) -> RunConfig | None:
+    """Write config.yaml; resuming, refuse a different config, and return None when the run is complete."""
+    config_path = folder.path("config.yaml")
+    if folder.resuming and config_path.exists():
+        diffs = _config_differences(read_yaml(config_path), cfg.to_dict())
+        if diffs:
+            raise RunFolderError(
+                f"cannot resume {folder.final}: its run used a different configuration ({'; '.join(diffs)}). "
+                "Use --overwrite to replace it or choose another --out"
+            )
+        if folder.path("report.json").exists():
+            return None
+    atomic_write_text(config_path, dump_yaml(cfg))
+    folder.record("config.yaml")
+    return cfg
+
+
+def _split(folder: RunFolder, cfg: RunConfig, n_total: int) -> MembershipSplit:
+    """The run's membership split (the resumed folder's, or a new one written to split.npz), checked against
+    what the method, the defence and the audit need."""
+    split_path = folder.path("split.npz")
+    if folder.resuming and split_path.exists():
+        split = MembershipSplit.load(split_path, n_total=n_total)
+    else:
+        seed = cfg.data.split.seed if cfg.data.split.seed is not None else cfg.seed
+        split = make_split(n_total, cfg.data.split, seed, cfg.data.max_samples)
+        split.save(split_path)
+        folder.record("split.npz")
+    log.info("split sizes: %s", split.sizes())
+    problems = [
+        *DEFENCES.get(cfg.defence.name)(**cfg.defence.params).split_problems(split.sizes()),
+        *run_split_problems(cfg, split.sizes()),
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return split
+
+
+def wants_augment(cfg: RunConfig, ds: ArrayDataset) -> bool:
+    """Whether training augments its inputs: ``train.augment`` true, or auto on image data."""
+    return cfg.train.augment is True or (cfg.train.augment == "auto" and ds.kind == "image")
+
+
+def data_context(cfg: RunConfig) -> DataContext:
+    d = cfg.data
+    ctx = DataContext(
+        data_dir=d.data_dir,
+        download=d.download,
+        path=d.path,
+        label_column=d.label_column,
+        sensitive_column=d.sensitive_column,
+        synth_samples=d.synth_samples,
+        synth_seed=d.synth_seed,
+        image_size=d.image_size,
+    )
+    return ctx
+
+
+def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
+    """Fill the choices that depend on the data (``model.name: auto``) and check model/data fit."""
+    raw = cfg.to_dict()
+    if cfg.model.name == "auto":
+        raw["model"]["name"] = cfg.model.auto_image if ds.kind == "image" else cfg.model.auto_tabular
+    resolved = build_config(raw)
+    sc = resolved.safecompress
+    needs_attr = []
+    if resolved.method.name == "safecompress":
+        needs_attr += ["safecompress.simulate: attribute"] if "attribute" in sc.simulate else []
+        needs_attr += ["safecompress.attribute_adversary"] if sc.attribute_adversary else []
+    if needs_attr and ds.sensitive is None:
+        raise ConfigError(
+            f"{' and '.join(needs_attr)}: needs a dataset with a sensitive attribute, and {ds.name} has "
+            "none; use income, cifar10-synth-attr, or your own npz/csv with data.sensitive_column"
+        )
+    entry = model_entry(resolved.model.name)
+    if ds.kind not in entry.kinds:
+        raise ConfigError(
+            f"model.name={resolved.model.name!r} cannot take {ds.kind} data ({ds.name}); "
+            f"choose one of: {', '.join(n for n, e in MODELS.items() if ds.kind in e.kinds)}"
+        )
+    return resolved
+
+
+@contextmanager
+def log_to(path: Path) -> Iterator[None]:
+    """Copy the package's INFO-and-above log records into ``path`` while the block runs."""
+    handler = SafeFileHandler(path, encoding="utf-8")  # never through a symlink
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    pkg = logging.getLogger("safecompress")
+    old_level = pkg.level
+    pkg.addHandler(handler)
+    if pkg.getEffectiveLevel() > logging.INFO:
+        pkg.setLevel(logging.INFO)  # console handlers keep their own level
+    try:
+        yield
+    finally:
+        pkg.removeHandler(handler)
+        pkg.setLevel(old_level)
+        handler.close()
+
+
+def _config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diffs += _config_differences(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            diffs.append(f"{prefix}{key}: {va!r} -> {vb!r}")
+    return diffs
+
+
+def served_model(defence, model: torch.nn.Module, part, seed: int, device: torch.device) -> torch.nn.Module:
+    """The model as served: ``model`` under the defence's inference-time wrapper (MemGuard), fitted on
+    the run's train (members) vs val (held-out) parts; ``model`` itself for training-time defences."""
+    return defence.deploy(model, part("train"), part("val"), seed, device)
