@@ -338,3 +338,50 @@ def test_accuracy_only_suites_summarise_without_an_audit():
     md = summary_markdown(suite, rows)
     assert "| rigl | 1 | 0.7000 [0.7000, 0.7000] | 0.900 | — |" in md and "Frontiers" not in md
     assert "<table>" in summary_html(suite, rows)
+
+
+def _frontier_row(method, seed, acc, auc, canary_auc=None):
+    row = {
+        "dataset": "d",
+        "density": 0.05,
+        "method": method,
+        "seed": seed,
+        "test_accuracy": acc,
+        "train_accuracy": acc,
+        "file_bytes": 1,
+        "train_s": 1.0,
+        "total_s": 1.0,
+        "auc": auc,
+        "auc_lo": auc - 0.01,
+        "auc_hi": auc + 0.01,
+        "tpr_at_1pct_fpr": 0.02,
+        "strongest_attack": "rmia",
+    }
+    if canary_auc is not None:
+        row.update(canary_auc=canary_auc, canary_tpr=canary_auc - 0.3, canary_fpr=0.05)
+    return row
+
+
+def test_worst_case_frontier_ranks_families_by_canary_leakage_paired_by_seed():
+    from safecompress.benchmark import aggregate, frontier_document
+
+    rows = []
+    for s, jitter in enumerate((0.0, 0.004, -0.003)):
+        rows += [
+            _frontier_row("rigl", s, 0.65 + jitter, 0.77, 0.94),
+            # same accuracy and strongest AUC, but the loop's canaries leak clearly less on every seed
+            _frontier_row("rigl+hamp(g=0.9)", s, 0.64 + jitter, 0.62, 0.92),
+            _frontier_row("safecompress-x(b=1)", s, 0.64 + jitter, 0.62, 0.85 + jitter / 2),
+        ]
+    md = frontier_document(aggregate(rows), rows).to_markdown()
+    main, worst = md.split("## Worst case: d, density 0.05")
+    # the main frontier (strongest AUC) sees no difference: the two families have the same points
+    assert "| safecompress-x | rigl+hamp | 3 | +0.0000" in main
+    tables = worst.split("Paired by seed (leakage = ")
+    assert tables[1].startswith("canary_auc)") and tables[2].startswith("canary_tpr)")
+    for table in tables[1:]:
+        row = next(line for line in table.splitlines() if line.startswith("| safecompress-x | rigl+hamp |"))
+        assert row.endswith("| larger |")
+    # no canaries in the audit: no worst-case section
+    bare = [{k: v for k, v in r.items() if not k.startswith("canary")} for r in rows]
+    assert "Worst case" not in frontier_document(aggregate(bare), bare).to_markdown()

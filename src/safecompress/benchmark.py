@@ -935,21 +935,61 @@ def knob_family(method: str) -> str:
 UNIONS = ("safecompress", "rigl_select")
 
 
+# the leakage measures a frontier can be drawn against (row key, what it is): the main table uses the first;
+# the worst-case section the canary ones (the audit's mislabelled records, Aerni et al. 2024)
+WORST_CASE = (
+    ("canary_auc", "canary AUC"),
+    ("canary_tpr", "canary TPR at the lowest FPR they resolve"),
+)
+
+
+def _family_hypervolumes(
+    rows: list[dict[str, Any]],
+    fams: dict[str, list[dict[str, Any]]],
+    dataset: str,
+    density: float,
+    acc_ref: float,
+    metric: str,
+) -> tuple[dict[str, str], dict[str, dict[int, float]]]:
+    """Per family: its hypervolume against leakage ``metric`` (points = its methods' seed means), as text with
+    an interval over seeds when every point ran the same several seeds, and those per-seed hypervolumes."""
+    from .frontier import hypervolume
+
+    text: dict[str, str] = {}
+    per_seed: dict[str, dict[int, float]] = {}
+    for fam, members in sorted(fams.items()):
+        if any(a.get(metric) is None for a in members):
+            continue
+        names = {a["method"] for a in members}
+        mine = [r for r in rows if r["dataset"] == dataset and r["method"] in names and r["density"] == density]
+        seed_sets = {tuple(sorted(r["seed"] for r in mine if r["method"] == m)) for m in names}
+        text[fam] = f"{hypervolume([(a['accuracy'], a[metric]) for a in members], acc_ref, 1.0):.4f}"
+        if len(seed_sets) == 1 and len(next(iter(seed_sets))) > 1 and all(r.get(metric) is not None for r in mine):
+            per_seed[fam] = {
+                s: hypervolume([(r["test_accuracy"], r[metric]) for r in mine if r["seed"] == s], acc_ref, 1.0)
+                for s in next(iter(seed_sets))
+            }
+            _, lo, hi = _interval(list(per_seed[fam].values()))
+            text[fam] += f" [{lo:.4f}, {hi:.4f}] over {len(per_seed[fam])} seeds"
+    return text, per_seed
+
+
 def frontier_document(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], baseline: str = "rigl") -> Document:
     """Per panel: each method family's frontier (points = the family's methods, averaged over their
     seeds) — its hypervolume in a fixed box (accuracy ≥ baseline − 10 pt, AUC ≤ 1; with an interval over
     seeds when every point has the same several seeds), and the least strongest-attack AUC it reaches at
     accuracy ≥ the baseline's − 1 pt and − 3 pt, with (AUC − 0.5) as a fraction of the baseline's where
     that is significant (the baseline's AUC interval excludes 0.5). Rows "X (all variants)" pool every
-    method whose name starts with X."""
-    from .frontier import hypervolume, least_leakage_at
+    method whose name starts with X. Then the same hypervolumes with the worst case (the canaries) as the
+    leakage, where the audit planted canaries."""
+    from .frontier import least_leakage_at
 
     doc = Document()
     for dataset, density, panel in _panels(aggs):
         ref = next((a for a in panel if a["method"] == baseline and "auc" in a), None)
         if ref is None:
             continue
-        acc_ref, auc_ref = ref["accuracy"] - 0.10, 1.0
+        acc_ref = ref["accuracy"] - 0.10
         audited = [a for a in panel if "auc" in a and a["density"] < 1.0]
         fams: dict[str, list[dict[str, Any]]] = {}
         for a in audited:
@@ -967,42 +1007,10 @@ def frontier_document(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
             "Points are seed means: compare families run on the same seeds (the paired table below), not a "
             "one-seed family with a several-seed one."
         )
+        hv_text, per_seed_hv = _family_hypervolumes(rows, fams, dataset, density, acc_ref, "auc")
         table = []
-        per_seed_hv: dict[str, dict[int, float]] = {}
         for fam, members in sorted(fams.items()):
-            names = {a["method"] for a in members}
             pts = [(a["accuracy"], a["auc"]) for a in members]
-            hv = hypervolume(pts, acc_ref, auc_ref)
-            seed_sets = {
-                tuple(
-                    sorted(
-                        r["seed"]
-                        for r in rows
-                        if r["dataset"] == dataset and r["method"] == m and r["density"] == density
-                    )
-                )
-                for m in names
-            }
-            hv_s = f"{hv:.4f}"
-            if len(seed_sets) == 1 and len(next(iter(seed_sets))) > 1:
-                per_seed_hv[fam] = {
-                    s: hypervolume(
-                        [
-                            (r["test_accuracy"], r["auc"])
-                            for r in rows
-                            if r["dataset"] == dataset
-                            and r["seed"] == s
-                            and r["method"] in names
-                            and r["density"] == density
-                            and "auc" in r
-                        ],
-                        acc_ref,
-                        auc_ref,
-                    )
-                    for s in next(iter(seed_sets))
-                }
-                _, lo, hi = _interval(list(per_seed_hv[fam].values()))
-                hv_s += f" [{lo:.4f}, {hi:.4f}] over {len(per_seed_hv[fam])} seeds"
             cells = []
             for drop in (0.01, 0.03):
                 least = least_leakage_at(pts, ref["accuracy"] - drop)
@@ -1011,8 +1019,10 @@ def frontier_document(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
                 else:
                     ratio = f"{(least - 0.5) / (ref['auc'] - 0.5):.2f}" if sig else "—"
                     cells += [f"{least:.3f}", ratio]
-            seeds = ",".join(str(x) for x in sorted({x for ss in seed_sets for x in ss}))
-            table.append([fam, str(len(members)), seeds, hv_s, *cells])
+            names = {a["method"] for a in members}
+            mine = [r for r in rows if r["dataset"] == dataset and r["density"] == density]
+            seeds = sorted({r["seed"] for r in mine if r["method"] in names})
+            table.append([fam, str(len(members)), ",".join(map(str, seeds)), hv_text[fam], *cells])
         doc.table(
             [
                 "family",
@@ -1027,10 +1037,39 @@ def frontier_document(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], ba
             table,
         )
         doc.extend(_paired_hypervolume(per_seed_hv))
+        doc.extend(_worst_case_frontiers(rows, fams, dataset, density, acc_ref))
     return doc
 
 
-def _paired_hypervolume(per_seed_hv: dict[str, dict[int, float]]) -> Document:
+def _worst_case_frontiers(
+    rows: list[dict[str, Any]], fams: dict[str, list[dict[str, Any]]], dataset: str, density: float, acc_ref: float
+) -> Document:
+    """The frontiers again with the canaries' leakage (the worst case) instead of the strongest attack's AUC:
+    per family its hypervolume for each canary measure, then the paired-by-seed differences."""
+    doc = Document()
+    measured = [(m, what, *_family_hypervolumes(rows, fams, dataset, density, acc_ref, m)) for m, what in WORST_CASE]
+    measured = [x for x in measured if x[2]]
+    if not measured:
+        return doc
+    doc.h2(f"Worst case: {dataset}, density {density:g}")
+    doc.p(
+        "The same frontiers with the canaries' leakage in place of the strongest attack's AUC (same box: accuracy "
+        f"≥ {acc_ref:.4f}, leakage ≤ 1): "
+        + "; ".join(f"{m} = {what}" for m, what, _, _ in measured)
+        + ". Canaries are mislabelled population records, half inserted in training: the records a model "
+        "memorises most."
+    )
+    fam_names = sorted({f for _, _, text, _ in measured for f in text})
+    doc.table(
+        ["family", *[f"hypervolume ({m})" for m, _, _, _ in measured]],
+        [[f, *[text.get(f, "—") for _, _, text, _ in measured]] for f in fam_names],
+    )
+    for m, _, _, per_seed in measured:
+        doc.extend(_paired_hypervolume(per_seed, f"leakage = {m}"))
+    return doc
+
+
+def _paired_hypervolume(per_seed_hv: dict[str, dict[int, float]], leakage: str = "") -> Document:
     """Hypervolume of each SafeCompress / rigl_select family minus that of every other family run with
     the same seeds, paired by seed (a t-interval over the per-seed differences): whether one frontier
     beats another beyond seed noise."""
@@ -1050,7 +1089,11 @@ def _paired_hypervolume(per_seed_hv: dict[str, dict[int, float]]) -> Document:
         mean, lo, hi = _interval(diffs)
         verdict = "larger" if lo > 0 else "smaller" if hi < 0 else "no detectable difference"
         table.append([a, b, str(len(diffs)), f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]", verdict])
-    doc.p("Paired by seed: hypervolume of the first family minus the second's (95 % t-interval over seeds).")
+    doc.p(
+        "Paired by seed"
+        + (f" ({leakage})" if leakage else "")
+        + ": hypervolume of the first family minus the second's (95 % t-interval over seeds)."
+    )
     return doc.table(["family", "minus", "seeds", "Δ hypervolume [CI]", "verdict"], table)
 
 
