@@ -295,10 +295,21 @@ def test_paired_hypervolume_says_larger_only_beyond_seed_noise():
     assert _paired_hypervolume({"rigl": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 1: 0.05}}).blocks == []
 
 
+# what every report.json names besides the sections a bench row reads
+_IDENTITY = {
+    "method": "rigl",
+    "dataset": "income",
+    "seed": 0,
+    "version": "0.1.0",
+    "model": {"name": "mlp", "parameters": 1},
+}
+
+
 def test_beyond_membership_table_from_attribute_and_inversion_audits():
     from safecompress.benchmark import Cell, _row, beyond_document
 
     rep = {
+        **_IDENTITY,
         "task": {"accuracy": 0.7, "train_accuracy": 0.9},
         "compression": {"density": 0.05, "file_bytes": 10},
         "timing": {"train_s": 1.0, "total_s": 2.0},
@@ -330,6 +341,7 @@ def test_accuracy_only_suites_summarise_without_an_audit():
 
     suite = load_suite("sparse-methods")
     rep = {
+        **_IDENTITY,
         "task": {"accuracy": 0.7, "train_accuracy": 0.9},
         "compression": {"density": 0.05, "file_bytes": 10},
         "timing": {"train_s": 1.0, "total_s": 2.0},
