@@ -217,18 +217,10 @@ def test_a_report_without_the_newer_sections_loads_and_renders(run_dir, tmp_path
 def test_a_report_lacking_a_required_section_is_refused():
     import pydantic
 
+    from reports import minimal_report
     from safecompress.report.schema import RunReport
 
-    d = {
-        "method": "dense",
-        "dataset": "digits",
-        "seed": 0,
-        "version": "0.1.0",
-        "model": {"name": "mlp", "parameters": 10},
-        "task": {"accuracy": 0.5, "train_accuracy": 0.6},
-        "compression": {"density": 1.0, "file_bytes": 100},
-        "timing": {"train_s": 1.0},
-    }
+    d = minimal_report()
     assert RunReport.model_validate(d).audit is None
     for key in ("task", "compression"):
         with pytest.raises(pydantic.ValidationError, match=key):

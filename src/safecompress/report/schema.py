@@ -52,11 +52,12 @@ class Compression(Section):
 
 
 class Timing(Section):
-    """Seconds; a method's own parts (``rounds_s``, ...) are extra keys."""
+    """Seconds; a method's own parts (SafeCompress's ``rounds_s``, ...) are listed before ``sparse_training_s``."""
 
     train_s: float
     total_s: float | None = None
     audit_s: float | None = None
+    rounds_s: float | None = None  # SafeCompress: its rounds (candidates, simulated attacks)
     sparse_training_s: float | None = None
     overhead_x: float | None = None  # train_s / sparse_training_s
 
