@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from safecompress.config import load_config
+from safecompress.report.schema import RunReport
 from safecompress.runner import run_experiment
 
 DEFAULT = "purchase100-synth,texas100-synth,cifar10-synth,cifar100-synth,fashion-mnist"
@@ -36,16 +37,16 @@ def main() -> None:
                     overrides=[f"data.name={name}", f"seed={seed}", "audit.enabled=false", *args.overrides],
                 )
                 t0 = time.perf_counter()
-                rep = run_experiment(cfg, Path(tmp) / f"{name}-{seed}").report
+                rep = RunReport.model_validate(run_experiment(cfg, Path(tmp) / f"{name}-{seed}").report)
                 rows.append(
                     {
                         "dataset": name,
                         "seed": seed,
-                        "model": rep["model"]["name"],
-                        "n_train": rep["data"]["split"]["train"],
+                        "model": rep.model.name,
+                        "n_train": rep.data.split["train"],
                         "epochs": cfg.train.epochs,
-                        "train_acc": round(rep["task"]["train_accuracy"], 4),
-                        "test_acc": round(rep["task"]["accuracy"], 4),
+                        "train_acc": round(rep.task.train_accuracy, 4),
+                        "test_acc": round(rep.task.accuracy, 4),
                         "wall_s": round(time.perf_counter() - t0, 1),
                     }
                 )

@@ -30,6 +30,7 @@ def main() -> None:
 
     from safecompress.config import load_config
     from safecompress.executor import make_executor
+    from safecompress.report.schema import RunReport
     from safecompress.run_audit import audit_run_folder
     from safecompress.runner import run_experiment
 
@@ -55,15 +56,15 @@ def main() -> None:
             torch.set_num_threads(threads)
             with make_executor(name, workers=2) as ex:
                 t0 = time.perf_counter()
-                rep = audit_run_folder(run, ["lira"], args.refs, executor=ex)
+                audit = RunReport.model_validate(audit_run_folder(run, ["lira"], args.refs, executor=ex)).audit
                 wall = time.perf_counter() - t0
-            aucs[label] = rep["audit"]["attacks"]["lira"]["auc"]
+            aucs[label] = audit.attacks["lira"].auc
             rows.append(
                 {
                     "executor": label,
                     "refs": args.refs,
                     "wall_s": round(wall, 1),
-                    "references_s": rep["audit"]["timing"]["references_s"],
+                    "references_s": audit.timing["references_s"],
                     "lira_auc": aucs[label],
                 }
             )

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from safecompress.report.schema import RunReport
+
 RESULTS = Path(__file__).parent / "results"
 # every split part but train is a fixed count, so the data axis grows the training set only
 FIXED_SPLIT = [
@@ -113,21 +115,21 @@ def cell(cells: Path, args: argparse.Namespace, method: str, axis: str, width: f
         if rc != 0 or not (out / "report.json").exists():
             tail = (Path(tmp) / "log").read_text(errors="replace")[-3000:]
             raise SystemExit(f"run failed (exit {rc}): {' '.join(cmd)}\n{tail}")
-        rep = json.loads((out / "report.json").read_text())
-    timing = rep["timing"]
+        rep = RunReport.load(out)
+    timing = rep.timing
     row = {
         "dataset": args.dataset,
         "method": method,
         "width": width,
-        "train": rep["data"]["split"]["train"],
-        "parameters": rep["model"]["parameters"],
+        "train": rep.data.split["train"],
+        "parameters": rep.model.parameters,
         "epochs": args.epochs,
         "seed": args.seed,
-        "train_s": timing["train_s"],
-        "rounds_s": timing.get("rounds_s"),
-        "overhead_x": timing.get("overhead_x"),
+        "train_s": timing.train_s,
+        "rounds_s": timing.rounds_s,
+        "overhead_x": timing.overhead_x,
         "peak_mib": round(peak, 1),
-        "test_acc": rep["task"]["accuracy"],
+        "test_acc": rep.task.accuracy,
     }
     path.write_text(json.dumps(row))
     return {**row, "axis": axis}

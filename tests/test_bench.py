@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+from reports import minimal_report
 from safecompress.benchmark import expand, load_suite, matched
 from safecompress.cli import main
 from safecompress.errors import ConfigError
@@ -298,11 +299,8 @@ def test_paired_hypervolume_says_larger_only_beyond_seed_noise():
 def test_beyond_membership_table_from_attribute_and_inversion_audits():
     from safecompress.benchmark import Cell, _row, beyond_document
 
-    rep = {
-        "task": {"accuracy": 0.7, "train_accuracy": 0.9},
-        "compression": {"density": 0.05, "file_bytes": 10},
-        "timing": {"train_s": 1.0, "total_s": 2.0},
-        "audit": {
+    rep = minimal_report(
+        audit={
             "worst": {
                 "attack": "loss",
                 "auc": 0.6,
@@ -312,8 +310,8 @@ def test_beyond_membership_table_from_attribute_and_inversion_audits():
             "attacks": {"loss": {"auc": 0.6, "auc_ci": [0.58, 0.62], "tpr_at_fpr": {"0.001": None, "0.01": 0.02}}},
             "attribute": {"strongest": {"auc": 0.71, "auc_ci": [0.69, 0.73], "view": "embedding", "advantage": 0.04}},
             "inversion": {"auc": 0.52, "auc_ci": [0.5, 0.54], "member_closer_rate": 0.55},
-        },
-    }
+        }
+    )
     row = _row(Cell("income", "rigl", 0.05, 0, None), rep)
     md = beyond_document([row]).to_markdown()
     assert (
@@ -329,11 +327,7 @@ def test_accuracy_only_suites_summarise_without_an_audit():
     from safecompress.benchmark import Cell, _row, load_suite, summary_html, summary_markdown
 
     suite = load_suite("sparse-methods")
-    rep = {
-        "task": {"accuracy": 0.7, "train_accuracy": 0.9},
-        "compression": {"density": 0.05, "file_bytes": 10},
-        "timing": {"train_s": 1.0, "total_s": 2.0},
-    }
+    rep = minimal_report()
     rows = [_row(Cell("purchase100-synth", m, d, 0, None), rep) for m, d in (("dense", 1.0), ("rigl", 0.05))]
     md = summary_markdown(suite, rows)
     assert "| rigl | 1 | 0.7000 [0.7000, 0.7000] | 0.900 | — |" in md and "Frontiers" not in md

@@ -231,15 +231,14 @@ def test_baseline_runs_beside_and_the_summary_shows_both(tmp_path, capsys):
     section = page.split("Strongest attack: this run against the baseline", 1)[1]
     assert section.split("<img", 1)[1].split(">", 1)[0].count("data:image/png;base64,") == 1
     # one headline: the terminal table and report.html show the same rows with the same figures
-    from types import SimpleNamespace
-
     from rich.console import Console
 
     from safecompress.cli import _summary_table
     from safecompress.report.headline import headline
+    from safecompress.report.schema import RunReport
 
     wide = Console(width=400, record=True)
-    wide.print(_summary_table(SimpleNamespace(report=rep, baseline=SimpleNamespace(report=base))))
+    wide.print(_summary_table(RunReport.model_validate(rep), RunReport.model_validate(base)))
     terminal = wide.export_text()
     for row in headline(rep):
         assert row.label in terminal and html.escape(row.label) in page

@@ -23,7 +23,7 @@ import statistics
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,6 +34,7 @@ from .metrics import format_rate
 from .provenance import code_version
 from .registry import closest
 from .report.document import Document
+from .report.schema import RunReport
 
 log = logging.getLogger(__name__)
 # the built-in suites: every YAML file in safecompress/suites (adding a suite is one new file)
@@ -222,74 +223,67 @@ def _read_rounds(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _row(cell: Cell, rep: dict[str, Any], folder: Path | None = None) -> dict[str, Any]:
+def _row(cell: Cell, rep: RunReport | Mapping[str, Any], folder: Path | None = None) -> dict[str, Any]:
+    rep = RunReport.coerce(rep)
     row = {
         "dataset": cell.dataset,
         "method": cell.method,
         "density": cell.density,
         "seed": cell.seed,
-        "test_accuracy": rep["task"]["accuracy"],
-        "train_accuracy": rep["task"]["train_accuracy"],
-        "measured_density": rep["compression"]["density"],
-        "file_bytes": rep["compression"]["file_bytes"],
-        "train_s": rep["timing"]["train_s"],
-        "total_s": rep["timing"]["total_s"],
+        "test_accuracy": rep.task.accuracy,
+        "train_accuracy": rep.task.train_accuracy,
+        "measured_density": rep.compression.density,
+        "file_bytes": rep.compression.file_bytes,
+        "train_s": rep.timing.train_s,
+        "total_s": rep.timing.total_s,
         "run_dir": cell.folder,
     }
-    audit = rep.get("audit")
+    audit = rep.audit
     if audit:
-        worst = audit["worst"]
-        ci = audit["attacks"][worst["attack"]].get("auc_ci") or [worst["auc"], worst["auc"]]  # bootstrap=0: none
+        worst = audit.worst
+        ci = audit.strongest.auc_ci or [worst.auc, worst.auc]  # bootstrap=0: none
         row.update(
             {
-                "strongest_attack": worst["attack"],
-                "auc": worst["auc"],
+                "strongest_attack": worst.attack,
+                "auc": worst.auc,
                 "auc_lo": ci[0],
                 "auc_hi": ci[1],
-                "auc_p": worst.get("auc_p"),
-                "tpr_at_1pct_fpr": worst["max_tpr_at_fpr"]["0.01"],
-                "tpr_attack": worst["max_tpr_attack"]["0.01"],
+                "auc_p": worst.auc_p,
+                "tpr_at_1pct_fpr": worst.max_tpr_at_fpr["0.01"],
+                "tpr_attack": worst.max_tpr_attack["0.01"],
             }
         )
-        if "chance" in worst:
-            row.update({"chance_max_auc": worst["chance"]["chance_max_auc"], "leak_p": worst["chance"]["p_value"]})
+        if worst.chance is not None:
+            row.update({"chance_max_auc": worst.chance.chance_max_auc, "leak_p": worst.chance.p_value})
         row["attack_table"] = {
             name: {
-                "auc": m["auc"],
-                "auc_ci": m.get("auc_ci"),
-                "tpr_0.001": m["tpr_at_fpr"].get("0.001"),
-                "tpr_0.01": m["tpr_at_fpr"].get("0.01"),
-                "wall_s": m.get("wall_s"),
+                "auc": m.auc,
+                "auc_ci": m.auc_ci,
+                "tpr_0.001": m.tpr_at_fpr.get("0.001"),
+                "tpr_0.01": m.tpr_at_fpr.get("0.01"),
+                "wall_s": m.wall_s,
             }
-            for name, m in audit["attacks"].items()
-            if "auc" in m
+            for name, m in audit.attacks.items()
         }
-        attr, inv = audit.get("attribute") or {}, audit.get("inversion") or {}
-        if "strongest" in attr:  # attacks beyond membership (datasets with a sensitive attribute)
-            st = attr["strongest"]
+        attr, inv = audit.attribute, audit.inversion
+        if attr and attr.strongest:  # attacks beyond membership (datasets with a sensitive attribute)
+            st = attr.strongest
+            row.update(
+                {"attr_auc": st.auc, "attr_auc_ci": st.auc_ci, "attr_view": st.view, "attr_advantage": st.advantage}
+            )
+        if inv and inv.auc is not None:
+            row.update({"inv_auc": inv.auc, "inv_auc_ci": inv.auc_ci, "inv_closer": inv.member_closer_rate})
+        if audit.canaries:
+            canaries = audit.canaries
             row.update(
                 {
-                    "attr_auc": st["auc"],
-                    "attr_auc_ci": st.get("auc_ci"),
-                    "attr_view": st.get("view"),
-                    "attr_advantage": st.get("advantage"),
+                    "canary_auc": canaries.worst.auc,
+                    "canary_tpr": canaries.worst.tpr_at_lowest_fpr[0],
+                    "canary_fpr": 10 / canaries.n_nonmembers,
                 }
             )
-        if "auc" in inv:
-            row.update(
-                {"inv_auc": inv["auc"], "inv_auc_ci": inv.get("auc_ci"), "inv_closer": inv.get("member_closer_rate")}
-            )
-        if "canaries" in audit:
-            cw = audit["canaries"]["worst"]
-            row.update(
-                {
-                    "canary_auc": cw["auc"],
-                    "canary_tpr": cw["tpr_at_lowest_fpr"][0],
-                    "canary_fpr": 10 / audit["canaries"]["n_nonmembers"],
-                }
-            )
-    row["code"] = (rep.get("code") or {}).get("source_sha256")
-    row["final_round"] = (rep.get("method_details", {}).get("safecompress") or {}).get("final_round")
+    row["code"] = rep.code.source_sha256 if rep.code else None
+    row["final_round"] = rep.final_round
     if folder is not None:
         row.update(loop_stats(_read_rounds(folder)))
     return row
@@ -330,10 +324,10 @@ def summarize_finished(
             missing.append(cell.folder)
             continue
         rep = json.loads(path.read_text())
-        if rep.get("code") != code_version():
+        if rep.get("code") != code_version():  # checked before the report is read: older code may have written it
             stale.append(cell.folder)
             continue
-        rows.append(_row(cell, rep, out / cell.folder))
+        rows.append(_row(cell, RunReport.model_validate(rep), out / cell.folder))
     write_results(suite, rows, out)
     return len(rows), stale, missing
 

@@ -21,7 +21,7 @@ from .errors import SafeCompressError
 from .fileio import STORAGE_ERRNOS, storage_error
 from .metrics import format_rate
 from .report import beyond
-from .report.headline import headline
+from .report.schema import RunReport
 
 TRUST_HELP = (
     "Allow building a model from a factory ('package.module:function') named by the run's files: that "
@@ -129,33 +129,34 @@ def run(config_file, preset, overrides, out, resume, overwrite, data_dir, downlo
     bar = RichProgress(err_console, f"{cfg.method.name} on {cfg.data.name}")
     with _executor(executor, address, workers) as ex:
         result = run_experiment(cfg, out, mode, callbacks=[bar], executor=ex)
-    task = result.report["task"]
+    rep = RunReport.model_validate(result.report)
+    base = None if result.baseline is None else RunReport.model_validate(result.baseline.report)
     state = "already complete" if result.resumed_complete else "done"
     out_console.print(
-        f"{state}: test accuracy {task['accuracy']:.4f} (train {task['train_accuracy']:.4f}); "
+        f"{state}: test accuracy {rep.task.accuracy:.4f} (train {rep.task.train_accuracy:.4f}); "
         f"report: {result.run_dir / 'report.json'}",
         highlight=False,
         soft_wrap=True,
     )
-    if result.baseline is not None or "audit" in result.report:
-        out_console.print(_summary_table(result))
+    if base is not None or rep.audit is not None:
+        out_console.print(_summary_table(rep, base))
     from .report.verdict import won_and_lost
 
-    sentence = won_and_lost(result.report)
+    sentence = won_and_lost(rep)
     if sentence:
         out_console.print(sentence, highlight=False, soft_wrap=True)
 
 
-def _summary_table(result) -> Table:
+def _summary_table(rep: RunReport, baseline: RunReport | None = None) -> Table:
     """Headline numbers of a run (and of its baseline run) side by side: the rows of report.html's headline."""
-    runs = [(result.report["method"], result.report)]
-    if result.baseline is not None:
-        runs.append((f"{result.baseline.report['method']} (baseline)", result.baseline.report))
-    table = Table(title=f"{result.report['dataset']}: task accuracy and the independent audit (audit data only)")
+    runs = [(rep.method, rep)]
+    if baseline is not None:
+        runs.append((f"{baseline.method} (baseline)", baseline))
+    table = Table(title=f"{rep.dataset}: task accuracy and the independent audit (audit data only)")
     table.add_column("")
     for name, _ in runs:
         table.add_column(name, justify="right")
-    columns = [{row.label: row.plain() for row in headline(rep)} for _, rep in runs]
+    columns = [{row.label: row.plain() for row in run.headline()} for _, run in runs]
     for label in columns[0]:
         table.add_row(escape(label), *(escape(col.get(label, "—")) for col in columns))
     return table
@@ -437,25 +438,26 @@ def audit_cmd(run_dir, attacks, refs, compare, trust_model_code, executor, addre
     names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
     with _executor(executor, address, workers) as ex:
         report = audit_run_folder(run_dir, names, refs, compare, ex, trust_code=trust_model_code)
+    audit = RunReport.model_validate(report).audit
     table = Table(title=f"audit of {run_dir}")
     for col in ("attack", "AUC (95% CI)", "TPR@0.1%", "TPR@1%", "TPR@10%", "bal. acc", "s"):
         table.add_column(col, no_wrap=True)
-    for name, m in report["audit"]["attacks"].items():
-        ci = m.get("auc_ci") or [float("nan")] * 2
-        t = m["tpr_at_fpr"]
+    for name, m in audit.attacks.items():
+        ci = m.auc_ci or [float("nan")] * 2
+        t = m.tpr_at_fpr
         table.add_row(
             name,
-            f"{m['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]",
+            f"{m.auc:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]",
             format_rate(t["0.001"]),
             format_rate(t["0.01"]),
             format_rate(t["0.1"]),
-            f"{m['balanced_accuracy']:.3f}",
-            f"{m['wall_s']:.1f}",
+            f"{m.balanced_accuracy:.3f}",
+            f"{m.wall_s:.1f}",
         )
     out_console.print(table)
-    worst = report["audit"]["worst"]
-    out_console.print(f"strongest: {worst['attack']} (AUC {worst['auc']:.3f}); files in {run_dir}", highlight=False)
-    for label, line in beyond.lines(report["audit"]).items():
+    worst = audit.worst
+    out_console.print(f"strongest: {worst.attack} (AUC {worst.auc:.3f}); files in {run_dir}", highlight=False)
+    for label, line in beyond.lines(audit).items():
         if line != "not run":
             out_console.print(f"{label}: {line}", highlight=False, soft_wrap=True)
 

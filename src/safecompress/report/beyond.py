@@ -3,7 +3,9 @@ shared by the CLI tables, report.html and the benchmarks."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
+
+from .schema import AuditReport
 
 BEYOND = ("attribute", "inversion")
 
@@ -12,33 +14,37 @@ def _ci(ci) -> str:
     return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
 
 
-def attribute_line(audit: dict[str, Any] | None) -> str:
-    a = (audit or {}).get("attribute")
-    if a is None:
-        return "not run"
-    if "skipped" in a:
-        return "n/a: " + a["skipped"].split(";")[0]
-    s, b = a["strongest"], a["baselines"]
-    base = max(v for k, v in b.items() if not k.endswith("_auc"))
-    return (
-        f"AUC {s['auc']:.3f}{_ci(s['auc_ci'])} ({s['view']}); accuracy {s['accuracy']:.3f} vs "
-        f"{base:.3f} without the model"
-    )
+def _audit(audit: AuditReport | Mapping[str, Any] | None) -> AuditReport | None:
+    return None if audit is None else AuditReport.coerce(audit)
 
 
-def inversion_line(audit: dict[str, Any] | None) -> str:
-    a = (audit or {}).get("inversion")
+def attribute_line(audit: AuditReport | Mapping[str, Any] | None) -> str:
+    audit = _audit(audit)
+    a = audit.attribute if audit else None
     if a is None:
         return "not run"
-    if "skipped" in a:
-        return "n/a: " + a["skipped"]
-    rate = a.get("member_closer_rate")
+    if a.skipped is not None:
+        return "n/a: " + a.skipped.split(";")[0]
+    s = a.strongest
+    base = max(v for k, v in a.baselines.items() if not k.endswith("_auc"))
+    return f"AUC {s.auc:.3f}{_ci(s.auc_ci)} ({s.view}); accuracy {s.accuracy:.3f} vs {base:.3f} without the model"
+
+
+def inversion_line(audit: AuditReport | Mapping[str, Any] | None) -> str:
+    audit = _audit(audit)
+    a = audit.inversion if audit else None
+    if a is None:
+        return "not run"
+    if a.skipped is not None:
+        return "n/a: " + a.skipped
+    rate = a.member_closer_rate
     return (
-        f"AUC {a['auc']:.3f}{_ci(a.get('auc_ci'))}; member-closer rate {rate:.2f}"
+        f"AUC {a.auc:.3f}{_ci(a.auc_ci)}; member-closer rate {rate:.2f}"
         if rate is not None
-        else f"AUC {a['auc']:.3f}{_ci(a.get('auc_ci'))}"
+        else f"AUC {a.auc:.3f}{_ci(a.auc_ci)}"
     )
 
 
-def lines(audit: dict[str, Any] | None) -> dict[str, str]:
+def lines(audit: AuditReport | Mapping[str, Any] | None) -> dict[str, str]:
+    audit = _audit(audit)
     return {"attribute inference": attribute_line(audit), "model inversion": inversion_line(audit)}

@@ -1,5 +1,5 @@
-"""The headline of a run: one list of rows read from ``report.json``, rendered by the CLI summary table and
-by ``report.html`` alike (so the two never disagree about what a run's numbers are).
+"""The headline of a run: one list of rows read from ``report.json`` (a :class:`~.schema.RunReport`), rendered
+by the CLI summary table and by ``report.html`` alike (so the two never disagree about what a run's numbers are).
 
 A row has a label, the figure as plain text, an optional note (secondary detail: the attack that reached
 it, a p-value, a verdict) and, for a figure the data cannot resolve (a TPR at an FPR below 10 / the number
@@ -9,9 +9,10 @@ of non-members), the reason instead of the figure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from . import beyond
+from .schema import AuditReport, Baseline, RunReport
 
 
 @dataclass(frozen=True)
@@ -32,94 +33,94 @@ def _ci(value: float, ci: list[float] | None) -> str:
     return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
-def headline(rep: dict[str, Any]) -> list[Row]:
-    """The headline rows of one run's report, in display order."""
-    comp = rep["compression"]
+def _known(count: int | None) -> str:
+    return "?" if count is None else str(count)
+
+
+def headline(rep: RunReport | Mapping[str, Any]) -> list[Row]:
+    """The headline rows of one run's report, in display order (``RunReport.headline`` calls this)."""
+    rep = RunReport.coerce(rep)
+    comp, timing, base = rep.compression, rep.timing, rep.baseline
     rows = [
-        Row("test accuracy", f"{rep['task']['accuracy']:.4f}"),
-        Row("train accuracy", f"{rep['task']['train_accuracy']:.4f}"),
-        Row("density", f"{comp['density']:.4f}"),
-        Row("file size", f"{comp['file_bytes'] / 1024:,.0f} KB", f"{comp['ratio']:.1f}× smaller than dense"),
+        Row("test accuracy", f"{rep.task.accuracy:.4f}"),
+        Row("train accuracy", f"{rep.task.train_accuracy:.4f}"),
+        Row("density", f"{comp.density:.4f}"),
+        Row("file size", f"{comp.file_bytes / 1024:,.0f} KB", f"{comp.ratio:.1f}× smaller than dense"),
     ]
-    audit = rep.get("audit")
-    if audit:
-        rows += _audit_rows(rep, audit)
+    if rep.audit:
+        rows += _audit_rows(rep.audit, base)
     else:
         rows.append(Row("privacy audit", "not run", "audit.enabled=false"))
-    timing = rep["timing"]
-    rows.append(Row("train time", f"{timing['train_s']:.1f} s"))
-    if "overhead_x" in timing:
-        rows.append(Row("method overhead vs plain sparse training", f"{timing['overhead_x']:.2f}×"))
-    base = rep.get("baseline")
-    base_train = ((base or {}).get("timing") or {}).get("train_s") if isinstance(base, dict) else None
+    rows.append(Row("train time", f"{timing.train_s:.1f} s"))
+    if timing.overhead_x is not None:
+        rows.append(Row("method overhead vs plain sparse training", f"{timing.overhead_x:.2f}×"))
+    base_train = base.timing.train_s if base and base.timing else None
     if base_train:  # measured against the baseline run itself, not only the method's own bookkeeping
         rows.append(
             Row(
-                f"train time vs {base['method']}",
-                f"{timing['train_s'] / base_train:.2f}×",
-                f"{timing['train_s']:.1f} s vs {base_train:.1f} s, same recipe",
+                f"train time vs {base.method}",
+                f"{timing.train_s / base_train:.2f}×",
+                f"{timing.train_s:.1f} s vs {base_train:.1f} s, same recipe",
             )
         )
-    if "audit_s" in timing:
-        rows.append(Row("audit time", f"{timing['audit_s']:.0f} s"))
+    if timing.audit_s is not None:
+        rows.append(Row("audit time", f"{timing.audit_s:.0f} s"))
     return rows
 
 
-def _audit_rows(rep: dict[str, Any], audit: dict[str, Any]) -> list[Row]:
-    worst = audit["worst"]
-    strongest = audit["attacks"][worst["attack"]]
+def _audit_rows(audit: AuditReport, baseline: Baseline | None) -> list[Row]:
+    worst, strongest = audit.worst, audit.strongest
     rows = [
-        Row("strongest attack", worst["attack"]),
-        Row("its AUC [95% CI]", _ci(strongest["auc"], strongest.get("auc_ci"))),
-        Row("its advantage [95% CI]", _ci(strongest["advantage"], strongest.get("advantage_ci"))),
-        Row("its p-value (AUC > 0.5)", f"{strongest['auc_p']:.2g}" if "auc_p" in strongest else "—"),
+        Row("strongest attack", worst.attack),
+        Row("its AUC [95% CI]", _ci(strongest.auc, strongest.auc_ci)),
+        Row("its advantage [95% CI]", _ci(strongest.advantage, strongest.advantage_ci)),
+        Row("its p-value (AUC > 0.5)", f"{strongest.auc_p:.2g}" if strongest.auc_p is not None else "—"),
     ]
-    chance = worst.get("chance")
+    chance = worst.chance
     if chance:
         rows.append(
             Row(
                 "leaks at all? (vs chance of max over attacks)",
-                "yes" if chance["p_value"] < 0.05 else "not detectably",
-                f"max AUC {chance['observed_max_auc']:.3f} vs chance {chance['chance_max_auc']:.3f} of "
-                f"{chance['attacks']} attacks, the 95th pct. under permuted labels; p={chance['p_value']:.3f}",
+                "yes" if chance.p_value < 0.05 else "not detectably",
+                f"max AUC {chance.observed_max_auc:.3f} vs chance {chance.chance_max_auc:.3f} of "
+                f"{chance.attacks} attacks, the 95th pct. under permuted labels; p={chance.p_value:.3f}",
             )
         )
-    notes = audit.get("resolution", {})
+    notes = audit.resolution or {}
     for fpr in ("0.01", "0.001"):
-        value = worst["max_tpr_at_fpr"][fpr]
+        value = worst.max_tpr_at_fpr[fpr]
         label = f"best TPR @ {float(fpr):.1%} FPR"
         if value is None:
             rows.append(Row(label, "not resolved", unresolved=notes.get(fpr) or "too few non-members"))
         else:
-            rows.append(Row(label, f"{value:.4f}", worst["max_tpr_attack"][fpr] or ""))
-    can = audit.get("canaries")
+            rows.append(Row(label, f"{value:.4f}", worst.max_tpr_attack[fpr] or ""))
+    can = audit.canaries
     if can:
-        cw = can["worst"]
-        tpr, att = cw["tpr_at_lowest_fpr"]
+        cw = can.worst
+        tpr, att = cw.tpr_at_lowest_fpr
         rows.append(
             Row(
-                f"canaries ({can['n_members']} in, {can['n_nonmembers']} out): strongest AUC",
-                f"{cw['auc']:.3f}",
-                f"{cw['attack']}; p={cw['auc_p']:.2g}; best TPR at "
-                f"{10 / can['n_nonmembers']:.1%} FPR {tpr:.3f} ({att})",
+                f"canaries ({can.n_members} in, {can.n_nonmembers} out): strongest AUC",
+                f"{cw.auc:.3f}",
+                f"{cw.attack}; p={cw.auc_p:.2g}; best TPR at {10 / can.n_nonmembers:.1%} FPR {tpr:.3f} ({att})",
             )
         )
     rows.append(
         Row(
             "audit records",
-            f"{audit.get('n_members', '?')} members, {audit.get('n_nonmembers', '?')} non-members",
-            f"{audit.get('references', '?')} reference models",
+            f"{_known(audit.n_members)} members, {_known(audit.n_nonmembers)} non-members",
+            f"{_known(audit.references)} reference models",
         )
     )
-    baseline = rep.get("baseline")
-    comparison = baseline.get("comparison") if isinstance(baseline, dict) else None
+    comparison = baseline.comparison if baseline else None
     if comparison:
-        st = comparison["strongest"]
+        st = comparison.strongest
+        lo, hi = st.delta_auc_ci
         rows.append(
             Row(
-                f"vs {baseline['method']}: Δ strongest AUC [95% CI]",
-                f"{st['delta_auc']:+.3f} [{st['delta_auc_ci'][0]:+.3f}, {st['delta_auc_ci'][1]:+.3f}]",
-                f"{st['auc_verdict']}; paired bootstrap over audit records",
+                f"vs {baseline.method}: Δ strongest AUC [95% CI]",
+                f"{st.delta_auc:+.3f} [{lo:+.3f}, {hi:+.3f}]",
+                f"{st.auc_verdict}; paired bootstrap over audit records",
             )
         )
     for label, line in beyond.lines(audit).items():

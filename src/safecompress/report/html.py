@@ -20,7 +20,8 @@ import numpy as np
 
 from ..fileio import atomic_write_text
 from . import beyond
-from .headline import Row, headline
+from .headline import Row
+from .schema import AttackMetrics, AuditReport, Layer, PerClass, RunReport
 from .verdict import won_and_lost
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,9 @@ def _na(note: str | None) -> str:
     return f'<span class="na" title="{html.escape(note or "not resolved")}">not resolved</span>'
 
 
-def _rate(a: dict[str, Any], fpr: str) -> str:
-    value = a["tpr_at_fpr"].get(fpr)
-    return _na((a.get("resolution") or {}).get(fpr)) if value is None else f"{value:.4f}"
+def _rate(a: AttackMetrics, fpr: str) -> str:
+    value = a.tpr_at_fpr.get(fpr)
+    return _na((a.resolution or {}).get(fpr)) if value is None else f"{value:.4f}"
 
 
 def _p(value: float | None) -> str:
@@ -91,14 +92,14 @@ def _cell(row: Row) -> str:
     return html.escape(row.text) + (f" <span class=note>({html.escape(row.note)})</span>" if row.note else "")
 
 
-def _headline_rows(rep: dict[str, Any]) -> dict[str, str]:
-    return {row.label: _cell(row) for row in headline(rep)}
+def _headline_rows(rep: RunReport) -> dict[str, str]:
+    return {row.label: _cell(row) for row in rep.headline()}
 
 
-def _headline(rep: dict[str, Any], baseline: dict[str, Any] | None) -> str:
-    cols = [(rep["method"], _headline_rows(rep))]
+def _headline(rep: RunReport, baseline: RunReport | None) -> str:
+    cols = [(rep.method, _headline_rows(rep))]
     if baseline is not None:
-        cols.append((f"{baseline['method']} (baseline)", _headline_rows(baseline)))
+        cols.append((f"{baseline.method} (baseline)", _headline_rows(baseline)))
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in cols)
     body = ""
     for key in cols[0][1]:
@@ -108,13 +109,13 @@ def _headline(rep: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     return f'<table id="headline"><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _attack_table(audit: dict[str, Any]) -> str:
+def _attack_table(audit: AuditReport) -> str:
     body = ""
-    for name, a in sorted(audit["attacks"].items(), key=lambda kv: -kv[1]["auc"]):
+    for name, a in sorted(audit.attacks.items(), key=lambda kv: -kv[1].auc):
         body += (
-            f"<tr><td>{html.escape(name)}</td><td>{_ci(a['auc'], a.get('auc_ci'))}</td>"
-            f"<td>{a['advantage']:.3f}</td><td>{_p(a.get('auc_p'))}</td><td>{_rate(a, '0.01')}</td>"
-            f"<td>{_rate(a, '0.001')}</td><td>{'white' if a.get('white_box') else 'black'}-box</td></tr>"
+            f"<tr><td>{html.escape(name)}</td><td>{_ci(a.auc, a.auc_ci)}</td>"
+            f"<td>{a.advantage:.3f}</td><td>{_p(a.auc_p)}</td><td>{_rate(a, '0.01')}</td>"
+            f"<td>{_rate(a, '0.001')}</td><td>{'white' if a.white_box else 'black'}-box</td></tr>"
         )
     return (
         "<table><thead><tr><th>attack</th><th>AUC [95% CI]</th><th>advantage</th><th>p (AUC&gt;0.5)</th>"
@@ -147,24 +148,24 @@ def _trajectory(rounds: list[dict[str, Any]], final_round: Any = None) -> str:
     return figure_uri(fig)
 
 
-def _per_class(per_class: dict[str, Any]) -> str:
+def _per_class(per_class: PerClass) -> str:
     plt = pyplot()
-    items = sorted(per_class["auc"].items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else kv[0])
+    items = sorted(per_class.auc.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else kv[0])
     fig, ax = plt.subplots(figsize=(10, 2.8))
     ax.bar([k for k, _ in items], [v for _, v in items], color="#3a6ea5")
     ax.axhline(0.5, ls="--", c="#999", lw=0.8)
-    ax.set(xlabel="class", ylabel="AUC", title=f"per-class leakage of {per_class['attack']}")
+    ax.set(xlabel="class", ylabel="AUC", title=f"per-class leakage of {per_class.attack}")
     if len(items) > 30:
         ax.set_xticks([k for i, (k, _) in enumerate(items) if i % 10 == 0])
     fig.tight_layout()
     return figure_uri(fig)
 
 
-def _layers(sparse: dict[str, Any]) -> str:
+def _layers(layers: dict[str, Layer]) -> str:
     body = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{'×'.join(map(str, layer['shape']))}</td><td>{layer['nonzeros']:,}</td>"
-        f"<td>{layer['density']:.4f}</td><td>{layer.get('ever_active', float('nan')):.4f}</td></tr>"
-        for name, layer in sparse.get("layers", {}).items()
+        f"<tr><td>{html.escape(name)}</td><td>{'×'.join(map(str, layer.shape))}</td><td>{layer.nonzeros:,}</td>"
+        f"<td>{layer.density:.4f}</td><td>{_or_nan(layer.ever_active):.4f}</td></tr>"
+        for name, layer in layers.items()
     )
     return (
         "<table><thead><tr><th>layer</th><th>shape</th><th>non-zeros</th><th>density</th><th>ever active</th>"
@@ -172,7 +173,11 @@ def _layers(sparse: dict[str, Any]) -> str:
     )
 
 
-def _roc_vs_baseline(run_dir: Path, rep: dict[str, Any], base_dir: Path, base: dict[str, Any]) -> str:
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def _roc_vs_baseline(run_dir: Path, rep: RunReport, base_dir: Path, base: RunReport) -> str:
     """Log-log ROC of each run's strongest attack (from its scores.npz), the run's and its baseline's on
     one figure; empty when either run has no per-record scores."""
     from ..fileio import load_npz
@@ -181,7 +186,7 @@ def _roc_vs_baseline(run_dir: Path, rep: dict[str, Any], base_dir: Path, base: d
 
     curves = {}
     for folder, r in ((run_dir, rep), (base_dir, base)):
-        attack = ((r.get("audit") or {}).get("worst") or {}).get("attack")
+        attack = r.audit.worst.attack if r.audit else None
         path = Path(folder) / "scores.npz"
         if attack is None or not path.is_file():
             return ""
@@ -189,7 +194,7 @@ def _roc_vs_baseline(run_dir: Path, rep: dict[str, Any], base_dir: Path, base: d
         if f"score_{attack}" not in z:
             return ""
         fpr, tpr, _ = roc_curve(z[f"score_{attack}"], z["is_member"].astype(bool))
-        curves[f"{r['method']}: {attack} (AUC {r['audit']['worst']['auc']:.3f})"] = (fpr, tpr)
+        curves[f"{r.method}: {attack} (AUC {r.audit.worst.auc:.3f})"] = (fpr, tpr)
     prepared, low = prepare_curves(curves)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.0, 4.2))
@@ -211,37 +216,36 @@ def _roc_vs_baseline(run_dir: Path, rep: dict[str, Any], base_dir: Path, base: d
 
 def render_report(run_dir: Path) -> str:
     run_dir = Path(run_dir)
-    rep = json.loads((run_dir / "report.json").read_text())
-    baseline = None
-    if "baseline" in rep and (run_dir / rep["baseline"]["run_dir"] / "report.json").is_file():
-        baseline = json.loads((run_dir / rep["baseline"]["run_dir"] / "report.json").read_text())
-    title = f"{rep['method']} on {rep['dataset']}"
+    rep = RunReport.load(run_dir)
+    base_dir = run_dir / rep.baseline.run_dir if rep.baseline else None
+    baseline = RunReport.load(base_dir) if base_dir and (base_dir / "report.json").is_file() else None
+    title = f"{rep.method} on {rep.dataset}"
     parts = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class=sub>seed {rep['seed']} · safecompress {html.escape(rep['version'])} · "
-        f"model {html.escape(rep['model']['name'])} ({rep['model']['parameters']:,} parameters) · "
-        f"defence {html.escape(rep.get('defence', {}).get('name', 'none'))}</p>",
+        f"<p class=sub>seed {rep.seed} · safecompress {html.escape(rep.version)} · "
+        f"model {html.escape(rep.model.name)} ({rep.model.parameters:,} parameters) · "
+        f"defence {html.escape(rep.defence.name if rep.defence else 'none')}</p>",
         "<h2>Headline</h2>",
         *([f"<p id=verdict><b>{html.escape(s)}</b></p>"] if (s := won_and_lost(rep)) else []),
         _headline(rep, baseline),
         "<p class=note>Accuracy is on the <code>test</code> part. Privacy numbers come from the independent audit "
         "on audit members vs audit non-members that training never used (not from any in-loop attacker).</p>",
     ]
-    audit = rep.get("audit")
+    audit = rep.audit
     if audit:
         parts.append("<h2>Membership-inference audit</h2>")
         if (run_dir / "roc.png").is_file():
             parts.append(_img(png_uri((run_dir / "roc.png").read_bytes()), "ROC curves (log-log)"))
         if baseline is not None:
-            versus = _roc_vs_baseline(run_dir, rep, run_dir / rep["baseline"]["run_dir"], baseline)
+            versus = _roc_vs_baseline(run_dir, rep, base_dir, baseline)
             if versus:
                 parts += [
                     "<h3>Strongest attack: this run against the baseline</h3>",
                     _img(versus, "ROC of each run's strongest attack, this run and its baseline"),
                 ]
         parts.append(_attack_table(audit))
-        if audit.get("per_class", {}).get("auc"):
-            parts += ["<h3>Per-class leakage</h3>", _img(_per_class(audit["per_class"]), "per-class leakage")]
+        if audit.per_class and audit.per_class.auc:
+            parts += ["<h3>Per-class leakage</h3>", _img(_per_class(audit.per_class), "per-class leakage")]
         extra = {k: v for k, v in beyond.lines(audit).items() if v != "not run"}
         if extra:
             parts.append(
@@ -252,7 +256,7 @@ def render_report(run_dir: Path) -> str:
     rounds_file = run_dir / "rounds.jsonl"
     if rounds_file.is_file() and rounds_file.stat().st_size:
         rounds = [json.loads(line) for line in rounds_file.read_text().splitlines() if line.strip()]
-        final_round = rep.get("method_details", {}).get("safecompress", {}).get("final_round")
+        final_round = rep.final_round
         parts += [
             "<h2>SafeCompress rounds</h2>",
             _img(_trajectory(rounds, final_round), "SafeCompress round trajectory"),
@@ -260,15 +264,14 @@ def render_report(run_dir: Path) -> str:
             "attackers are scored on held-apart probe data. The final model is chosen on val "
             f"(here: {html.escape(str(final_round if final_round is not None else 'final'))}).</p>",
         ]
-    comp = rep["compression"]
+    comp = rep.compression
     parts += [
         "<h2>Compression</h2>",
-        f"<p>{comp['nonzeros']:,} of {comp['parameters']:,} parameters non-zero (density {comp['density']:.4f}); "
-        f"packed file {comp['file_bytes']:,} B vs dense {comp['dense_bytes']:,} B ({comp['ratio']:.1f}×).</p>",
+        f"<p>{comp.nonzeros:,} of {comp.parameters:,} parameters non-zero (density {comp.density:.4f}); "
+        f"packed file {comp.file_bytes:,} B vs dense {comp.dense_bytes:,} B ({comp.ratio:.1f}×).</p>",
     ]
-    sparse = rep.get("method_details", {}).get("sparse")
-    if sparse:
-        parts.append(_layers(sparse))
+    if rep.method_details and rep.method_details.sparse:
+        parts.append(_layers(rep.layers))
     if (run_dir / "config.yaml").is_file():
         parts += ["<h2>Resolved configuration</h2>", f"<pre>{html.escape((run_dir / 'config.yaml').read_text())}</pre>"]
     body = "\n".join(parts)
