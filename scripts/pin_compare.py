@@ -17,7 +17,7 @@ def strip(d):
 
 def main(a: Path, b: Path) -> int:
     changed = []
-    for job in ("sc", "hamp"):
+    for job in ("sc", "hamp", "attr"):
         for name in ("rounds.jsonl", "split.npz", "model.safetensors", "scores.npz", "canaries.npz"):
             fa, fb = a / job / name, b / job / name
             if fa.exists() != fb.exists() or (fa.exists() and fa.read_bytes() != fb.read_bytes()):

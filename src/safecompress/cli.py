@@ -334,13 +334,14 @@ def list_attacks():
             name,
             cls.family,
             "white" if cls.white_box else "black",
-            "all" if cls.references_needed < 0 else str(cls.references_needed),
-            "sensitive" if cls.requires_sensitive else "-",
+            "all" if cls.needs_references < 0 else str(cls.needs_references),
+            "sensitive" if cls.needs_sensitive else "-",
+            "yes" if cls.simulatable else "-",
             cls.citation,
         ]
         for name, cls in ATTACKS.items()
     ]
-    return "attacks", ["name", "family", "access", "references", "needs", "paper"], rows
+    return "attacks", ["name", "family", "access", "references", "needs", "simulate", "paper"], rows
 
 
 @list_group.command("methods", context_settings=CONTEXT)

@@ -248,7 +248,7 @@ class AuditConfig(_Section):
     @model_validator(mode="after")
     def _enough_refs(self) -> "AuditConfig":
         try:
-            needed = {n: _attacks().get(n).references_needed for n in self.attacks}
+            needed = {n: _attacks().get(n).needs_references for n in self.attacks}
         except Exception:  # unknown names are reported by the field check
             return self
         short = sorted(n for n, k in needed.items() if k > self.refs)

@@ -130,7 +130,9 @@ def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
     sc = resolved.safecompress
     needs_attr = []
     if resolved.method.name == "safecompress":
-        needs_attr += ["safecompress.simulate: attribute"] if "attribute" in sc.simulate else []
+        from .attacks import ATTACKS
+
+        needs_attr += [f"safecompress.simulate: {n}" for n in sc.simulate if ATTACKS.get(n).needs_sensitive]
         needs_attr += ["safecompress.attribute_adversary"] if sc.attribute_adversary else []
     if needs_attr and ds.sensitive is None:
         raise ConfigError(
