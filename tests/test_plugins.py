@@ -260,7 +260,8 @@ def test_plugin_attack_of_a_new_family_is_listed_audited_reported_and_simulated(
     assert "gap" in rows and " gap " in rows["gap"] and "yes" in rows["gap"]  # its family; simulatable
     out = tmp_path / "sc"
     args = ["run", "--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.epochs=4"]
-    args += ["--set", "method.name=safecompress", "--set", "data.split.train=0.5", "--set", "sparse.update_every=10"]
+    args += ["--set", "method.name=safecompress", "--set", "data.split.train=0.5"]
+    args += ["--set", "data.split.population=0.05", "--set", "sparse.update_every=10"]
     args += ["--set", "safecompress.simulate=[gap,loss]", "--set", "audit.attacks=[loss,gap]", "--out", str(out)]
     result = _cli(args, [plugin], tmp_path)
     assert result.returncode == 0, result.stderr
