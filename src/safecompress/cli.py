@@ -349,12 +349,17 @@ def list_attacks():
 def list_methods():
     """Compression methods selectable as method.name."""
     from .methods import METHODS
+    from .params import param_defaults
 
     rows = [
-        [name, _rst_to_text((sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0])]
+        [
+            name,
+            ", ".join(f"{k}={v}" for k, v in param_defaults(cls.Params).items()) or "-",
+            _rst_to_text((sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]),
+        ]
         for name, cls in METHODS.items()
     ]
-    return "methods", ["name", "description"], rows
+    return "methods", ["name", "parameters (defaults)", "description"], rows
 
 
 @list_group.command("defences", context_settings=CONTEXT)

@@ -25,7 +25,8 @@ import torch
 
 from .. import metrics
 from ..errors import ConfigError
-from ..registry import Registry, closest
+from ..params import Params, param_defaults, params_from_defaults, validate_params
+from ..registry import Registry
 from .knowledge import Knowledge, Queries
 from .result import AttackResult
 from .targets import BlackBoxTarget
@@ -47,24 +48,21 @@ class Attack:
     simulatable: bool  # set on every subclass: by default ``needs_references == 0``
     citation = ""
     defaults: dict[str, Any] = {}  # the options this attack accepts (audit.attack_params), with defaults
+    Params: type[Params] = Params  # the model they are validated by: derived from ``defaults`` unless declared
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
         if "references_needed" in cls.__dict__:  # the attribute's earlier name, still honoured for plugins
             cls.needs_references = cls.__dict__["references_needed"]
+        if "defaults" in cls.__dict__ and "Params" not in cls.__dict__:
+            cls.Params = params_from_defaults(cls.__dict__["defaults"], f"{cls.__name__}Params")
+        elif "Params" in cls.__dict__:
+            cls.defaults = param_defaults(cls.Params)
         if not any("simulatable" in k.__dict__ for k in cls.__mro__ if k is not Attack):
             cls.simulatable = cls.needs_references == 0
 
     def __init__(self, **params: Any):
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            hints = []
-            for key in unknown:
-                hint = closest(key, list(self.defaults))
-                hints.append(f"{key!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
-            valid = ", ".join(self.defaults) or "none"
-            raise ConfigError(f"attack {self.name!r} has no option {', '.join(hints)}; its options: {valid}")
-        self.params = {**self.defaults, **params}
+        self.params = validate_params(self.Params, params, f"attack {self.name!r}").model_dump()
         self.threshold_: float | None = None  # a member/non-member threshold picked on the attacker's own data
 
     def fit(self, knowledge: Knowledge) -> "Attack":
