@@ -114,3 +114,22 @@ def test_legacy_sparse_method_keys_move_to_method_params_with_a_warning(caplog):
 def test_attack_params_share_the_parameter_check():
     with pytest.raises(ConfigError, match=r"attack 'lira' has no parameter 'onlin' \(did you mean 'online'\?\)"):
         load_config(overrides=["audit.attack_params={lira: {onlin: false}}"])
+
+
+def test_a_config_written_before_method_params_compares_equal_when_resuming():
+    """An older version recorded every single-method default under ``sparse``; resuming such a run folder
+    with the same settings must not be refused as a different configuration, while a changed value still is."""
+    from safecompress.config import load_config
+    from safecompress.runsetup import _as_run, _config_differences
+
+    legacy = {"prune_start": 0.1, "prune_end": 0.6, "mest_grad_weight": 0.01, "distill_alpha": 0.7}
+    legacy |= {"distill_temperature": 4.0, "dmp_keep": 1.0}
+    for method, given in (("gmp", {"prune_end": 0.6}), ("rigl", {})):
+        cfg = load_config(preset="ci", overrides=[f"method.name={method}", f"method.params={given}"])
+        old = cfg.to_dict()
+        old["method"] = {k: v for k, v in old["method"].items() if k != "params"}
+        old["sparse"] = {**old["sparse"], **legacy}
+        assert _config_differences(_as_run(old), _as_run(cfg.to_dict())) == []
+    old["method"]["name"] = "gmp"
+    cfg = load_config(preset="ci", overrides=["method.name=gmp", "method.params={prune_end: 0.7}"])
+    assert _config_differences(_as_run(old), _as_run(cfg.to_dict())) == ["method.params.prune_end: 0.6 -> 0.7"]

@@ -445,10 +445,12 @@ LEGACY_METHOD_KEYS = {
 }
 
 
-def _migrate_legacy_method_keys(raw: dict[str, Any]) -> dict[str, Any]:
+def _migrate_legacy_method_keys(raw: dict[str, Any], warn: bool = True) -> dict[str, Any]:
     """``sparse.prune_end`` & co. (deprecated) moved to ``method.params``: where the run's method takes the
     parameter it is moved there (an explicit ``method.params`` entry wins), otherwise it is dropped, as
-    such a key was always ignored by the other methods; either way with a logged warning."""
+    such a key was always ignored by the other methods; with a logged warning unless ``warn`` is false (a
+    run folder written by an older version, read back to compare it)."""
+    say = log.warning if warn else log.debug
     sparse = raw.get("sparse")
     if not isinstance(sparse, dict) or not set(sparse) & set(LEGACY_METHOD_KEYS):
         return raw
@@ -467,7 +469,7 @@ def _migrate_legacy_method_keys(raw: dict[str, Any]) -> dict[str, Any]:
         if new in accepted and params is not None:
             overridden = new in params
             params.setdefault(new, value)
-            log.warning(
+            say(
                 "sparse.%s is deprecated: use method.params.%s (method %r)%s",
                 old,
                 new,
@@ -475,7 +477,7 @@ def _migrate_legacy_method_keys(raw: dict[str, Any]) -> dict[str, Any]:
                 "; method.params wins" if overridden else "",
             )
         else:
-            log.warning("sparse.%s is deprecated and ignored: method %r does not take it", old, name)
+            say("sparse.%s is deprecated and ignored: method %r does not take it", old, name)
     out = {**raw, "sparse": sparse}
     if params is not None:
         out["method"] = {**method, "params": params}
