@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from safecompress.attacks import ATTACKS, AttackContext, BlackBoxTarget, ReferencePool, WhiteBoxTarget
+from safecompress import metrics
+from safecompress.attacks import ATTACKS, BlackBoxTarget, Knowledge, Queries, ReferencePool, WhiteBoxTarget
 from safecompress.attacks.features import last_layer_gradient, logits_and_penultimate
 from safecompress.attacks.references import membership_matrix
 from safecompress.auditor import audit_model
@@ -64,7 +65,7 @@ def _context(population, refs=4, candidates=None):
         X_cand=None if candidates is None else candidates[0],
         y_cand=None if candidates is None else candidates[1],
     )
-    return AttackContext(population[0], population[1], K, pool, torch.device("cpu"), seed=0, kind="tabular")
+    return Knowledge(population[0], population[1], K, pool, torch.device("cpu"), seed=0, kind="tabular")
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +91,12 @@ def test_attack_contract(setup, contexts, name):
             assert isinstance(view, BlackBoxTarget) and not isinstance(view, WhiteBoxTarget)
             assert not any(isinstance(v, nn.Module) for v in vars(view).values())  # weights out of reach
             assert not hasattr(view, "module")
-        s = np.asarray(attack.score(view, Xq, yq))
+        is_member = np.arange(len(yq)) < len(yq) // 2
+        result = attack.evaluate(view, Queries(Xq, yq, is_member, n_bootstrap=0))
+        s = result.scores
         assert s.shape == (len(yq),) and np.isfinite(s).all()
+        assert result.metrics["auc"] == metrics.auc(s, is_member) and result.summary.startswith("AUC")
+        assert result.details["white_box"] == attack.white_box
         scores.append(s)
     np.testing.assert_array_equal(scores[0], scores[1])  # deterministic
 
@@ -213,9 +218,7 @@ def test_calibrated_attack_needs_no_references(setup):
     )
     assert result.report["attacks"]["calibrated"]["auc"] > 0.7
     with pytest.raises(ValueError, match="non-members"):
-        ATTACKS.get("calibrated")().fit(
-            AttackContext(population[0][:1], population[1][:1], K, None, torch.device("cpu"))
-        )
+        ATTACKS.get("calibrated")().fit(Knowledge(population[0][:1], population[1][:1], K, None, torch.device("cpu")))
 
 
 class _KnownLogit(nn.Module):
@@ -239,15 +242,14 @@ def test_calibration_by_class_difficulty_beats_the_pooled_signal():
     (Xm, ym), (Xn, yn) = _known(2000, True, 1), _known(2000, False, 2)
     X, y = torch.cat([Xm, Xn]), torch.cat([ym, yn])
     truth = np.r_[np.ones(2000, bool), np.zeros(2000, bool)]
-    attack = ATTACKS.get("calibrated")().fit(AttackContext(*_known(2000, False, 3), K, None, cpu))
-    from safecompress import metrics
+    attack = ATTACKS.get("calibrated")().fit(Knowledge(*_known(2000, False, 3), K, None, cpu))
 
     calibrated = metrics.auc(attack.score(view, X, y), truth)
     pooled = metrics.auc(ATTACKS.get("loss")().score(view, X, y), truth)
     assert calibrated == pytest.approx(0.76, abs=0.03)  # Φ(1/√2): a unit bump over unit noise
     assert pooled < 0.62
     # without shrinkage the population's own scores are standardised within each class
-    attack = ATTACKS.get("calibrated")(prior=0.0).fit(AttackContext(*_known(2000, False, 3), K, None, cpu))
+    attack = ATTACKS.get("calibrated")(prior=0.0).fit(Knowledge(*_known(2000, False, 3), K, None, cpu))
     z = attack.score(view, attack.Xz_, attack.yz_)
     for c in range(K):
         zc = z[attack.yz_.numpy() == c]

@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from safecompress.attacks import ATTACKS
-from safecompress.attacks.base import PropertyData
+from safecompress.attacks import ATTACKS, Knowledge, Queries, target_view
 from safecompress.cli import main
 from safecompress.data import DataContext, load_dataset
 
@@ -85,32 +84,40 @@ class _Embed(nn.Module):
         return self.head(self.body(x))
 
 
+def _run(attack, model, population, members, nonmembers, n_classes, kind, s=(None, None, None)):
+    """The audit's contract for one attack: fit with the population, evaluate on members vs non-members."""
+    cpu = torch.device("cpu")
+    knowledge = Knowledge(*population, n_classes, None, cpu, seed=0, kind=kind, s_population=s[0])
+    is_member = np.r_[np.ones(len(members[1]), bool), np.zeros(len(nonmembers[1]), bool)]
+    s_q = None if s[1] is None else np.concatenate(s[1:])
+    X, y = torch.cat([members[0], nonmembers[0]]), torch.cat([members[1], nonmembers[1]])
+    queries = Queries(X, y, is_member, s_q, seed=0, n_bootstrap=50)
+    result = attack.fit(knowledge).evaluate(target_view(model, cpu, attack.white_box), queries)
+    assert result.summary and result.scores is None
+    return result.metrics
+
+
 def _property_data(n=600, seed=0):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(3 * n, 6, generator=g)
     s = (X[:, 0] > 0).long().numpy()  # the attribute is exactly what feature 0 encodes
     y = torch.randint(0, 3, (3 * n,), generator=g)
     parts = [slice(0, n), slice(n, 2 * n), slice(2 * n, 3 * n)]
-    return PropertyData(
-        (X[parts[0]], y[parts[0]]),
-        (X[parts[1]], y[parts[1]]),
-        (X[parts[2]], y[parts[2]]),
-        n_classes=3,
-        kind="image",
-        device=torch.device("cpu"),
-        seed=0,
-        n_bootstrap=50,
-        s_population=s[parts[0]],
-        s_members=s[parts[1]],
-        s_nonmembers=s[parts[2]],
-    )
+    return {
+        "population": (X[parts[0]], y[parts[0]]),
+        "members": (X[parts[1]], y[parts[1]]),
+        "nonmembers": (X[parts[2]], y[parts[2]]),
+        "n_classes": 3,
+        "kind": "image",
+        "s": tuple(s[p] for p in parts),
+    }
 
 
 def test_attribute_inference_finds_an_attribute_the_embedding_carries_and_not_one_it_does_not():
     data = _property_data()
     attack = ATTACKS.get("attribute")(with_features=False)  # the attacker sees only the model
-    leaky = attack.audit(_Embed(True), data)
-    blind = attack.audit(_Embed(False), data)
+    leaky = _run(attack, _Embed(True), **data)
+    blind = _run(attack, _Embed(False), **data)
     assert leaky["strongest"]["auc"] > 0.9 and leaky["strongest"]["advantage"] > 0.3
     assert leaky["views"]["embedding"]["auc_members"] > 0.9
     assert abs(blind["strongest"]["auc"] - 0.5) < 0.1 and blind["strongest"]["advantage"] < 0.1
@@ -121,8 +128,8 @@ def test_attribute_inference_finds_an_attribute_the_embedding_carries_and_not_on
 
 def test_attribute_inference_says_why_it_cannot_run_without_a_sensitive_attribute():
     data = _property_data()
-    data.s_population = data.s_members = data.s_nonmembers = None
-    out = ATTACKS.get("attribute")().audit(_Embed(True), data)
+    data["s"] = (None, None, None)
+    out = _run(ATTACKS.get("attribute")(), _Embed(True), **data)
     assert "no sensitive attribute" in out["skipped"]
 
 
@@ -146,12 +153,9 @@ def test_model_inversion_leads_to_memorised_members_but_not_to_a_population_mode
     members = (torch.randn(n, 5, generator=g), torch.arange(n) % k)
     nonmembers = (torch.randn(n, 5, generator=g), torch.arange(n) % k)
     pop = (torch.randn(400, 5, generator=g), torch.arange(400) % k)
-    data = PropertyData(
-        pop, members, nonmembers, n_classes=k, kind="tabular", device=torch.device("cpu"), seed=0, n_bootstrap=50
-    )
     attack = ATTACKS.get("inversion")()
-    leaky = attack.audit(_Bumps(*members, k), data)  # memorised the members
-    fair = attack.audit(_Bumps(*pop, k), data)  # learned from the population, members not among them
+    leaky = _run(attack, _Bumps(*members, k), pop, members, nonmembers, k, "tabular")  # memorised the members
+    fair = _run(attack, _Bumps(*pop, k), pop, members, nonmembers, k, "tabular")  # learned from the population
     assert leaky["member_closer_rate"] > 0.85 and leaky["auc"] > 0.58
     assert fair["member_closer_rate"] < 0.75 and fair["auc"] < 0.55
     assert leaky["target_confidence"] > 0.5 and leaky["classes_inverted"] == k

@@ -27,7 +27,7 @@ from safecompress.attacks import Attack, register_attack
 @register_attack("toy")
 class ToyLossAttack(Attack):
     citation = "test plugin"
-    references_needed = 0
+    needs_references = 0
 
     def score(self, target, X, y):
         return (-F.cross_entropy(target.logits(X), y, reduction="none")).double().numpy()
@@ -221,3 +221,58 @@ def test_plugin_attack_without_references_is_an_in_loop_simulator(tmp_path, toy_
             # the toy score is the loss attack's: the same AUC on the same probe half
             assert c["attack_auc"]["toy"] == pytest.approx(c["attack_auc"]["loss"])
             assert 0 <= c["attack_tpr"]["toy"] <= 1
+
+
+TOY_FAMILY = '''
+"""A toy attack of a new family: how much more accurate the model is on members than on non-members."""
+from safecompress.attacks import Attack, AttackResult, register_attack
+
+
+@register_attack("gap")
+class AccuracyGap(Attack):
+    family = "gap"
+    title = "accuracy gap"
+    needs_references = 0
+    simulatable = True
+    citation = "test plugin"
+
+    def evaluate(self, target, queries):
+        X, y, m = queries.X[: queries.n], queries.y[: queries.n], queries.is_member
+        correct = (target.logits(X).argmax(1) == y).double().numpy()
+        gap = float(correct[m].mean() - correct[~m].mean())
+        if queries.in_loop:
+            return AttackResult({"auc": 0.5 + gap / 2, "advantage": max(gap, 0.0)})
+        metrics = {"gap": round(gap, 4), "accuracy_members": round(float(correct[m].mean()), 4)}
+        return AttackResult(metrics, summary=self.summarize(metrics))
+
+    @classmethod
+    def summarize(cls, entry):
+        return f"members {entry['gap']:+.4f} more accurate"
+'''
+
+
+def test_plugin_attack_of_a_new_family_is_listed_audited_reported_and_simulated(tmp_path):
+    plugin = tmp_path / "gap_attack.py"
+    plugin.write_text(textwrap.dedent(TOY_FAMILY))
+    listed = _cli(["list", "attacks"], [plugin], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[1]: line for line in listed.stdout.splitlines() if line.startswith("│")}
+    assert "gap" in rows and " gap " in rows["gap"] and "yes" in rows["gap"]  # its family; simulatable
+    out = tmp_path / "sc"
+    args = ["run", "--preset", "ci", "--set", "data.name=digits", "--set", "model.name=mlp", "--set", "train.epochs=4"]
+    args += ["--set", "method.name=safecompress", "--set", "data.split.train=0.5"]
+    args += ["--set", "data.split.population=0.05", "--set", "sparse.update_every=10"]
+    args += ["--set", "safecompress.simulate=[gap,loss]", "--set", "audit.attacks=[loss,gap]", "--out", str(out)]
+    result = _cli(args, [plugin], tmp_path)
+    assert result.returncode == 0, result.stderr
+    audit = json.loads((out / "report.json").read_text())["audit"]
+    assert set(audit["attacks"]) == {"loss"}  # not a membership attack: its own entry
+    gap = audit["gap"]
+    assert gap["family"] == "gap" and -1 <= gap["gap"] <= 1 and gap["wall_s"] >= 0
+    line = f"members {gap['gap']:+.4f} more accurate"
+    assert f"<td>accuracy gap</td><td>{line}</td>" in (out / "report.html").read_text()
+    assert "accuracy gap" in result.stdout  # the CLI's summary row
+    rounds = [json.loads(r) for r in (out / "rounds.jsonl").read_text().splitlines()]
+    assert rounds
+    for c in (c for r in rounds for c in r["candidates"]):  # an in-loop simulator beside loss
+        assert set(c["attack_auc"]) == {"gap", "loss"} and c.get("attack_tpr", {}).get("gap") is None

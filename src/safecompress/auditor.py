@@ -19,8 +19,7 @@ import torch
 from torch import nn
 
 from . import metrics
-from .attacks import ATTACKS, AttackContext, ReferencePool
-from .attacks.base import PropertyData
+from .attacks import ATTACKS, Knowledge, Queries, ReferencePool
 from .errors import ConfigError, SafeCompressError
 from .fileio import atomic_save_npz, atomic_write_json
 
@@ -96,12 +95,13 @@ def audit_model(
 ) -> AuditResult:
     """Run every attack against ``model`` on the given members vs non-members.
 
-    Membership attacks score members vs non-members; attacks of other families (attribute
-    inference, model inversion) report their own metrics under their name. ``sensitive`` holds the
-    sensitive attribute's codes for "population", "members" and "nonmembers" when the dataset has one."""
+    Every attack is fitted with the same knowledge and evaluated on the same queries; membership attacks'
+    metrics go to ``attacks``, the other families' (attribute inference, model inversion, plugins) under
+    their own name. ``sensitive`` holds the sensitive attribute's codes for "population", "members" and
+    "nonmembers" (and "canaries") when the dataset has one."""
     names = check_attacks(attacks)
-    others = [n for n in names if ATTACKS.get(n).family != "membership"]
-    names = [n for n in names if n not in others]
+    # membership attacks first (the headline), then the other families, each in the order given
+    names = sorted(names, key=lambda n: ATTACKS.get(n).family != "membership")
     device = torch.device(device)
     X_q = torch.cat([members[0], nonmembers[0]])
     y_q = torch.cat([members[1], nonmembers[1]])
@@ -109,12 +109,13 @@ def audit_model(
     n_main = len(y_q)
     if canaries is not None:  # queried with the audit records, so references hold them IN/OUT the same way
         X_q, y_q = torch.cat([X_q, canaries[0]]), torch.cat([y_q, canaries[1]])
-    needed = max((ATTACKS.get(n).references_needed for n in names), default=0)
+    needed = max((ATTACKS.get(n).needs_references for n in names), default=0)
     if needed > refs:
         raise ConfigError(f"attacks {names} need at least {needed} reference models but refs={refs}; raise --refs")
+    sens = {k: (sensitive or {}).get(k) for k in ("population", "members", "nonmembers")}
     s_all = None
-    if sensitive and all(sensitive.get(k) is not None for k in ("population", "members", "nonmembers")):
-        s_all = np.concatenate([sensitive["population"], sensitive["members"], sensitive["nonmembers"]])
+    if all(v is not None for v in sens.values()):
+        s_all = np.concatenate([sens["population"], sens["members"], sens["nonmembers"]])
         if canaries is not None:
             s_all = np.concatenate([s_all, sensitive["canaries"]])
     pool = ReferencePool(
@@ -133,11 +134,24 @@ def audit_model(
         sensitive=s_all,
         serve_fn=serve_fn,
     )
-    ctx = AttackContext(population[0], population[1], n_classes, pool, device, seed, kind)
+    knowledge = Knowledge(
+        population[0],
+        population[1],
+        n_classes,
+        pool,
+        device,
+        seed,
+        kind,
+        s_population=sens["population"],
+        sensitive_names=sensitive_names,
+    )
+    s_queries = None if sens["members"] is None else np.concatenate([sens["members"], sens["nonmembers"]])
+    queries = Queries(X_q, y_q, is_member, s_queries, seed, n_bootstrap)
     t_refs = time.perf_counter()
-    pool.ensure(refs if any(ATTACKS.get(n).references_needed for n in names) else 0)
+    pool.ensure(refs if any(ATTACKS.get(n).needs_references for n in names) else 0)
     timing: dict[str, float] = {"references_s": round(time.perf_counter() - t_refs, 3)}
     results: dict[str, dict[str, Any]] = {}
+    others: dict[str, dict[str, Any]] = {}
     scores: dict[str, np.ndarray] = {}
     canary_scores: dict[str, np.ndarray] = {}
     curves = {}
@@ -146,65 +160,20 @@ def audit_model(
             progress(name)
         t0 = time.perf_counter()
         attack = ATTACKS.get(name)(**(attack_params or {}).get(name, {}))
-        attack.fit(ctx)
-        view = ctx.target_view(model, attack.white_box)
-        s = np.asarray(attack.score(view, X_q, y_q), dtype=np.float64)
-        if s.shape != (len(y_q),) or not np.isfinite(s).all():
-            raise RuntimeError(f"attack {name!r} returned invalid scores (shape {s.shape})")
+        attack.fit(knowledge)
+        result = attack.evaluate(knowledge.target_view(model, attack.white_box), queries)
+        wall_s = round(time.perf_counter() - t0, 3)
+        log.info("attack %-10s %s (%.1f s)", name, result.summary, wall_s)
+        if attack.family != "membership":
+            others[name] = {"family": attack.family, **result.metrics, "wall_s": wall_s}
+            continue
+        s = result.scores
         if canaries is not None:
             canary_scores[name] = s[n_main:]
-        s = s[:n_main]
-        scores[name] = s
-        m = metrics.membership_metrics(
-            s, is_member, attacker_threshold=attack.threshold_, n_bootstrap=n_bootstrap, seed=seed
-        )
-        m["wall_s"] = round(time.perf_counter() - t0, 3)
-        m["white_box"] = attack.white_box
-        if getattr(attack, "mode_", None):
-            m["mode"] = attack.mode_
-        results[name] = m
+        scores[name] = s = s[:n_main]
+        results[name] = {**result.metrics, "wall_s": wall_s, **result.details}
         fpr, tpr, _ = metrics.roc_curve(s, is_member)
-        curves[name] = (fpr, tpr, m["auc"])
-        log.info(
-            "attack %-10s AUC %.4f (p=%.2g)  TPR@1%%FPR %s  (%.1f s)",
-            name,
-            m["auc"],
-            m["auc_p"],
-            metrics.format_rate(m["tpr_at_fpr"]["0.01"], 4),
-            m["wall_s"],
-        )
-    property_data = PropertyData(
-        population,
-        members,
-        nonmembers,
-        n_classes,
-        kind,
-        device,
-        seed,
-        n_bootstrap,
-        *((sensitive or {}).get(k) for k in ("population", "members", "nonmembers")),
-        sensitive_names=sensitive_names,
-    )
-    beyond: dict[str, dict[str, Any]] = {}
-    for name in others:
-        if progress:
-            progress(name)
-        t0 = time.perf_counter()
-        attack = ATTACKS.get(name)(**(attack_params or {}).get(name, {}))
-        beyond[name] = {
-            "family": attack.family,
-            **attack.audit(model, property_data),
-            "wall_s": round(time.perf_counter() - t0, 3),
-        }
-        if "skipped" in beyond[name]:
-            log.info("attack %-10s skipped: %s", name, beyond[name]["skipped"])
-        else:
-            log.info(
-                "attack %-10s %s (%.1f s)",
-                name,
-                {k: v for k, v in beyond[name].items() if k in ("strongest", "auc", "member_closer_rate")},
-                beyond[name]["wall_s"],
-            )
+        curves[name] = (fpr, tpr, results[name]["auc"])
     worst = metrics.worst_case(results)
     if scores:  # the strongest of K attacks sits above 0.5 by chance: report that chance level beside it
         worst["chance"] = metrics.max_auc_chance(scores, is_member, n_permutations=max(200, n_bootstrap), seed=seed)
@@ -221,7 +190,7 @@ def audit_model(
         "references": refs,
         "resolution": metrics.resolution_notes(int((~is_member).sum()), (0.001, 0.01, 0.1)),
         "timing": timing,
-        **beyond,
+        **others,
     }
     if canaries is not None:
         report["canaries"] = canary_report(canary_scores, canaries[2], n_bootstrap, seed)

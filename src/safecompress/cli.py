@@ -334,13 +334,14 @@ def list_attacks():
             name,
             cls.family,
             "white" if cls.white_box else "black",
-            "all" if cls.references_needed < 0 else str(cls.references_needed),
-            "sensitive" if cls.requires_sensitive else "-",
+            "all" if cls.needs_references < 0 else str(cls.needs_references),
+            "sensitive" if cls.needs_sensitive else "-",
+            "yes" if cls.simulatable else "-",
             cls.citation,
         ]
         for name, cls in ATTACKS.items()
     ]
-    return "attacks", ["name", "family", "access", "references", "needs", "paper"], rows
+    return "attacks", ["name", "family", "access", "references", "needs", "simulate", "paper"], rows
 
 
 @list_group.command("methods", context_settings=CONTEXT)
@@ -348,12 +349,17 @@ def list_attacks():
 def list_methods():
     """Compression methods selectable as method.name."""
     from .methods import METHODS
+    from .params import param_defaults
 
     rows = [
-        [name, _rst_to_text((sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0])]
+        [
+            name,
+            ", ".join(f"{k}={v}" for k, v in param_defaults(cls.Params).items()) or "-",
+            _rst_to_text((sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]),
+        ]
         for name, cls in METHODS.items()
     ]
-    return "methods", ["name", "description"], rows
+    return "methods", ["name", "parameters (defaults)", "description"], rows
 
 
 @list_group.command("defences", context_settings=CONTEXT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -27,7 +28,10 @@ from pydantic import (
 )
 
 from .errors import ConfigError, UnknownNameError
+from .params import validate_params
 from .registry import closest
+
+log = logging.getLogger(__name__)
 
 # A split size: an int is a count of samples, a float is a fraction.
 Size = Union[StrictInt, float]
@@ -68,6 +72,19 @@ _defences = _registry("defences", "DEFENCES")
 _methods = _registry("methods", "METHODS")
 _models = _registry("models", "MODELS")
 _attacks = _registry("attacks", "ATTACKS")
+
+
+def _check_plugin(registry_getter, name: str, check) -> None:
+    """``check(plugin class)`` inside pydantic: its ConfigError becomes a ValueError reported with every
+    other problem. An unknown ``name`` is skipped (the name field's own check reports it)."""
+    try:
+        cls = registry_getter().get(name)
+    except Exception:
+        return
+    try:
+        check(cls)
+    except ConfigError as exc:
+        raise ValueError("; ".join(exc.problems)) from None
 
 
 class _Section(BaseModel):
@@ -187,14 +204,6 @@ class SparseConfig(_Section):
     update_stop: float = Field(0.75, gt=0, le=1, description="T_end: no updates after this fraction of training")
     prune: PruneName | None = Field(None, description="prune criterion; null = the method's own")
     grow: GrowName | None = Field(None, description="grow criterion; null = the method's own")
-    mest_grad_weight: float = Field(0.01, ge=0, description="MEST prune score |w| + this * |grad|")
-    prune_start: float = Field(0.1, ge=0, lt=1, description="gmp: start pruning at this fraction of training")
-    prune_end: float = Field(0.6, gt=0, le=1, description="gmp: reach the density here; oneshot: prune here")
-    distill_alpha: float = Field(0.7, ge=0, le=1, description="distill: weight of the teacher's soft targets")
-    distill_temperature: float = Field(4.0, gt=0, description="distill, dmp: softmax temperature")
-    dmp_keep: float = Field(
-        1.0, gt=0, le=1, description="dmp: fraction of reference samples kept (lowest teacher entropy)"
-    )
 
 
 DEFAULT_ATTACKS = [
@@ -242,13 +251,13 @@ class AuditConfig(_Section):
             try:
                 _attacks().get(name)(**params)
             except ConfigError as exc:
-                raise ValueError(exc.problems[0]) from None
+                raise ValueError("; ".join(exc.problems)) from None
         return v
 
     @model_validator(mode="after")
     def _enough_refs(self) -> "AuditConfig":
         try:
-            needed = {n: _attacks().get(n).references_needed for n in self.attacks}
+            needed = {n: _attacks().get(n).needs_references for n in self.attacks}
         except Exception:  # unknown names are reported by the field check
             return self
         short = sorted(n for n, k in needed.items() if k > self.refs)
@@ -407,19 +416,72 @@ class DefenceConfig(_Section):
 
     @model_validator(mode="after")
     def _known_params(self) -> "DefenceConfig":
-        try:
-            cls = _defences().get(self.name)
-        except Exception:  # an unknown name is reported by the field check
-            return self
-        try:
-            cls(**self.params)
-        except ConfigError as exc:
-            raise ValueError(exc.problems[0]) from None
+        _check_plugin(_defences, self.name, lambda cls: cls(**self.params))  # Defence.__init__ validates them
         return self
 
 
 class MethodConfig(_Section):
     name: MethodName = Field("safecompress", description="safecompress (default), dense, rigl, gmp, ... (list methods)")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="the method's parameters, e.g. gmp: {prune_start: 0.1, prune_end: 0.6}"
+    )
+
+    @model_validator(mode="after")
+    def _known_params(self) -> "MethodConfig":
+        owner = f"method {self.name!r}"
+        _check_plugin(_methods, self.name, lambda cls: validate_params(cls.Params, self.params, owner))
+        return self
+
+
+# SparseConfig fields that moved to the parameters of the methods that read them: old key -> new key.
+# Still accepted for one release (with a warning); remove in the release after.
+LEGACY_METHOD_KEYS = {
+    "mest_grad_weight": "grad_weight",
+    "prune_start": "prune_start",
+    "prune_end": "prune_end",
+    "distill_alpha": "alpha",
+    "distill_temperature": "temperature",
+    "dmp_keep": "keep",
+}
+
+
+def _migrate_legacy_method_keys(raw: dict[str, Any], warn: bool = True) -> dict[str, Any]:
+    """``sparse.prune_end`` & co. (deprecated) moved to ``method.params``: where the run's method takes the
+    parameter it is moved there (an explicit ``method.params`` entry wins), otherwise it is dropped, as
+    such a key was always ignored by the other methods; with a logged warning unless ``warn`` is false (a
+    run folder written by an older version, read back to compare it)."""
+    say = log.warning if warn else log.debug
+    sparse = raw.get("sparse")
+    if not isinstance(sparse, dict) or not set(sparse) & set(LEGACY_METHOD_KEYS):
+        return raw
+    method = raw.get("method") if isinstance(raw.get("method"), dict) else {}
+    name = method.get("name", MethodConfig.model_fields["name"].default)
+    try:
+        accepted = set(_methods().get(name).Params.model_fields)
+    except Exception:  # an unknown method is reported by the field check
+        accepted = set()
+    params = dict(method.get("params") or {}) if isinstance(method.get("params") or {}, dict) else None
+    sparse = dict(sparse)
+    for old, new in LEGACY_METHOD_KEYS.items():
+        if old not in sparse:
+            continue
+        value = sparse.pop(old)
+        if new in accepted and params is not None:
+            overridden = new in params
+            params.setdefault(new, value)
+            say(
+                "sparse.%s is deprecated: use method.params.%s (method %r)%s",
+                old,
+                new,
+                name,
+                "; method.params wins" if overridden else "",
+            )
+        else:
+            say("sparse.%s is deprecated and ignored: method %r does not take it", old, name)
+    out = {**raw, "sparse": sparse}
+    if params is not None:
+        out["method"] = {**method, "params": params}
+    return out
 
 
 class RunConfig(_Section):
@@ -439,6 +501,11 @@ class RunConfig(_Section):
     baseline: MethodName | None = Field(
         None, description="also run this method with the same config into OUT/baseline-<name> and report both"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_method_keys(cls, data: Any) -> Any:
+        return _migrate_legacy_method_keys(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _method_fits(self) -> "RunConfig":

@@ -229,6 +229,15 @@ def _interval(values: np.ndarray, confidence: float) -> list[float]:
     return [float(lo), float(hi)]
 
 
+def loop_metrics(scores: Any, is_member: Any, low_fpr: float) -> dict[str, float]:
+    """The SafeCompress loop's measurement of a membership attack: AUC, advantage and TPR at ``low_fpr``."""
+    return {
+        "auc": auc(scores, is_member),
+        "advantage": advantage(scores, is_member),
+        "tpr": tpr_at_fpr(scores, is_member, low_fpr),
+    }
+
+
 def membership_metrics(
     scores: Any,
     is_member: Any,

@@ -83,7 +83,12 @@ def _run_baseline(cfg: RunConfig, main: RunResult, callbacks: Sequence[Callback]
     """Train and audit ``cfg.baseline`` with the same config into RUN/baseline-<name> (resumable), and
     record where it is and its headline numbers in the main report."""
     name = cfg.baseline
-    base_cfg = cfg.model_copy(update={"method": cfg.method.model_copy(update={"name": name}), "baseline": None})
+    # the baseline method keeps the parameters it shares with the run's method (gmp -> oneshot: prune_end)
+    accepted = METHODS.get(name).Params.model_fields
+    params = {k: v for k, v in cfg.method.params.items() if k in accepted}
+    base_cfg = cfg.model_copy(
+        update={"method": cfg.method.model_copy(update={"name": name, "params": params}), "baseline": None}
+    )
     log.info("baseline: %s with the same configuration", name)
     base = run_experiment(base_cfg, main.run_dir / f"baseline-{name}", "resume", callbacks, executor)
     summary = {

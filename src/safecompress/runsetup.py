@@ -12,11 +12,11 @@ from typing import Iterator
 import torch
 
 from .canaries import Canaries, make_canaries
-from .config import RunConfig, build_config, dump_yaml, read_yaml
+from .config import RunConfig, _migrate_legacy_method_keys, build_config, dump_yaml, read_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
 from .defences import DEFENCES
-from .errors import ConfigError, RunFolderError
+from .errors import ConfigError, RunFolderError, SafeCompressError
 from .fileio import atomic_write_text
 from .models import MODELS, ModelSpec, model_entry
 from .runfolder import RunFolder, SafeFileHandler
@@ -67,7 +67,7 @@ def _settled_config(folder: RunFolder, cfg: RunConfig) -> RunConfig | None:
     """Write config.yaml; resuming, refuse a different config, and return None when the run is complete."""
     config_path = folder.path("config.yaml")
     if folder.resuming and config_path.exists():
-        diffs = _config_differences(read_yaml(config_path), cfg.to_dict())
+        diffs = _config_differences(_as_run(read_yaml(config_path)), _as_run(cfg.to_dict()))
         if diffs:
             raise RunFolderError(
                 f"cannot resume {folder.final}: its run used a different configuration ({'; '.join(diffs)}). "
@@ -130,7 +130,9 @@ def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
     sc = resolved.safecompress
     needs_attr = []
     if resolved.method.name == "safecompress":
-        needs_attr += ["safecompress.simulate: attribute"] if "attribute" in sc.simulate else []
+        from .attacks import ATTACKS
+
+        needs_attr += [f"safecompress.simulate: {n}" for n in sc.simulate if ATTACKS.get(n).needs_sensitive]
         needs_attr += ["safecompress.attribute_adversary"] if sc.attribute_adversary else []
     if needs_attr and ds.sensitive is None:
         raise ConfigError(
@@ -163,6 +165,22 @@ def log_to(path: Path) -> Iterator[None]:
         pkg.removeHandler(handler)
         pkg.setLevel(old_level)
         handler.close()
+
+
+def _as_run(raw: dict) -> dict:
+    """A resolved config as the run uses it: an older version's single-method ``sparse`` keys moved to
+    ``method.params`` (silently), and the method's parameters with their defaults filled in — so a run folder
+    written before ``method.params`` existed, which recorded every default, still resumes."""
+    from .methods import METHODS
+
+    try:
+        cfg = RunConfig.model_validate(_migrate_legacy_method_keys(raw, warn=False))
+        params = METHODS.get(cfg.method.name).params(cfg).model_dump()
+    except (ValueError, SafeCompressError):  # not a valid config any more: compare it as it stands
+        return raw
+    out = cfg.to_dict()
+    out["method"] = {**out["method"], "params": params}
+    return out
 
 
 def _config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:

@@ -21,11 +21,15 @@ Safety is measured against what the attacker could infer *without the model*:
 ``advantage`` = member accuracy − the best of these baselines (0 = the model adds nothing);
 ``member_gap`` = member accuracy − non-member accuracy (what memorisation adds). AUCs are
 one-vs-rest, averaged over attribute values; intervals are percentile bootstraps over members.
+
+The classifiers learn from the views of the model the attacker holds labelled records of: in the audit,
+the queried target on the population; in the SafeCompress loop, the current model on the fit probe
+half (no features-only baseline there), measured on the test half's members by the view that leaks most.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -33,8 +37,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import metrics
-from .base import Attack, BlackBoxTarget, PropertyData, register_attack
+from .base import Attack, format_ci, loop_result, register_attack
 from .features import fit_standardised, logits_and_penultimate
+from .knowledge import Knowledge, Queries
+from .result import AttackResult
+from .targets import WhiteBoxTarget
 
 
 def fit_classifier(
@@ -99,57 +106,102 @@ def label_prior(y_pop: np.ndarray, s_pop: np.ndarray, n_classes: int, n_values: 
 @register_attack("attribute")
 class AttributeInference(Attack):
     family = "attribute"
-    requires_sensitive = True
-    references_needed = 0
+    title = "attribute inference"
+    white_box = True  # the embedding view reads the network; the output view is served
+    needs_sensitive = True
+    needs_references = 0
+    simulatable = True
     citation = "Yeom et al., CSF 2018; Song & Shmatikov, ICLR 2020"
     defaults = {"epochs": 40, "hidden": 64, "with_features": "auto", "max_population": 5000}
+    SKIPPED = (
+        "the dataset has no sensitive attribute; use income, cifar10-synth-attr, or your own "
+        "npz/csv with a sensitive array/column (data.sensitive_column)"
+    )
 
     # -- views ------------------------------------------------------------------------------------
-    def views(self, model: nn.Module, X: torch.Tensor, device: torch.device, kind: str) -> dict[str, torch.Tensor]:
-        from ..defences.base import unwrap
-
-        out = torch.softmax(BlackBoxTarget(model, device).logits(X), 1)
-        _, h = logits_and_penultimate(unwrap(model), X, device)
+    def views(self, target: WhiteBoxTarget, X: torch.Tensor, kind: str, baseline: bool) -> dict[str, torch.Tensor]:
+        out = torch.softmax(target.served.logits(X), 1)
+        _, h = logits_and_penultimate(target.module, X, target.device)
         views = {"output": out, "embedding": h}
         if self._with_features(kind):
             flat = X.flatten(1).float()
             views = {k: torch.cat([v, flat], 1) for k, v in views.items()}
-            views["features_only"] = flat
+            if baseline:
+                views["features_only"] = flat
         return views
 
     def _with_features(self, kind: str) -> bool:
         w = self.params["with_features"]
         return kind == "tabular" if w == "auto" else bool(w)
 
-    # -- the audit --------------------------------------------------------------------------------
-    def audit(self, model: nn.Module, data: PropertyData) -> dict[str, Any]:
-        if not data.has_sensitive:
-            return {
-                "skipped": "the dataset has no sensitive attribute; use income, cifar10-synth-attr, or your own "
-                "npz/csv with a sensitive array/column (data.sensitive_column)"
-            }
-        rng = np.random.default_rng(np.random.SeedSequence([data.seed, 0xA1]))
-        n_pop = len(data.population[1])
-        pick = np.sort(rng.permutation(n_pop)[: int(self.params["max_population"])])
-        Xp, yp, sp = data.population[0][pick], data.population[1][pick].numpy(), data.s_population[pick]
-        n_values = int(max(sp.max(), data.s_members.max(), data.s_nonmembers.max())) + 1
-        vp = self.views(model, Xp, data.device, data.kind)
-        vm = self.views(model, data.members[0], data.device, data.kind)
-        vn = self.views(model, data.nonmembers[0], data.device, data.kind)
-        sm, sn = data.s_members, data.s_nonmembers
+    def _train(self, target: WhiteBoxTarget, X: torch.Tensor, s: np.ndarray, n_values: int, baseline: bool):
+        """One classifier per view of ``target`` on records ``X`` with attribute ``s``."""
+        views = self.views(target, X, self.kind_, baseline)
+        hidden, seed = int(self.params["hidden"]), self.seed_
+        return {
+            name: fit_classifier(v, s, n_values, seed + 31 * k, self.epochs_, hidden)
+            for k, (name, v) in enumerate(views.items())
+        }
+
+    # -- the contract -------------------------------------------------------------------------------
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        X, y, s = knowledge.records()
+        self.kind_, self.seed_, self.n_classes_ = knowledge.kind, knowledge.seed, knowledge.n_classes
+        self.epochs_ = knowledge.epochs or int(self.params["epochs"])
+        self.names_ = knowledge.sensitive_names
+        self.own_ = self.records_ = None
+        if s is None:
+            return self
+        if knowledge.labelled is not None:  # the loop: classifiers on the current model, now
+            self.n_values_ = int(s.max()) + 1
+            self.majority_ = int(np.bincount(s, minlength=self.n_values_).argmax())
+            target = knowledge.labelled.target
+            self.own_ = self._train(target, X, s, self.n_values_, baseline=False)
+            return self
+        rng = np.random.default_rng(np.random.SeedSequence([knowledge.seed, 0xA1]))
+        pick = np.sort(rng.permutation(len(y))[: int(self.params["max_population"])])
+        self.records_ = (X[pick], y[pick].numpy(), s[pick])
+        return self
+
+    def evaluate(self, target: WhiteBoxTarget, queries: Queries) -> AttackResult:
+        if self.own_ is not None:
+            return self._measure_loop(target, queries)
+        if self.records_ is None or queries.s is None:
+            return AttackResult({"skipped": self.SKIPPED}, summary=self.summarize({"skipped": self.SKIPPED}))
+        m = self._measure_audit(target, queries)
+        return AttackResult(m, summary=self.summarize(m))
+
+    def _measure_loop(self, target: WhiteBoxTarget, queries: Queries) -> AttackResult:
+        """(attribute AUC, accuracy − majority) on the private (member) records, for the view that leaks most."""
+        Xm, _ = queries.part(True)
+        s = queries.s[queries.is_member]
+        views = self.views(target, Xm, self.kind_, baseline=False)
+        best = (0.5, 0.0)
+        for name, predict in self.own_.items():
+            p = predict(views[name])
+            cand = (ovr_auc(p, s), float((p.argmax(1) == s).mean() - (s == self.majority_).mean()))
+            if np.isfinite(cand[0]) and cand[0] > best[0]:
+                best = cand
+        return loop_result(*best)
+
+    def _measure_audit(self, target: WhiteBoxTarget, queries: Queries) -> dict[str, Any]:
+        Xp, yp, sp = self.records_
+        sm, sn = queries.s[queries.is_member], queries.s[~queries.is_member]
+        (Xm, ym), (Xn, _) = queries.part(True), queries.part(False)
+        n_values = int(max(sp.max(), sm.max(), sn.max())) + 1
+        predictors = self._train(target, Xp, sp, n_values, baseline=True)
+        vm = self.views(target, Xm, self.kind_, baseline=True)
+        vn = self.views(target, Xn, self.kind_, baseline=True)
         majority = float((sm == np.bincount(sp, minlength=n_values).argmax()).mean())
-        prior = label_prior(yp, sp, data.n_classes, n_values)
+        prior = label_prior(yp, sp, self.n_classes_, n_values)
         baselines = {
             "majority": round(majority, 4),
-            "label_prior": round(float((prior[data.members[1].numpy()].argmax(1) == sm).mean()), 4),
+            "label_prior": round(float((prior[ym.numpy()].argmax(1) == sm).mean()), 4),
         }
         results: dict[str, dict[str, Any]] = {}
-        for k, name in enumerate(vp):
-            predict = fit_classifier(
-                vp[name], sp, n_values, data.seed + 31 * k, int(self.params["epochs"]), int(self.params["hidden"])
-            )
+        for k, (name, predict) in enumerate(predictors.items()):
             pm, pn = predict(vm[name]), predict(vn[name])
-            acc_ci, auc_ci = _bootstrap(pm, sm, data.n_bootstrap, data.seed + k)
+            acc_ci, auc_ci = _bootstrap(pm, sm, queries.n_bootstrap, queries.seed + k)
             r = {
                 "accuracy_members": round(float((pm.argmax(1) == sm).mean()), 4),
                 "accuracy_nonmembers": round(float((pn.argmax(1) == sn).mean()), 4),
@@ -170,8 +222,8 @@ class AttributeInference(Attack):
             r["advantage"] = round(r["accuracy_members"] - best_baseline, 4)
             r["member_gap"] = round(r["accuracy_members"] - r["accuracy_nonmembers"], 4)
         return {
-            "attribute_values": data.sensitive_names or [str(v) for v in range(n_values)],
-            "population_used": int(len(pick)),
+            "attribute_values": self.names_ or [str(v) for v in range(n_values)],
+            "population_used": int(len(yp)),
             "baselines": baselines,
             "views": results,
             "strongest": {
@@ -185,28 +237,13 @@ class AttributeInference(Attack):
             },
         }
 
-    # -- in the SafeCompress loop (view: WhiteBoxTarget, data: simulate.ProbeData) -------------------
-    def fit_probe(self, view, data, kind: str, seed: int, epochs: int) -> None:
-        """Fit one classifier per view on the probe records (members and non-members) and their attribute."""
-        views = self.views(view.module, data.X, view.device, kind)
-        views.pop("features_only", None)
-        s = data.s
-        self.n_values_ = int(s.max()) + 1
-        self.majority_ = int(np.bincount(s, minlength=self.n_values_).argmax())
-        self.predict_ = {
-            name: fit_classifier(v, s, self.n_values_, seed + 31 * k, epochs, int(self.params["hidden"]))
-            for k, (name, v) in enumerate(views.items())
-        }
-
-    def measure_probe(self, view, data, kind: str) -> tuple[float, float]:
-        """(attribute AUC, accuracy − majority) on the private (member) records, for the view that leaks most."""
-        rows = np.flatnonzero(data.is_member)
-        s = data.s[rows]
-        views = self.views(view.module, data.X[torch.as_tensor(rows)], view.device, kind)
-        best = (0.5, 0.0)
-        for name, predict in self.predict_.items():
-            p = predict(views[name])
-            cand = (ovr_auc(p, s), float((p.argmax(1) == s).mean() - (s == self.majority_).mean()))
-            if np.isfinite(cand[0]) and cand[0] > best[0]:
-                best = cand
-        return best
+    @classmethod
+    def summarize(cls, entry: Mapping[str, Any]) -> str:
+        if entry.get("skipped") is not None:
+            return "n/a: " + entry["skipped"].split(";")[0]
+        s = entry["strongest"]
+        base = max(v for k, v in entry["baselines"].items() if not k.endswith("_auc"))
+        return (
+            f"AUC {s['auc']:.3f}{format_ci(s.get('auc_ci'))} ({s['view']}); "
+            f"accuracy {s['accuracy']:.3f} vs {base:.3f} without the model"
+        )

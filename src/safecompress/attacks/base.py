@@ -1,153 +1,139 @@
-"""The attack contract (docs/design.md §3).
+"""The attack contract, the same for every family (docs/design.md §3).
 
-An attack is *fitted* with what the attacker knows — its own population data and reference/shadow
-models trained with the target's recipe (compression method and density included) — and then
-*scores* queried samples: one float per sample, higher = more likely a member.
+An attack is *fitted* with what the attacker knows (:class:`~.knowledge.Knowledge`) and then
+*evaluated* against a target view on queried records (:class:`~.knowledge.Queries`), returning an
+:class:`~.result.AttackResult`: metrics, per-sample membership scores where the family has them,
+details and a one-line summary.
 
-Black-box attacks receive a :class:`BlackBoxTarget`, which answers queries with outputs only (the
-module is hidden in a closure); white-box attacks set ``white_box = True`` and receive a
-:class:`WhiteBoxTarget` that also exposes ``module``.
+What an attack can do and needs is said by class attributes, which the config validator, the auditor
+and the SafeCompress loop read: ``family``, ``white_box`` (it receives a :class:`WhiteBoxTarget`),
+``needs_references`` (reference/shadow models; -1 = all of the run's), ``needs_sensitive`` (a dataset
+with a sensitive attribute) and ``simulatable`` (it can be fitted on the loop's probe knowledge, which
+has no references; by default: when it needs none).
+
+The base class is the membership family: a subclass implements ``score`` (one float per query, higher =
+more likely a member) and, when it learns, ``fit``; ``evaluate`` turns the scores into the metrics of
+:mod:`safecompress.metrics`. Other families override ``evaluate`` and ``summarize``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Mapping
 
 import numpy as np
 import torch
-from torch import nn
 
+from .. import metrics
 from ..errors import ConfigError
-from ..registry import Registry, closest
-from ..train import predict_logits
-from .references import ReferencePool
+from ..params import Params, param_defaults, params_from_defaults, validate_params
+from ..registry import Registry
+from .knowledge import Knowledge, Queries
+from .result import AttackResult
+from .targets import BlackBoxTarget
 
 
-class BlackBoxTarget:
-    """Query access to a model: logits for inputs, nothing else."""
-
-    def __init__(self, model: nn.Module, device: torch.device, batch_size: int = 1024):
-        def query(X: torch.Tensor) -> torch.Tensor:
-            return predict_logits(model, X, device, batch_size)
-
-        self.logits: Callable[[torch.Tensor], torch.Tensor] = query
-
-    def probs(self, X: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.logits(X), dim=1)
-
-
-class WhiteBoxTarget(BlackBoxTarget):
-    """Query access plus the module itself (weights, activations, gradients)."""
-
-    def __init__(self, model: nn.Module, device: torch.device, batch_size: int = 1024):
-        super().__init__(model, device, batch_size)
-        self.module = model
-        self.device = device
-
-
-@dataclass
-class AttackContext:
-    """What the attacker knows: its population data and the shared reference/shadow models."""
-
-    population_X: torch.Tensor
-    population_y: torch.Tensor
-    n_classes: int
-    references: ReferencePool
-    device: torch.device
-    seed: int = 0
-    kind: str = "tabular"  # "image" or "tabular" (label-only perturbations depend on it)
-
-    def target_view(self, model: nn.Module, white_box: bool) -> BlackBoxTarget:
-        if white_box:  # the weights bypass inference-time output defences (MemGuard)
-            from ..defences.base import unwrap
-
-            return WhiteBoxTarget(unwrap(model), self.device)
-        return BlackBoxTarget(model, self.device)
-
-
-@dataclass
-class PropertyData:
-    """What attacks beyond membership use: the attacker's population and the audit members (private
-    training records) and non-members, each with the sensitive attribute's codes when the dataset has one."""
-
-    population: tuple[torch.Tensor, torch.Tensor]
-    members: tuple[torch.Tensor, torch.Tensor]
-    nonmembers: tuple[torch.Tensor, torch.Tensor]
-    n_classes: int
-    kind: str
-    device: torch.device
-    seed: int = 0
-    n_bootstrap: int = 200
-    s_population: np.ndarray | None = None
-    s_members: np.ndarray | None = None
-    s_nonmembers: np.ndarray | None = None
-    sensitive_names: list[str] | None = None
-
-    @property
-    def has_sensitive(self) -> bool:
-        return self.s_population is not None and self.s_members is not None
+def format_ci(ci) -> str:
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
 
 
 class Attack:
-    """Base class. ``__init__`` stores parameters; ``fit`` learns (state ends in ``_``); ``score`` scores."""
+    """Base class. ``__init__`` stores parameters; ``fit`` learns (state ends in ``_``); ``evaluate`` measures."""
 
     name = ""
-    # "membership" attacks score audit members vs non-members (score/fit); other families
-    # ("attribute", "inversion") implement ``audit(model, data: PropertyData)`` and report their own metrics.
     family = "membership"
-    requires_sensitive = False  # needs a dataset with a sensitive attribute
-    white_box = False  # True: receives WhiteBoxTarget (module access)
+    title: str | None = None  # the label of its summary line (default: its family)
+    white_box = False
+    needs_references = 1
+    needs_sensitive = False
+    simulatable: bool  # set on every subclass: by default ``needs_references == 0``
     citation = ""
-    references_needed = 1  # reference/shadow models this attack uses (0 = none)
     defaults: dict[str, Any] = {}  # the options this attack accepts (audit.attack_params), with defaults
+    Params: type[Params] = Params  # the model they are validated by: derived from ``defaults`` unless declared
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "references_needed" in cls.__dict__:  # the attribute's earlier name, still honoured for plugins
+            cls.needs_references = cls.__dict__["references_needed"]
+        if "defaults" in cls.__dict__ and "Params" not in cls.__dict__:
+            cls.Params = params_from_defaults(cls.__dict__["defaults"], f"{cls.__name__}Params")
+        elif "Params" in cls.__dict__:
+            cls.defaults = param_defaults(cls.Params)
+        if not any("simulatable" in k.__dict__ for k in cls.__mro__ if k is not Attack):
+            cls.simulatable = cls.needs_references == 0
 
     def __init__(self, **params: Any):
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            hints = []
-            for key in unknown:
-                hint = closest(key, list(self.defaults))
-                hints.append(f"{key!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
-            valid = ", ".join(self.defaults) or "none"
-            raise ConfigError(f"attack {self.name!r} has no option {', '.join(hints)}; its options: {valid}")
-        self.params = {**self.defaults, **params}
+        self.params = validate_params(self.Params, params, f"attack {self.name!r}").model_dump()
         self.threshold_: float | None = None  # a member/non-member threshold picked on the attacker's own data
 
-    def fit(self, ctx: AttackContext) -> "Attack":
+    def fit(self, knowledge: Knowledge) -> "Attack":
         return self
+
+    def evaluate(self, target: BlackBoxTarget, queries: Queries) -> AttackResult:
+        """Membership: score every query, then the metrics of the scored ones (the loop's or the audit's)."""
+        s = np.asarray(self.score(target, queries.X, queries.y), dtype=np.float64)
+        if s.shape != (len(queries.y),) or (not queries.in_loop and not np.isfinite(s).all()):
+            raise RuntimeError(f"attack {self.name!r} returned invalid scores (shape {s.shape})")
+        truth = queries.is_member
+        if queries.in_loop:
+            m = metrics.loop_metrics(s[: queries.n], truth, queries.low_fpr)
+        else:
+            m = metrics.membership_metrics(
+                s[: queries.n],
+                truth,
+                attacker_threshold=self.threshold_,
+                n_bootstrap=queries.n_bootstrap,
+                seed=queries.seed,
+            )
+        details: dict[str, Any] = {"white_box": self.white_box}
+        if getattr(self, "mode_", None):
+            details["mode"] = self.mode_
+        return AttackResult(m, s, details, self.summarize(m))
 
     def score(self, target: BlackBoxTarget, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
         raise NotImplementedError
 
+    @classmethod
+    def summarize(cls, entry: Mapping[str, Any]) -> str:
+        """One line from this attack's metrics (its report.json entry)."""
+        line = f"AUC {entry['auc']:.3f}{format_ci(entry.get('auc_ci'))}"
+        tpr = (entry.get("tpr_at_fpr") or {}).get("0.01")
+        return line + (f"; TPR at 1% FPR {metrics.format_rate(tpr, 4)}" if "tpr_at_fpr" in entry else "")
+
     # helpers for attacks that learn from reference models ------------------------------------
-    def calibrate_threshold(self, ctx: AttackContext, max_samples: int | None = None) -> None:
+    def calibrate_threshold(self, knowledge: Knowledge, max_samples: int | None = None) -> None:
         """Set ``threshold_`` to the best balanced-accuracy threshold on a reference model's own
         members vs non-members from the population (at most ``max_samples`` of them, seeded)."""
-        from .. import metrics
-
-        ((shadow, member),) = self.shadow_views(ctx, 1)
+        ((shadow, member),) = self.shadow_views(knowledge, 1)
         idx = np.arange(len(member))
         if max_samples is not None and max_samples < len(member):
-            idx = np.random.default_rng(ctx.seed).choice(len(member), max_samples, replace=False)
+            idx = np.random.default_rng(knowledge.seed).choice(len(member), max_samples, replace=False)
         t = torch.from_numpy(idx)
-        scores = self.score(shadow, ctx.population_X[t], ctx.population_y[t])
+        scores = self.score(shadow, knowledge.population_X[t], knowledge.population_y[t])
         _, self.threshold_ = metrics.best_balanced_accuracy(scores, member[idx])
 
-    def shadow_views(self, ctx: AttackContext, count: int) -> list[tuple[BlackBoxTarget, np.ndarray]]:
+    def shadow_views(self, knowledge: Knowledge, count: int) -> list[tuple[BlackBoxTarget, np.ndarray]]:
         """(view of reference model k, its membership over the population) for the first ``count`` models.
         A black-box attack sees each reference as it is served (through an inference-time defence such as
         MemGuard, like the target); a white-box one holds its weights."""
-        pool = ctx.references
+        pool = knowledge.references
+        if pool is None:
+            raise ConfigError(f"attack {self.name!r} needs reference models, and its knowledge has none")
         pool.ensure(count)
         return [
-            (ctx.target_view(pool.models[k], white_box=self.white_box), pool.population_membership(k))
+            (knowledge.target_view(pool.models[k], white_box=self.white_box), pool.population_membership(k))
             for k in range(count)
         ]
 
 
 ATTACKS: Registry[type[Attack]] = Registry("attack")
 register_attack = ATTACKS.register  # class decorator: @register_attack("name")
+
+
+def loop_result(auc: float, advantage: float, tpr: float | None = None) -> AttackResult:
+    """The loop's measurement of an attack (what the SafeCompress objectives read)."""
+    return AttackResult(
+        {"auc": auc, "advantage": advantage, "tpr": tpr}, summary=f"AUC {auc:.3f}; advantage {advantage:.3f}"
+    )
 
 
 def balanced_indices(is_member: np.ndarray, rng: np.random.Generator, limit: int | None = None) -> np.ndarray:

@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from . import signals
-from .base import Attack, AttackContext, BlackBoxTarget, register_attack
+from .base import Attack, register_attack
+from .knowledge import Knowledge
+from .targets import BlackBoxTarget
 
 
 def class_gaussians(phi: np.ndarray, y: np.ndarray, n_classes: int, prior: float) -> tuple[np.ndarray, np.ndarray]:
@@ -45,18 +47,18 @@ def class_gaussians(phi: np.ndarray, y: np.ndarray, n_classes: int, prior: float
 @register_attack("calibrated")
 class CalibratedAttack(Attack):
     citation = "Carlini et al., S&P 2022; Watson et al., ICLR 2022"
-    references_needed = 0
+    needs_references = 0
     defaults = {"n_population": 2000, "prior": 20.0}
 
-    def fit(self, ctx: AttackContext) -> "Attack":
-        n = len(ctx.population_y)
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        n = len(knowledge.population_y)
         if n < 2:
             raise ValueError("the calibrated attack needs at least 2 known non-members (population data)")
         k = min(n, int(self.params["n_population"]))
-        idx = np.sort(np.random.default_rng(ctx.seed).choice(n, k, replace=False))
+        idx = np.sort(np.random.default_rng(knowledge.seed).choice(n, k, replace=False))
         t = torch.from_numpy(idx)
-        self.Xz_, self.yz_ = ctx.population_X[t], ctx.population_y[t]
-        self.n_classes_ = ctx.n_classes
+        self.Xz_, self.yz_ = knowledge.population_X[t], knowledge.population_y[t]
+        self.n_classes_ = knowledge.n_classes
         return self
 
     def score(self, target: BlackBoxTarget, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:

@@ -18,11 +18,14 @@ the usual bootstrap interval and TPR at low FPR. ``member_closer_rate`` is the f
 reconstructions whose nearest member is nearer than their nearest non-member (equal numbers of each
 per class; 0.5 = no leakage). ``target_confidence`` (mean p(class | reconstruction)) shows whether the
 inversion itself succeeded.
+
+In the SafeCompress loop the attacker's records are the fit probe half and the inversion is lighter
+(≤ 10 classes, 2 restarts, a fifth of the steps); it reports the AUC and advantage on the test half.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -30,7 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import metrics
-from .base import Attack, PropertyData, register_attack
+from .base import Attack, format_ci, loop_result, register_attack
+from .knowledge import Knowledge, Queries
+from .result import AttackResult
+from .targets import WhiteBoxTarget
 
 
 def _tv(x: torch.Tensor) -> torch.Tensor:
@@ -40,8 +46,10 @@ def _tv(x: torch.Tensor) -> torch.Tensor:
 @register_attack("inversion")
 class ModelInversion(Attack):
     family = "inversion"
+    title = "model inversion"
     white_box = True
-    references_needed = 0
+    needs_references = 0
+    simulatable = True
     citation = "Fredrikson et al., CCS 2015 (MI-Face); Zhang et al., CVPR 2020 (priors)"
     defaults = {"classes": 20, "restarts": 4, "steps": 150, "lr": 0.05, "prior": 0.05, "tv": 0.05}
 
@@ -59,10 +67,9 @@ class ModelInversion(Attack):
         restarts: int | None = None,
         steps: int | None = None,
     ) -> tuple[torch.Tensor, np.ndarray, float]:
-        """(reconstructions (n, *input shape) on CPU, their classes, mean target confidence)."""
-        from ..defences.base import unwrap
-
-        net = unwrap(model)
+        """(reconstructions (n, *input shape) on CPU, their classes, mean target confidence); ``model`` is
+        the network (a white-box view's module)."""
+        net = model
         was_training = net.training
         net.eval()
         p = self.params
@@ -110,20 +117,32 @@ class ModelInversion(Attack):
                 out[rows] = -(d / Z.shape[1] ** 0.5).double().numpy()
         return out
 
-    def audit(self, model: nn.Module, data: PropertyData) -> dict[str, Any]:
-        classes = self.pick_classes(data.n_classes)
-        pop = data.population[0].float()
-        recon, recon_y, conf = self.reconstruct(model, pop, classes, data.device, data.seed)
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        """Nothing to learn: the attacker's records only give it their statistics (the prior)."""
+        X, _, _ = knowledge.records()
+        self.pop_, self.seed_, self.n_classes_ = X.float(), knowledge.seed, knowledge.n_classes
+        return self
+
+    def evaluate(self, target: WhiteBoxTarget, queries: Queries) -> AttackResult:
+        if queries.in_loop:
+            return self._measure_loop(target, queries)
+        m = self._measure_audit(target, queries)
+        return AttackResult(m, summary=self.summarize(m))
+
+    def _measure_audit(self, target: WhiteBoxTarget, queries: Queries) -> dict[str, Any]:
+        classes = self.pick_classes(self.n_classes_)
+        pop = self.pop_
+        recon, recon_y, conf = self.reconstruct(target.module, pop, classes, target.device, self.seed_)
         mu, sd = pop.mean(0), pop.std(0).clamp_min(1e-3)
-        X = torch.cat([data.members[0], data.nonmembers[0]]).float()
-        y = torch.cat([data.members[1], data.nonmembers[1]]).numpy()
-        is_member = np.r_[np.ones(len(data.members[1]), bool), np.zeros(len(data.nonmembers[1]), bool)]
+        X = queries.X[: queries.n].float()
+        y = queries.y[: queries.n].numpy()
+        is_member = queries.is_member
         s = self.distance_scores(recon, recon_y, X, y, mu, sd)
         keep = np.isfinite(s)
         if keep.sum() == 0 or is_member[keep].all() or not is_member[keep].any():
             return {"skipped": "no audit members and non-members in the inverted classes"}
-        m = metrics.membership_metrics(s[keep], is_member[keep], n_bootstrap=data.n_bootstrap, seed=data.seed)
-        closer = self._closer_rate(recon, recon_y, X, y, is_member, mu, sd, data.seed)
+        m = metrics.membership_metrics(s[keep], is_member[keep], n_bootstrap=queries.n_bootstrap, seed=queries.seed)
+        closer = self._closer_rate(recon, recon_y, X, y, is_member, mu, sd, queries.seed)
         return {
             "classes_inverted": int(len(classes)),
             "reconstructions": int(len(recon_y)),
@@ -135,6 +154,33 @@ class ModelInversion(Attack):
             "member_closer_rate": closer["rate"],
             "member_closer_ci": closer["ci"],
         }
+
+    def _measure_loop(self, target: WhiteBoxTarget, queries: Queries) -> AttackResult:
+        """AUC and advantage of the nearest-reconstruction score on probe members vs non-members."""
+        classes = self.pick_classes(self.n_classes_, limit=10)
+        recon, recon_y, _ = self.reconstruct(
+            target.module,
+            self.pop_,
+            classes,
+            target.device,
+            self.seed_,
+            restarts=2,
+            steps=max(20, int(self.params["steps"]) // 5),
+        )
+        mu, sd = self.pop_.mean(0), self.pop_.std(0).clamp_min(1e-3)
+        is_member = queries.is_member
+        s = self.distance_scores(recon, recon_y, queries.X.float(), queries.y.numpy(), mu, sd)
+        keep = np.isfinite(s)
+        if keep.sum() == 0 or is_member[keep].all() or not is_member[keep].any():
+            return loop_result(0.5, 0.0)
+        return loop_result(metrics.auc(s[keep], is_member[keep]), metrics.advantage(s[keep], is_member[keep]))
+
+    @classmethod
+    def summarize(cls, entry: Mapping[str, Any]) -> str:
+        if entry.get("skipped") is not None:
+            return "n/a: " + entry["skipped"]
+        rate, line = entry.get("member_closer_rate"), f"AUC {entry['auc']:.3f}{format_ci(entry.get('auc_ci'))}"
+        return line if rate is None else f"{line}; member-closer rate {rate:.2f}"
 
     @staticmethod
     def _closer_rate(recon, recon_y, X, y, is_member, mu, sd, seed) -> dict[str, Any]:
@@ -157,29 +203,3 @@ class ModelInversion(Attack):
         n, rate = len(wins), float(np.mean(wins))
         half = 1.96 * (rate * (1 - rate) / n) ** 0.5 + 0.5 / n  # normal interval with continuity correction
         return {"rate": round(rate, 4), "ci": [round(max(0.0, rate - half), 4), round(min(1.0, rate + half), 4)]}
-
-    # -- in the SafeCompress loop (view: WhiteBoxTarget, data: simulate.ProbeData) -------------------
-    def fit_probe(self, view, data, kind: str, seed: int, epochs: int) -> None:
-        """Nothing to learn: the probe records only give the attacker its population statistics."""
-        self.pop_ = data.X.float()
-        self.seed_ = seed
-
-    def measure_probe(self, view, data, kind: str) -> tuple[float, float]:
-        """(AUC, advantage) of the nearest-reconstruction score on probe members vs non-members
-        (a lighter inversion than the audit's: ≤ 10 classes, 2 restarts, a fifth of the steps)."""
-        classes = self.pick_classes(getattr(self, "n_classes_", None) or int(data.y.max()) + 1, limit=10)
-        recon, recon_y, _ = self.reconstruct(
-            view.module,
-            self.pop_,
-            classes,
-            view.device,
-            self.seed_,
-            restarts=2,
-            steps=max(20, int(self.params["steps"]) // 5),
-        )
-        mu, sd = self.pop_.mean(0), self.pop_.std(0).clamp_min(1e-3)
-        s = self.distance_scores(recon, recon_y, data.X.float(), data.y.numpy(), mu, sd)
-        keep = np.isfinite(s)
-        if keep.sum() == 0 or data.is_member[keep].all() or not data.is_member[keep].any():
-            return 0.5, 0.0
-        return metrics.auc(s[keep], data.is_member[keep]), metrics.advantage(s[keep], data.is_member[keep])

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, AttackContext, register_attack
+from .base import Attack, register_attack
+from .knowledge import Knowledge
 
 
 def perturbations(X: torch.Tensor, kind: str, n: int, seed: int) -> list[torch.Tensor]:
@@ -36,12 +37,14 @@ def perturbations(X: torch.Tensor, kind: str, n: int, seed: int) -> list[torch.T
 @register_attack("label_only")
 class LabelOnlyAttack(Attack):
     citation = "Choquette-Choo et al., ICML 2021"
-    references_needed = 1
+    needs_references = 1
+    simulatable = True
     defaults = {"n": 10}
 
-    def fit(self, ctx: AttackContext) -> "Attack":
-        self.kind_ = ctx.kind
-        self.calibrate_threshold(ctx)
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        self.kind_ = knowledge.kind
+        if knowledge.references is not None:
+            self.calibrate_threshold(knowledge)
         return self
 
     def score(self, target, X, y):

@@ -6,6 +6,9 @@
 * ``shadow`` — Shokri et al., "Membership Inference Attacks against Machine Learning Models",
   S&P 2017: one attack model per class on the softmax vector (a global one where a class has too
   few shadow records).
+
+In the SafeCompress loop (knowledge without references) ``nn``, ``top3`` and ``whitebox`` learn from the
+current model's labelled probe records instead of shadow models; ``shadow`` cannot.
 """
 
 from __future__ import annotations
@@ -16,33 +19,44 @@ from sklearn.linear_model import LogisticRegression
 
 from .. import metrics
 from . import signals
-from .base import Attack, AttackContext, BlackBoxTarget, balanced_indices, register_attack
+from .base import Attack, balanced_indices, register_attack
 from .features import fit_binary_mlp, predict_binary_mlp
+from .knowledge import Knowledge
+from .targets import BlackBoxTarget
 
 
-class _LearnedAttack(Attack):
-    references_needed = 2
+class LearnedAttack(Attack):
+    needs_references = 2
+    simulatable = True
     max_per_side = 5000
     defaults = {"shadows": None, "epochs": 40}
 
     def features(self, target: BlackBoxTarget, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
         raise NotImplementedError
 
-    def _shadow_data(self, ctx: AttackContext):
-        rng = np.random.default_rng(ctx.seed)
+    def _shadow_data(self, knowledge: Knowledge):
+        rng = np.random.default_rng(knowledge.seed)
         feats, labels, ys = [], [], []
-        for view, member in self.shadow_views(ctx, self.params["shadows"] or self.references_needed):
+        for view, member in self.shadow_views(knowledge, self.params["shadows"] or self.needs_references):
             idx = balanced_indices(member, rng, self.max_per_side)
             t_idx = torch.from_numpy(idx)
-            feats.append(self.features(view, ctx.population_X[t_idx], ctx.population_y[t_idx], ctx.n_classes))
+            feats.append(
+                self.features(view, knowledge.population_X[t_idx], knowledge.population_y[t_idx], knowledge.n_classes)
+            )
             labels.append(member[idx])
-            ys.append(ctx.population_y[t_idx])
+            ys.append(knowledge.population_y[t_idx])
         return torch.cat(feats), np.concatenate(labels), torch.cat(ys)
 
-    def fit(self, ctx: AttackContext) -> "Attack":
-        self.n_classes_ = ctx.n_classes
-        F, labels, _ = self._shadow_data(ctx)
-        self.model_ = fit_binary_mlp(F, labels, seed=ctx.seed, epochs=self.params["epochs"])
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        self.n_classes_ = knowledge.n_classes
+        epochs = knowledge.epochs or self.params["epochs"]
+        own = knowledge.labelled
+        if own is not None:  # the loop: the current model's own labelled records
+            F = self.features(own.target, own.X, own.y, self.n_classes_)
+            self.model_ = fit_binary_mlp(F, own.is_member, seed=knowledge.seed, epochs=epochs)
+            return self
+        F, labels, _ = self._shadow_data(knowledge)
+        self.model_ = fit_binary_mlp(F, labels, seed=knowledge.seed, epochs=epochs)
         _, self.threshold_ = metrics.best_balanced_accuracy(predict_binary_mlp(self.model_, F), labels)
         return self
 
@@ -51,7 +65,7 @@ class _LearnedAttack(Attack):
 
 
 @register_attack("nn")
-class NNAttack(_LearnedAttack):
+class NNAttack(LearnedAttack):
     citation = "Nasr et al., CCS 2018 (the SafeCompress BMIA attacker)"
 
     def features(self, target, X, y, n_classes):
@@ -59,7 +73,7 @@ class NNAttack(_LearnedAttack):
 
 
 @register_attack("top3")
-class Top3Attack(_LearnedAttack):
+class Top3Attack(LearnedAttack):
     citation = "Salem et al., ML-Leaks, NDSS 2019"
 
     def features(self, target, X, y, n_classes):
@@ -68,22 +82,23 @@ class Top3Attack(_LearnedAttack):
 
 
 @register_attack("shadow")
-class ShadowAttack(_LearnedAttack):
+class ShadowAttack(LearnedAttack):
+    simulatable = False  # one attack model per class needs shadow models' records of every class
     citation = "Shokri et al., S&P 2017"
     min_per_class = 20
 
     def features(self, target, X, y, n_classes):
         return torch.log(target.probs(X).clamp_min(1e-12))
 
-    def fit(self, ctx: AttackContext) -> "Attack":
-        self.n_classes_ = ctx.n_classes
-        F, labels, ys = self._shadow_data(ctx)
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        self.n_classes_ = knowledge.n_classes
+        F, labels, ys = self._shadow_data(knowledge)
         X_np, y_np = F.double().numpy(), ys.numpy()
         self.mean_, self.std_ = X_np.mean(0), X_np.std(0) + 1e-6  # standardised: lbfgs converges
         X_np = (X_np - self.mean_) / self.std_
         self.global_ = LogisticRegression(max_iter=1000).fit(X_np, labels)
         self.per_class_: dict[int, LogisticRegression] = {}
-        for c in range(ctx.n_classes):
+        for c in range(knowledge.n_classes):
             rows = y_np == c
             if rows.sum() >= self.min_per_class and 0 < labels[rows].mean() < 1:
                 self.per_class_[c] = LogisticRegression(max_iter=1000).fit(X_np[rows], labels[rows])

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from . import signals
-from .base import Attack, AttackContext, register_attack
+from .base import Attack, register_attack
+from .knowledge import Knowledge
 
 
 def _gauss_logpdf(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -32,11 +33,11 @@ def _masked_stats(phi: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
 @register_attack("lira")
 class LiRA(Attack):
     citation = "Carlini et al., S&P 2022"
-    references_needed = -1  # all of the run's reference models
+    needs_references = -1  # all of the run's reference models
     defaults = {"online": True, "fixed_variance": None}  # None: fixed when fewer than 8 references
 
-    def fit(self, ctx: AttackContext) -> "Attack":
-        self.pool_ = ctx.references
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        self.pool_ = knowledge.references
         self.pool_.ensure(self.pool_.n_models)
         return self
 

@@ -7,7 +7,8 @@
   Machine Learning Models", USENIX Security 2021).
 
 The threshold the attacker would use is calibrated on a reference (shadow) model's members and
-non-members from the population — never on audit data.
+non-members from the population — never on audit data. In the SafeCompress loop (knowledge without
+references) a metric attack needs no fitting: the loop measures its AUC.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import numpy as np
 import torch
 
 from . import signals
-from .base import Attack, AttackContext, BlackBoxTarget, register_attack
+from .base import Attack, register_attack
+from .knowledge import Knowledge
+from .targets import BlackBoxTarget
 
 
-class _MetricAttack(Attack):
-    references_needed = 1
+class MetricAttack(Attack):
+    needs_references = 1
+    simulatable = True
 
     def signal(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -28,13 +32,14 @@ class _MetricAttack(Attack):
     def score(self, target: BlackBoxTarget, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
         return self.signal(target.logits(X), y).double().numpy()
 
-    def fit(self, ctx: AttackContext) -> "Attack":
-        self.calibrate_threshold(ctx)
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        if knowledge.references is not None:
+            self.calibrate_threshold(knowledge)
         return self
 
 
 @register_attack("loss")
-class LossAttack(_MetricAttack):
+class LossAttack(MetricAttack):
     citation = "Yeom et al., CSF 2018"
 
     def signal(self, logits, y):
@@ -42,7 +47,7 @@ class LossAttack(_MetricAttack):
 
 
 @register_attack("confidence")
-class ConfidenceAttack(_MetricAttack):
+class ConfidenceAttack(MetricAttack):
     citation = "Yeom et al., CSF 2018; Salem et al., NDSS 2019"
 
     def signal(self, logits, y):
@@ -50,7 +55,7 @@ class ConfidenceAttack(_MetricAttack):
 
 
 @register_attack("entropy")
-class EntropyAttack(_MetricAttack):
+class EntropyAttack(MetricAttack):
     citation = "Salem et al., ML-Leaks, NDSS 2019"
 
     def signal(self, logits, y):
@@ -58,7 +63,7 @@ class EntropyAttack(_MetricAttack):
 
 
 @register_attack("m_entropy")
-class ModifiedEntropyAttack(_MetricAttack):
+class ModifiedEntropyAttack(MetricAttack):
     citation = "Song & Mittal, USENIX Security 2021"
 
     def signal(self, logits, y):

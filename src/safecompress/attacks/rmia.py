@@ -14,22 +14,23 @@ import numpy as np
 import torch
 
 from . import signals
-from .base import Attack, AttackContext, register_attack
+from .base import Attack, register_attack
+from .knowledge import Knowledge
 
 
 @register_attack("rmia")
 class RMIA(Attack):
     citation = "Zarifzadeh et al., ICML 2024"
-    references_needed = -1
+    needs_references = -1
     defaults = {"n_population": 2000, "a": 0.3, "gamma": 1.0}
 
-    def fit(self, ctx: AttackContext) -> "Attack":
-        self.pool_ = ctx.references
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        self.pool_ = knowledge.references
         self.pool_.ensure(self.pool_.n_models)
-        rng = np.random.default_rng(ctx.seed)
-        n_z = min(len(ctx.population_y), self.params["n_population"])
-        idx = torch.from_numpy(rng.choice(len(ctx.population_y), n_z, replace=False))
-        self.Xz_, self.yz_ = ctx.population_X[idx], ctx.population_y[idx]
+        rng = np.random.default_rng(knowledge.seed)
+        n_z = min(len(knowledge.population_y), self.params["n_population"])
+        idx = torch.from_numpy(rng.choice(len(knowledge.population_y), n_z, replace=False))
+        self.Xz_, self.yz_ = knowledge.population_X[idx], knowledge.population_y[idx]
         out = ~np.stack([self.pool_.population_membership(k)[idx.numpy()] for k in range(self.pool_.n_models)])
         self.pz_ref_ = self._p_marginal(self._ref_probs(self.Xz_, self.yz_), out)
         return self

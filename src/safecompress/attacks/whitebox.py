@@ -16,13 +16,14 @@ from torch.func import functional_call, grad, vmap
 
 from ..train import eval_mode
 from . import signals
-from .base import Attack, AttackContext, register_attack
+from .base import Attack, register_attack
 from .features import last_layer_gradient, logits_and_penultimate
-from .learned import _LearnedAttack
+from .knowledge import Knowledge
+from .learned import LearnedAttack
 
 
 @register_attack("whitebox")
-class WhiteBoxAttack(_LearnedAttack):
+class WhiteBoxAttack(LearnedAttack):
     white_box = True
     citation = "Nasr et al., S&P 2019 (the SafeCompress WMIA attacker)"
     max_grad_features = 512
@@ -68,12 +69,14 @@ def _grad_norms(module, X, y, device, chunk):
 class GradNormAttack(Attack):
     white_box = True
     citation = "Nasr et al., S&P 2019; Rezaei & Liu, CVPR 2021"
-    references_needed = 1
+    needs_references = 1
+    simulatable = True
     defaults = {"calibration_samples": 2000}
 
     def score(self, target, X, y):
         return -per_sample_grad_norms(target.module, X, y, target.device).double().numpy()
 
-    def fit(self, ctx: AttackContext) -> "Attack":
-        self.calibrate_threshold(ctx, self.params["calibration_samples"])
+    def fit(self, knowledge: Knowledge) -> "Attack":
+        if knowledge.references is not None:
+            self.calibrate_threshold(knowledge, self.params["calibration_samples"])
         return self

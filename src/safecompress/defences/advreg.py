@@ -11,13 +11,20 @@ import numpy as np
 import torch
 
 from ..adversarial import AdversarialRegularizer
+from ..params import Flag, NonNegative, Params
 from .base import Defence, register_defence
 
 
 @register_defence("advreg")
 class AdvReg(Defence):
     description = "Nasr et al. min-max adversarial regularisation against a learned membership attacker"
-    defaults = {"beta": 1.0, "steps": 1, "warmup": 0.0, "with_loss": False}
+
+    class Params(Params):
+        beta: NonNegative = 1.0
+        steps: NonNegative = 1
+        warmup: NonNegative = 0.0
+        with_loss: Flag = False
+
     needs_parts = ("train", "probe_nonmembers")
 
     def callbacks(self, ctx):

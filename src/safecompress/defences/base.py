@@ -2,8 +2,8 @@
 
 A defence contributes training callbacks (a loss term, a schedule, early stopping) and may need parts
 of the split besides ``train`` (e.g. held-out non-members for adversarial regularisation). Each
-declares its parameters with defaults in ``defaults``; ``defence.params`` in the config overrides
-them and unknown or ill-typed parameters are configuration errors.
+declares its parameters as a pydantic ``Params`` model (:mod:`..params`); ``defence.params`` in the config
+overrides the defaults and unknown or ill-typed parameters are configuration errors.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..params import Params, param_defaults, params_from_defaults, validate_params
 from ..registry import Registry
 from ..train import Callback
 
@@ -24,24 +24,18 @@ if TYPE_CHECKING:  # pragma: no cover
 class Defence:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
+    defaults: ClassVar[dict[str, Any]] = {}  # derived from Params (for listings)
+    Params: ClassVar[type[Params]] = Params  # its parameters, with defaults (validated from defence.params)
     needs_parts: ClassVar[tuple[str, ...]] = ("train",)
 
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "defaults" in cls.__dict__ and "Params" not in cls.__dict__:  # the older spelling, kept for plugins
+            cls.Params = params_from_defaults(cls.__dict__["defaults"], f"{cls.__name__}Params")
+        cls.defaults = param_defaults(cls.Params)
+
     def __init__(self, **params: Any):
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ConfigError(
-                f"defence {self.name!r} has no parameter(s) {unknown}; "
-                f"its parameters: {', '.join(self.defaults) or 'none'}"
-            )
-        self.params = {**self.defaults, **params}
-        for key, value in self.params.items():
-            default = self.defaults[key]
-            if isinstance(default, (int, float)) and not isinstance(default, bool):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ConfigError(f"defence {self.name!r}: {key} must be a number, got {value!r}")
-                if value < 0:
-                    raise ConfigError(f"defence {self.name!r}: {key} must be ≥ 0, got {value!r}")
+        self.params = validate_params(self.Params, params, f"defence {self.name!r}").model_dump()
         self.check()
 
     def check(self) -> None:

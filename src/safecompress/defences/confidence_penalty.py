@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
+from ..params import NonNegative, Params
 from ..train import Callback
 from .base import Defence, register_defence
 
@@ -21,7 +22,9 @@ class _EntropyBonus(Callback):
 @register_defence("confidence_penalty")
 class ConfidencePenalty(Defence):
     description = "loss − β·H(softmax): discourages over-confident outputs"
-    defaults = {"beta": 0.5}
+
+    class Params(Params):
+        beta: NonNegative = 0.5
 
     def callbacks(self, ctx):
         return [_EntropyBonus(float(self.params["beta"]))]

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..params import NonNegative, Params
 from ..sparse.engine import find_engine
 from ..train import Callback
 from .base import Defence, register_defence
@@ -98,7 +99,11 @@ class _DPSGD(Callback):
 @register_defence("dp_sgd")
 class DPSGD(Defence):
     description = "DP-SGD through Opacus: per-sample clipping + Gaussian noise; reports ε at δ"
-    defaults = {"noise_multiplier": 1.0, "max_grad_norm": 1.0, "delta": 1e-5}
+
+    class Params(Params):
+        noise_multiplier: NonNegative = 1.0
+        max_grad_norm: NonNegative = 1.0
+        delta: NonNegative = 1e-05
 
     def check(self):
         if self.params["max_grad_norm"] <= 0:

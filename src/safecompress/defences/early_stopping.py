@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from ..params import NonNegative, Params
 from ..sparse.engine import find_engine
 from ..train import Callback, evaluate
 from .base import Defence, register_defence
@@ -60,7 +61,11 @@ class _EarlyStop(Callback):
 @register_defence("early_stopping")
 class EarlyStopping(Defence):
     description = "stop when val loss stops improving; keep the best epoch's weights"
-    defaults = {"patience": 3, "min_delta": 0.0}
+
+    class Params(Params):
+        patience: NonNegative = 3
+        min_delta: NonNegative = 0.0
+
     needs_parts = ("train", "val")
 
     def callbacks(self, ctx):

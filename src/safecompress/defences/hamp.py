@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..params import Flag, NonNegative, Params
 from ..train import Callback
 from .base import Defence, Deployed, register_defence
 
@@ -143,9 +144,14 @@ class Hamp(Defence):
         "Chen & Pattabiraman HAMP: high-entropy soft labels, an entropy regulariser, and "
         "label-preserving remapping of served scores onto outputs on random data"
     )
+
     # soft_labels: false keeps only the served-output remapping (e.g. when SafeCompress's candidates choose the
     # soft-label strength themselves)
-    defaults = {"entropy_threshold": 0.95, "alpha": 0.001, "remap": True, "soft_labels": True}
+    class Params(Params):
+        entropy_threshold: NonNegative = 0.95
+        alpha: NonNegative = 0.001
+        remap: Flag = True
+        soft_labels: Flag = True
 
     def check(self) -> None:
         gamma = self.params["entropy_threshold"]
@@ -154,9 +160,6 @@ class Hamp(Defence):
                 f"defence 'hamp': entropy_threshold is a fraction of the largest entropy log C and "
                 f"must lie in (0, 1) (1 makes the target uniform), got {gamma!r}"
             )
-        for key in ("remap", "soft_labels"):
-            if not isinstance(self.params[key], bool):
-                raise ConfigError(f"defence 'hamp': {key} must be true or false, got {self.params[key]!r}")
 
     def callbacks(self, ctx):
         if not self.params["soft_labels"]:

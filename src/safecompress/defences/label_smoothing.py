@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
+from ..params import NonNegative, Params
 from ..train import Callback
 from .base import Defence, register_defence
 
@@ -22,7 +23,9 @@ class _SmoothTargets(Callback):
 @register_defence("label_smoothing")
 class LabelSmoothing(Defence):
     description = "cross-entropy against smoothed targets (1−ε)·onehot + ε/C"
-    defaults = {"epsilon": 0.1}
+
+    class Params(Params):
+        epsilon: NonNegative = 0.1
 
     def check(self):
         if not self.params["epsilon"] <= 1:

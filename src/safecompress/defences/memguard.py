@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..params import NonNegative, Params
 from .base import Defence, Deployed, register_defence
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,13 @@ class MemGuardModel(Deployed):
 @register_defence("memguard")
 class MemGuard(Defence):
     description = "Jia et al. MemGuard: label-preserving output perturbation against the defender's own attack model"
-    defaults = {"budget": 0.5, "steps": 60, "lr": 0.1, "attack_steps": 400}
+
+    class Params(Params):
+        budget: NonNegative = 0.5
+        steps: NonNegative = 60
+        lr: NonNegative = 0.1
+        attack_steps: NonNegative = 400
+
     # Training needs nothing extra; deployment fits on train vs val, which every run split has.
     needs_parts = ("train",)
 

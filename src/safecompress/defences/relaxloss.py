@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..params import NonNegative, Params
 from ..train import Callback
 from .base import Defence, register_defence
 
@@ -43,7 +44,9 @@ class _Relax(Callback):
 @register_defence("relaxloss")
 class RelaxLoss(Defence):
     description = "keep the training loss near α: ascend below it, flatten posteriors of correct samples"
-    defaults = {"alpha": 1.0}
+
+    class Params(Params):
+        alpha: NonNegative = 1.0
 
     def callbacks(self, ctx):
         return [_Relax(float(self.params["alpha"]), ctx.spec.n_classes)]

@@ -12,6 +12,7 @@ from torch import nn
 from ..config import RunConfig
 from ..data.split import MembershipSplit
 from ..models import ModelSpec, build_model
+from ..params import Params, validate_params
 from ..registry import Registry
 from ..train import Callback, Trainer
 
@@ -88,9 +89,15 @@ class Method:
 
     name = ""
     needs_parts: tuple[str, ...] = ("train",)  # split parts the method reads (reference models get them carved)
+    Params: type[Params] = Params  # its parameters (method.params), a pydantic model declared in its own file
 
     def train(self, ctx: MethodContext) -> MethodResult:
         raise NotImplementedError
+
+    @classmethod
+    def params(cls, cfg: RunConfig) -> Params:
+        """``cfg.method.params`` validated by this method's ``Params`` (defaults filled in)."""
+        return validate_params(cls.Params, cfg.method.params, f"method {cls.name!r}")
 
     @classmethod
     def config_problems(cls, cfg: RunConfig) -> list[str]:

@@ -1,6 +1,6 @@
 """``defend_then_compress``: the two-step pipeline a user would otherwise build — train a *defended*
 dense model (the configured ``defence``, e.g. RelaxLoss or DP-SGD), prune it once by magnitude to
-``sparse.density`` at ``sparse.prune_end`` of training, and fine-tune the sparse model for the rest
+``sparse.density`` at ``method.params.prune_end`` of training, and fine-tune the sparse model for the rest
 with the defence still on. It is ``oneshot`` that insists on a defence, so a comparison row can never
 silently be an undefended model.
 """
@@ -24,5 +24,5 @@ class DefendThenCompress(OneShot):
 
     def train(self, ctx: MethodContext) -> MethodResult:
         result = super().train(ctx)
-        result.report["pipeline"] = {"defence": ctx.cfg.defence.name, "prune_at": ctx.cfg.sparse.prune_end}
+        result.report["pipeline"] = {"defence": ctx.cfg.defence.name, "prune_at": self.params(ctx.cfg).prune_end}
         return result

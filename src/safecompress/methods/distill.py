@@ -3,7 +3,7 @@
 A dense teacher is trained first with the run's recipe; then a sparse student (RigL dynamics at
 ``sparse.density``) is trained on the same data with
 ``(1 − α)·CE(student, y) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T))``
-(``sparse.distill_alpha``, ``sparse.distill_temperature``). The teacher is cached in the run folder,
+(``method.params.alpha``, ``method.params.temperature``). The teacher is cached in the run folder,
 so a resumed run does not retrain it. Both models saw the training data: distillation here is a
 *compression* baseline, not a privacy defence (DMP-style distillation on public data would be).
 """
@@ -14,7 +14,9 @@ import logging
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
+from ..params import Params
 from ..train import Callback, Trainer, epochs_for
 from .base import MethodContext, MethodResult, register_method
 from .rigl import RigL
@@ -36,6 +38,10 @@ class _Distil(Callback):
 
 @register_method("distill")
 class Distill(RigL):
+    class Params(Params):
+        alpha: float = Field(0.7, ge=0, le=1, description="weight of the teacher's soft targets")
+        temperature: float = Field(4.0, gt=0, description="softmax temperature")
+
     def _teacher(self, ctx: MethodContext) -> torch.nn.Module:
         from ..checkpoint import load_tensors, save_tensors
 
@@ -61,13 +67,11 @@ class Distill(RigL):
         return teacher
 
     def extra_callbacks(self, ctx: MethodContext) -> list:
-        sp = ctx.cfg.sparse
-        return [_Distil(self._teacher(ctx), sp.distill_alpha, sp.distill_temperature)]
+        p = self.params(ctx.cfg)
+        return [_Distil(self._teacher(ctx), p.alpha, p.temperature)]
 
     def train(self, ctx: MethodContext) -> MethodResult:
         result = super().train(ctx)
-        result.report["distill"] = {
-            "alpha": ctx.cfg.sparse.distill_alpha,
-            "temperature": ctx.cfg.sparse.distill_temperature,
-        }
+        p = self.params(ctx.cfg)
+        result.report["distill"] = {"alpha": p.alpha, "temperature": p.temperature}
         return result

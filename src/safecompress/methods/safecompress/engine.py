@@ -121,7 +121,7 @@ class SafeCompressEngine(SparseEngine):
         """Fit every simulator on the fit probe half against the current model, as served."""
         served = self.data.served(self.model, self.ctx.device)
         for sim in self.simulators:
-            sim.fit(sim.view(self.model, served, self.ctx.device), self.fit_probe, round_seed=r)
+            sim.fit(sim.view(self.model, served, self.ctx.device), self.fit_probe, round_seed=r, device=self.ctx.device)
 
     def _check_tpr_resolution(self, ctx: MethodContext) -> None:
         """A TPR budget at FPR f needs ≥ 10/f probe non-members in the test half (else the TPR is noise)."""
