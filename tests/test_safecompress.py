@@ -205,6 +205,14 @@ def test_candidate_finetuning_keeps_masks_and_reports_overhead(tmp_path):
     assert [c["val_accuracy"] for c in rounds[0]["candidates"]] != [
         c["val_accuracy"] for c in _rounds(plain)[0]["candidates"]
     ]
+    # the chosen candidate's fine-tuning steps are training steps: the main training skipped as many batches,
+    # and the rounds happened at the same steps as without fine-tuning (the budget and schedule are RigL's)
+    assert [r["steps_counted"] for r in rounds] == [3] * len(rounds)
+    assert rep["method_details"]["safecompress"]["finetune_steps_counted"] == 3 * len(rounds)
+    assert [r["step"] for r in rounds] == [r["step"] for r in _rounds(plain)]
+    assert (
+        json.loads((plain / "report.json").read_text())["method_details"]["safecompress"]["finetune_steps_counted"] == 0
+    )
 
 
 def test_live_progress_shows_round_accuracy_and_attack_success(tmp_path, capsys):

@@ -134,3 +134,29 @@ def test_a_lone_last_sample_joins_the_previous_batch():
     assert batch_bounds(257, 128) == [(0, 128), (128, 257)]
     assert batch_bounds(256, 128) == [(0, 128), (128, 256)]
     assert batch_bounds(1, 128) == [(0, 1)]
+
+
+def test_skipped_batches_keep_the_step_budget_and_the_schedule():
+    """Steps spent elsewhere (SafeCompress's chosen fine-tuning) are skipped: the step counter still advances,
+    so the LR schedule and the update steps keep their places, and trained + skipped steps = the budget."""
+    trained, lrs = [], {}
+
+    class SkipAt(Callback):
+        def on_step_end(self, t):
+            trained.append(t.state.step)
+            lrs[t.state.step] = t.optimizer.param_groups[0]["lr"]
+            if t.state.step in (2, 8):
+                t.skip({2: 3, 8: 2}[t.state.step])
+
+    X, y = _blobs(n=100)  # 4 batches per epoch, 12 steps in 3 epochs
+    cfg = TrainConfig(epochs=3, batch_size=32, schedule="cosine", lr=0.1)
+    model = build_model(ModelSpec("mlp", (10,), 3, width=0.1), 0)
+    t = Trainer(model, cfg, seed=0, device=torch.device("cpu"), callbacks=[SkipAt()])
+    state = t.fit(X, y)
+    assert trained == [1, 2, 6, 7, 8, 11, 12]
+    assert state.step == 12 and state.skip == 0 and state.epoch == 3
+    for step in trained:  # the learning rate of a step is the schedule's at that step, skipped or not
+        assert lrs[step] == pytest.approx(0.1 * lr_factor(cfg, step - 1, 12))
+    assert all(math.isfinite(h["loss"]) for h in state.history)
+    with pytest.raises(ValueError, match="skip"):
+        t.skip(-1)

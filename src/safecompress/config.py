@@ -357,7 +357,14 @@ class SafeCompressConfig(_Section):
     combine: Literal["worst", "mean"] = "worst"
     val_samples: int = Field(2000, ge=1, description="val samples used to score candidates")
     attacker_epochs: int = Field(30, ge=1)
-    finetune_steps: int = Field(0, ge=0, description="train each candidate this many steps before testing it")
+    finetune_steps: int = Field(
+        0,
+        ge=0,
+        description=(
+            "train each candidate this many steps before testing it; the chosen one's steps are the model's own "
+            "training steps (the main training skips as many batches, so the step budget stays the same)"
+        ),
+    )
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
     attribute_adversary: float = Field(
         0.0,

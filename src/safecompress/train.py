@@ -107,8 +107,9 @@ class Callback:
 @dataclass
 class TrainState:
     epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps taken
+    step: int = 0  # optimizer steps taken (skipped batches included: they advance the schedule)
     history: list[dict[str, float]] = field(default_factory=list)
+    skip: int = 0  # batches still to pass untrained (their steps were spent elsewhere, see Trainer.skip)
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -167,6 +168,15 @@ class Trainer:
             group["lr"] = self.cfg.lr * factor
         return self.cfg.lr * factor
 
+    def skip(self, steps: int) -> None:
+        """Let the next ``steps`` batches go untrained, their optimizer steps already spent by another path
+        (SafeCompress's chosen candidate fine-tuned the model that long). The step counter still advances,
+        so the learning-rate schedule and the topology updates keep their places, and the model's total
+        number of optimizer steps stays epochs × steps per epoch, the same budget as any other method."""
+        if steps < 0:
+            raise ValueError(f"cannot skip {steps} steps")
+        self.state.skip += int(steps)
+
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[float, int]:
         """One optimizer step; returns (summed loss, correct predictions) of the batch."""
         self._set_lr()
@@ -199,8 +209,12 @@ class Trainer:
         while self.state.epoch < self.epochs:
             self.model.train()
             order = torch.randperm(n, generator=self.generator)
-            loss_sum, correct = 0.0, 0
+            loss_sum, correct, seen = 0.0, 0, 0
             for start, stop in bounds:
+                if self.state.skip > 0:
+                    self.state.skip -= 1
+                    self.state.step += 1
+                    continue
                 idx = order[start:stop]
                 xb = X[idx]
                 if self.augment:
@@ -208,8 +222,10 @@ class Trainer:
                 batch_loss, batch_correct = self.train_step(xb.to(self.device), y[idx].to(self.device))
                 loss_sum += batch_loss
                 correct += batch_correct
+                seen += stop - start
             self.state.epoch += 1
-            metrics = {"epoch": self.state.epoch, "loss": loss_sum / n, "train_accuracy_running": correct / n}
+            seen = max(seen, 1)
+            metrics = {"epoch": self.state.epoch, "loss": loss_sum / seen, "train_accuracy_running": correct / seen}
             if not math.isfinite(metrics["loss"]):
                 raise TrainingDivergedError(
                     f"training diverged at epoch {self.state.epoch} (loss is {metrics['loss']}); lower train.lr"
@@ -238,6 +254,7 @@ class Trainer:
         meta = {
             "epoch": self.state.epoch,
             "step": self.state.step,
+            "skip": self.state.skip,
             "history": self.state.history,
             "param_groups": param_groups,
             "callbacks": {},
@@ -258,7 +275,9 @@ class Trainer:
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         load_optimizer_tensors(self.optimizer, tensors, meta["param_groups"], self.device)
         self.generator.set_state(tensors["rng.generator"])
-        self.state = TrainState(int(meta["epoch"]), int(meta["step"]), list(meta["history"]))
+        self.state = TrainState(
+            int(meta["epoch"]), int(meta["step"]), list(meta["history"]), skip=int(meta.get("skip", 0))
+        )
         for key, cb in self._stateful_callbacks():
             prefix = f"cb.{key}."
             cb.set_state(

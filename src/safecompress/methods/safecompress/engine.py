@@ -228,6 +228,11 @@ class SafeCompressEngine(SparseEngine):
         self.model.load_state_dict(state if state is not None else base)
         self.set_masks({n: m.to(self.masks[n].device) for n, m in cand_masks[chosen].items()}, trainer)
         self.model.train(was_training)
+        # the chosen candidate's fine-tuning steps are the model's own training steps: the main training skips
+        # as many batches, so the final model has taken epochs × steps per epoch optimizer steps like every
+        # other method's (at most ΔT − 1 per round, so no topology update is passed over)
+        counted = min(self.cfg.finetune_steps, self.schedule.every - 1) if state is not None else 0
+        trainer.skip(counted)
         table = [
             {
                 "strategy": s.model_dump(),
@@ -248,6 +253,7 @@ class SafeCompressEngine(SparseEngine):
                 "decay": round(decay, 4),
                 "candidates": table,
                 "chosen": chosen,
+                "steps_counted": counted,
             }
         )
         self.updates.append({"step": step, "round": r, "chosen": chosen})

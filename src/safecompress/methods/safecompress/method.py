@@ -71,6 +71,10 @@ class SafeCompress(SparseMethod):
         best = self.engine_.best
         result.report["safecompress"]["final_round"] = best["round"] if best else "final"
         result.report["safecompress"]["final"] = ctx.cfg.safecompress.final
+        # optimizer steps the chosen candidates' fine-tuning took in place of the main training's batches
+        result.report["safecompress"]["finetune_steps_counted"] = sum(
+            r.get("steps_counted", 0) for r in self.engine_.rounds
+        )
         timing = {"rounds_s": round(self.engine_.loop_s, 3)}
         for cb in self.extras_:
             if isinstance(cb, AdversarialRegularizer):
