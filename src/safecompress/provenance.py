@@ -50,10 +50,20 @@ def _content(path: Path) -> bytes:
     return ast.dump(tree, include_attributes=False).encode()
 
 
+# packages that only act on a finished run and that no cell ever runs: writing its model for other runtimes
+# (export), logging it to an experiment tracker (track), auditing a model trained elsewhere (outside). A test
+# guards that no hashed module imports them.
+OUTPUT_ONLY = ("export", "track", "outside")
+
+
 def _presentation(rel: Path) -> bool:
     # presets and suites only feed configuration values, and a cell's resolved config.yaml is compared on
     # resume anyway; the CLI, the bench driver and report rendering only schedule and show
-    return rel.parts[0] in ("report", "suites", "presets") or rel.name in ("cli.py", "benchmark.py", "provenance.py")
+    return rel.parts[0] in ("report", "suites", "presets", *OUTPUT_ONLY) or rel.name in (
+        "cli.py",
+        "benchmark.py",
+        "provenance.py",
+    )
 
 
 def code_version() -> dict[str, str]:
