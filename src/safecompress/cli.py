@@ -73,6 +73,81 @@ def _executor(name: str, address: str | None, workers: int):
     return make_executor(name, address=address, workers=workers)
 
 
+def _track_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    """--track/--to: checked while the options are parsed, so an unknown tracker or a missing optional
+    package stops the command before it trains or writes anything."""
+    from .track import parse_trackers
+
+    return parse_trackers(value)
+
+
+def track_options(fn=None, *, flag: str = "--track", required: bool = False):
+    """--track (or --to) NAME[,NAME], --track-uri, --track-experiment: log the finished run folder to
+    experiment trackers (the optional ``track`` extra)."""
+
+    def decorate(fn):
+        fn = click.option(
+            "--track-experiment",
+            default="safecompress",
+            show_default=True,
+            help="Experiment name (MLflow experiment; TensorBoard: a sub-folder of the log dir).",
+        )(fn)
+        fn = click.option(
+            "--track-uri",
+            help="Where to log. mlflow: a tracking URI (http://host:5000, sqlite:///mlflow.db) or a folder "
+            "(default ./mlruns in the current directory, a local file store: `mlflow ui --backend-store-uri "
+            "./mlruns`). tensorboard: the log dir (default ./runs/tensorboard: `tensorboard --logdir "
+            "runs/tensorboard`).",
+        )(fn)
+        fn = click.option(
+            flag,
+            "trackers",
+            multiple=True,
+            required=required,
+            callback=_track_names,
+            metavar="mlflow|tensorboard",
+            help="Log the finished run folder to this experiment tracker: params, per-epoch and per-round "
+            "metrics, audit numbers, timing, compression, tags (and report.html etc. as MLflow artifacts). "
+            "Repeatable or comma-separated. Needs: pip install 'safecompress[track]'.",
+        )(fn)
+        return fn
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _check_track_args(trackers: list[str], uri: str | None) -> None:
+    if uri is not None and not trackers:
+        raise SafeCompressError("--track-uri needs --track mlflow or --track tensorboard")
+    if uri is not None and len(trackers) > 1:
+        raise SafeCompressError(
+            "--track-uri names one location but several trackers were asked for; log to each tracker "
+            "separately (`safecompress track RUN_DIR --to NAME --track-uri ...`) or drop --track-uri"
+        )
+
+
+def _track_finished(run_dir: Path, trackers: list[str], uri: str | None, experiment: str, what: str) -> None:
+    """Log the finished ``run_dir`` to ``trackers``. A failure leaves the folder as it is (it is only read)
+    and exits 2 with a message saying the {what} is complete and how to log it again."""
+    if not trackers:
+        return
+    from .track import track_run
+
+    again = f"safecompress track {run_dir} --to {','.join(trackers)}"
+    if uri is not None:
+        again += f" --track-uri {uri}"
+    if experiment != "safecompress":
+        again += f" --track-experiment {experiment}"
+    try:
+        lines = track_run(run_dir, trackers, uri, experiment)
+    except SafeCompressError as exc:
+        raise SafeCompressError(
+            f"the {what} itself is complete and its folder {run_dir} is intact, but tracking failed: {exc}. "
+            f"Fix that, then log it again with: {again}"
+        ) from exc
+    for line in lines:
+        out_console.print(f"tracked: {line}", highlight=False, soft_wrap=True)
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="safecompress")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
@@ -107,12 +182,29 @@ def cli(verbose: bool) -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding dataset files (= data.data_dir).")
 @click.option("--download", is_flag=True, help="Allow downloading the dataset from its canonical location.")
 @executor_options
-def run(config_file, preset, overrides, out, resume, overwrite, data_dir, download, executor, address, workers) -> None:
+@track_options
+def run(
+    config_file,
+    preset,
+    overrides,
+    out,
+    resume,
+    overwrite,
+    data_dir,
+    download,
+    executor,
+    address,
+    workers,
+    trackers,
+    track_uri,
+    track_experiment,
+) -> None:
     """Train (and compress) a model as configured, and write its run folder."""
     from .config import load_config
     from .progress import RichProgress
     from .runner import run_experiment
 
+    _check_track_args(trackers, track_uri)
     if resume and overwrite:
         raise SafeCompressError("--resume and --overwrite exclude each other; pick one")
     extra = list(overrides)
@@ -145,6 +237,7 @@ def run(config_file, preset, overrides, out, resume, overwrite, data_dir, downlo
     sentence = won_and_lost(rep)
     if sentence:
         out_console.print(sentence, highlight=False, soft_wrap=True)
+    _track_finished(result.run_dir, trackers, track_uri, track_experiment, "run")
 
 
 def _summary_table(rep: RunReport, baseline: RunReport | None = None) -> Table:
@@ -437,9 +530,14 @@ def list_suites():
 )
 @click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
 @executor_options
-def audit_cmd(run_dir, attacks, refs, compare, trust_model_code, executor, address, workers) -> None:
+@track_options
+def audit_cmd(
+    run_dir, attacks, refs, compare, trust_model_code, executor, address, workers, trackers, track_uri, track_experiment
+) -> None:
     """Audit a finished run with membership-inference attacks (writes audit.json, scores.npz, roc.png)."""
     from .run_audit import audit_run_folder
+
+    _check_track_args(trackers, track_uri)
 
     names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
     with _executor(executor, address, workers) as ex:
@@ -466,6 +564,19 @@ def audit_cmd(run_dir, attacks, refs, compare, trust_model_code, executor, addre
     for label, line in beyond.lines(audit).items():
         if line != "not run":
             out_console.print(f"{label}: {line}", highlight=False, soft_wrap=True)
+    _track_finished(run_dir, trackers, track_uri, track_experiment, "audit")
+
+
+@cli.command("track", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@track_options(flag="--to", required=True)
+def track_cmd(run_dir, trackers, track_uri, track_experiment) -> None:
+    """Log a finished run folder (any, old ones too) to MLflow or TensorBoard; the folder is only read."""
+    from .track import track_run
+
+    _check_track_args(trackers, track_uri)
+    for line in track_run(run_dir, trackers, track_uri, track_experiment):
+        out_console.print(f"tracked: {line}", highlight=False, soft_wrap=True)
 
 
 @cli.command(context_settings=CONTEXT)
