@@ -253,3 +253,17 @@ def test_the_documented_numpy_unpacker_reads_every_packed_variant(mlp_run):
     first = int(np.argmax(np.unpackbits(bits)))
     assert bits[first // 8] >> (7 - first % 8) & 1
     assert tensors[f"{name}::values"][0].item() == weight[first]
+
+
+def test_pt2_falls_back_to_the_fixed_batch_when_it_cannot_be_dynamic(caplog):
+    from safecompress.export.pt2 import exported_program
+
+    class PairsBatch(torch.nn.Module):  # reshapes with the batch size baked in: no dynamic batch possible
+        def forward(self, x):
+            return x.reshape(2, -1).sum(dim=1)
+
+    example = torch.randn(2, 3)
+    with caplog.at_level("WARNING", logger="safecompress.export.pt2"):
+        program, dynamic = exported_program(PairsBatch(), example)
+    assert not dynamic and "batch 2" in caplog.text
+    assert torch.equal(program.module()(example), PairsBatch()(example))
