@@ -579,29 +579,76 @@ def track_cmd(run_dir, trackers, track_uri, track_experiment) -> None:
         out_console.print(f"tracked: {line}", highlight=False, soft_wrap=True)
 
 
+EXPORT_FORMATS = ("packed", "dense", "torch-prune", "torchscript", "pt2", "onnx")
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
-    "--values",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default="fp16",
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS),
+    default="packed",
     show_default=True,
-    help="Value type of the stored non-zeros (int8: one fp32 scale per tensor).",
+    help="packed: safecompress's own sparse file (see --values); dense: plain safetensors state dict; "
+    "torch-prune: safetensors with weight_orig + weight_mask as torch.nn.utils.prune names them; "
+    "torchscript: torch.jit.trace; pt2: torch.export; onnx: ONNX checked with onnxruntime "
+    "(needs pip install 'safecompress[export]').",
 )
 @click.option(
-    "-o", "--out", type=click.Path(path_type=Path), help="Output file (default RUN_DIR/model-VALUES.safetensors)."
+    "--values",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default=None,
+    help="Value type of the stored non-zeros of a packed file (int8: one fp32 scale per tensor) "
+    "[default: fp16]; only with --format packed.",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Output file (default in RUN_DIR: model-VALUES.safetensors, model-dense.safetensors, "
+    "model-torch-prune.safetensors, model-torchscript.pt, model.pt2 or model.onnx); an existing file is replaced.",
 )
 @click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
-def export(run_dir, values, out, trust_model_code) -> None:
-    """Write another variant of a run's packed model (fp32, fp16 or int8 values)."""
-    from .checkpoint import export_model
-
+def export(run_dir, fmt, values, out, trust_model_code) -> None:
+    """Write a run's model as another packed variant (fp32, fp16 or int8 values) or for another runtime."""
     src = run_dir / "model.safetensors"
     if not src.is_file():
         raise SafeCompressError(f"{run_dir} holds no model.safetensors; pass the folder of a finished run")
-    out = out or run_dir / f"model-{values}.safetensors"
-    path = export_model(src, out, values, trust_code=trust_model_code)
-    out_console.print(f"wrote {path} ({path.stat().st_size} bytes; source {src.stat().st_size} bytes)", highlight=False)
+    if fmt != "packed" and values is not None:
+        raise SafeCompressError(f"--values applies to --format packed only; drop it for --format {fmt}")
+    if fmt == "packed":
+        values = values or "fp16"
+        out = out or run_dir / f"model-{values}.safetensors"
+    else:
+        from .export import FORMATS, require
+
+        entry = FORMATS.get(fmt)
+        require(fmt, entry.requires)
+        out = out or run_dir / entry.filename
+    if out.is_dir():
+        raise SafeCompressError(f"--out {out} is a folder; give the name of the file to write")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise SafeCompressError(f"--out {out}: {above} is not a folder; choose a path inside a folder")
+    if out.exists() and out.resolve() == src.resolve():
+        raise SafeCompressError(f"--out {out} is the run's own model file; choose another file name")
+    if fmt == "packed":
+        from .checkpoint import export_model
+
+        path = export_model(src, out, values, trust_code=trust_model_code)
+        detail = ""
+    else:
+        from .export import export_run
+
+        path, details = export_run(src, fmt, out, trust_code=trust_model_code)
+        detail = "".join(f"; {k.replace('_', ' ')} {v}" for k, v in details.items())
+    out_console.print(
+        f"wrote {path} ({fmt}, {path.stat().st_size} bytes{detail}; source {src.stat().st_size} bytes)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
