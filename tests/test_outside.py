@@ -257,3 +257,13 @@ def test_run_dir_still_required_without_model(tmp_path, capsys):
     assert main(["audit"]) == 2
     assert "give RUN_DIR" in capsys.readouterr().err
     assert main(["audit", str(tmp_path / "missing")]) == 2  # a run folder audit, as before
+
+
+def test_csv_records(outside, api_audit, tmp_path):
+    X, y = outside["members"]
+    header = ",".join([f"f{i}" for i in range(N_FEATURES)] + ["label"])
+    rows = [",".join([*(repr(float(v)) for v in x), str(int(c))]) for x, c in zip(X, y)]
+    (tmp_path / "members.csv").write_text("\n".join([header, *rows]) + "\n")
+    result = audit(outside["model"], tmp_path / "members.csv", outside["folder"] / "nonmembers.npz", attacks=["loss"])
+    assert result.aucs["loss"] == pytest.approx(api_audit.aucs["loss"], abs=1e-9)
+    assert result.data["members"] == {"records": N, "file": str(tmp_path / "members.csv")}
