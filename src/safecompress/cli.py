@@ -519,8 +519,11 @@ def list_suites():
     )
 
 
+OUTSIDE_OPTIONS = ("model", "scores", "members", "nonmembers", "population", "out", "overwrite", "seed")
+
+
 @cli.command("audit", context_settings=CONTEXT)
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--attacks", help="Comma-separated attacks (default: the run's audit.attacks).")
 @click.option("--refs", type=click.IntRange(1), help="Reference/shadow models (default: the run's audit.refs).")
 @click.option(
@@ -529,17 +532,83 @@ def list_suites():
     help="Another audited run on the same split: write per-sample risk changes to compare.json.",
 )
 @click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    help="Instead of RUN_DIR: a model trained elsewhere (ONNX, torch.export .pt2, TorchScript, safecompress "
+    ".safetensors), audited with the attacks that need no reference model.",
+)
+@click.option(
+    "--scores",
+    "scores_file",
+    type=click.Path(path_type=Path),
+    help="Instead of RUN_DIR or --model: an .npz of precomputed outputs (members_logits or members_probs, "
+    "members_y, nonmembers_logits or nonmembers_probs, nonmembers_y; optional population_*).",
+)
+@click.option("--members", type=click.Path(path_type=Path), help="With --model: training records (.npz X,y or .csv).")
+@click.option(
+    "--nonmembers", type=click.Path(path_type=Path), help="With --model: records the model never saw (.npz or .csv)."
+)
+@click.option(
+    "--population",
+    type=click.Path(path_type=Path),
+    help="With --model: more never-seen records, the attacker's known non-members (enables calibrated, inversion).",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="With --model/--scores: output folder (default audit-NAME)."
+)
+@click.option("--overwrite", is_flag=True, help="With --model/--scores: replace the audit files in --out.")
+@click.option("--seed", type=int, default=0, show_default=True, help="With --model/--scores: the attacks' seed.")
 @executor_options
 @track_options
 def audit_cmd(
-    run_dir, attacks, refs, compare, trust_model_code, executor, address, workers, trackers, track_uri, track_experiment
+    run_dir,
+    attacks,
+    refs,
+    compare,
+    trust_model_code,
+    model,
+    scores_file,
+    members,
+    nonmembers,
+    population,
+    out,
+    overwrite,
+    seed,
+    executor,
+    address,
+    workers,
+    trackers,
+    track_uri,
+    track_experiment,
 ) -> None:
-    """Audit a finished run with membership-inference attacks (writes audit.json, scores.npz, roc.png)."""
+    """Audit a finished run (RUN_DIR) with membership-inference attacks (writes audit.json, scores.npz, roc.png),
+    or a model trained elsewhere (--model, with --members and --nonmembers) or its outputs (--scores)."""
+    _check_track_args(trackers, track_uri)
+    names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
+    if model is not None or scores_file is not None:
+        if trackers:
+            raise SafeCompressError(
+                "--track logs run folders; an audit of an outside model is not one yet: drop --track (its "
+                "report.json, audit.json and report.html are in --out)"
+            )
+        _audit_outside(
+            run_dir, names, refs, compare, model, scores_file, members, nonmembers, population, out, overwrite, seed
+        )
+        return
+    given = [f"--{o}" for o, v in zip(OUTSIDE_OPTIONS[2:7], (members, nonmembers, population, out, overwrite)) if v]
+    if run_dir is None or given:
+        raise SafeCompressError(
+            "give RUN_DIR (a finished run folder) or --model FILE --members M.npz --nonmembers N.npz"
+            + (f"; {', '.join(given)} only apply with --model or --scores" if given else "")
+        )
+    _audit_run(run_dir, names, refs, compare, trust_model_code, executor, address, workers)
+    _track_finished(run_dir, trackers, track_uri, track_experiment, "audit")
+
+
+def _audit_run(run_dir, names, refs, compare, trust_model_code, executor, address, workers) -> None:
     from .run_audit import audit_run_folder
 
-    _check_track_args(trackers, track_uri)
-
-    names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
     with _executor(executor, address, workers) as ex:
         report = audit_run_folder(run_dir, names, refs, compare, ex, trust_code=trust_model_code)
     audit = RunReport.model_validate(report).audit
@@ -564,7 +633,6 @@ def audit_cmd(
     for label, line in beyond.lines(audit).items():
         if line != "not run":
             out_console.print(f"{label}: {line}", highlight=False, soft_wrap=True)
-    _track_finished(run_dir, trackers, track_uri, track_experiment, "audit")
 
 
 @cli.command("track", context_settings=CONTEXT)
@@ -580,6 +648,65 @@ def track_cmd(run_dir, trackers, track_uri, track_experiment) -> None:
 
 
 EXPORT_FORMATS = ("packed", "dense", "torch-prune", "torchscript", "pt2", "onnx")
+
+
+def _audit_outside(
+    run_dir, names, refs, compare, model, scores_file, members, nonmembers, population, out, overwrite, seed
+) -> None:
+    """``safecompress audit --model FILE`` / ``--scores FILE``: everything is checked before any file is written."""
+    from .outside.audit import audit, audit_scores, check_out
+
+    wrong = [
+        flag
+        for flag, value in (
+            ("RUN_DIR", run_dir),
+            ("--refs", refs),
+            ("--compare", compare),
+            ("--model and --scores together", model is not None and scores_file is not None),
+        )
+        if value
+    ]
+    if scores_file is not None:
+        wrong += [
+            f"--{o}" for o, v in (("members", members), ("nonmembers", nonmembers), ("population", population)) if v
+        ]
+    if wrong:
+        raise SafeCompressError(
+            f"{', '.join(wrong)}: not with --model/--scores (an outside audit trains no reference model; "
+            "--scores holds every part's outputs itself)"
+        )
+    source = model if model is not None else scores_file
+    out = out or Path(f"audit-{source.stem}")
+    check_out(out, overwrite)
+    if model is not None:
+        if members is None or nonmembers is None:
+            raise SafeCompressError("--model needs --members M.npz and --nonmembers N.npz (records with X and y)")
+        result = audit(model, members, nonmembers, population, names, seed)
+    else:
+        result = audit_scores(scores_file, names, seed)
+    result.save(out, overwrite)
+    table = Table(title=f"audit of {source} ({result.model['format']})")
+    for col in ("attack", "AUC (95% CI)", "TPR@0.1%", "TPR@1%", "TPR@10%", "s"):
+        table.add_column(col, no_wrap=True)
+    for name, m in result.result.report["attacks"].items():
+        ci = m.get("auc_ci") or [float("nan")] * 2
+        t = m["tpr_at_fpr"]
+        table.add_row(
+            name,
+            f"{m['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]",
+            format_rate(t["0.001"]),
+            format_rate(t["0.01"]),
+            format_rate(t["0.1"]),
+            f"{m['wall_s']:.1f}",
+        )
+    out_console.print(table)
+    worst = result.result.report["worst"]
+    out_console.print(f"strongest: {worst['attack']} (AUC {worst['auc']:.3f}); files in {out}", highlight=False)
+    for label, line in beyond.lines(result.result.report).items():
+        if line != "not run":
+            out_console.print(f"{label}: {line}", highlight=False, soft_wrap=True)
+    for name, reason in result.skipped.items():
+        out_console.print(f"skipped {name}: {reason}", highlight=False, soft_wrap=True)
 
 
 @cli.command(context_settings=CONTEXT)

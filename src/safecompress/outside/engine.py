@@ -1,0 +1,90 @@
+"""The attack loop of an outside audit: every planned attack fitted on knowledge without reference models
+(the population, when given, as the attacker's known non-members) and evaluated on members vs non-members,
+with the same metrics, strongest-attack summary, chance level and per-class AUC as a run's audit, into an
+:class:`~safecompress.auditor.AuditResult` (so :func:`~safecompress.auditor.write_audit` writes its files)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import metrics
+from ..attacks import ATTACKS, Knowledge, Queries
+from ..auditor import AuditResult, per_class_auc
+from ..errors import ConfigError, SafeCompressError
+from .data import Pair
+
+log = logging.getLogger(__name__)
+
+
+def run_attacks(
+    model: nn.Module,
+    members: Pair,
+    nonmembers: Pair,
+    population: Pair | None,
+    names: list[str],
+    skipped: dict[str, str],
+    *,
+    n_classes: int,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    n_bootstrap: int = 200,
+    attack_params: dict[str, dict[str, Any]] | None = None,
+) -> AuditResult:
+    """Run ``names`` (already planned) against ``model``; an attack that still turns out to need references
+    when fitted joins ``skipped`` with the reason."""
+    device = torch.device(device)
+    X_q = torch.cat([members[0], nonmembers[0]])
+    y_q = torch.cat([members[1], nonmembers[1]])
+    is_member = np.concatenate([np.ones(len(members[1]), bool), np.zeros(len(nonmembers[1]), bool)])
+    if population is None:
+        population = (X_q[:0], y_q[:0])
+    kind = "image" if X_q.dim() == 4 else "tabular"
+    knowledge = Knowledge(population[0], population[1], n_classes, None, device, seed, kind)
+    queries = Queries(X_q, y_q, is_member, None, seed, n_bootstrap)
+    results: dict[str, dict[str, Any]] = {}
+    others: dict[str, dict[str, Any]] = {}
+    scores: dict[str, np.ndarray] = {}
+    curves = {}
+    for name in sorted(names, key=lambda n: ATTACKS.get(n).family != "membership"):
+        t0 = time.perf_counter()
+        attack = ATTACKS.get(name)(**(attack_params or {}).get(name, {}))
+        try:
+            attack.fit(knowledge)
+        except ConfigError as exc:  # e.g. a plugin attack that turns out to need reference models
+            skipped[name] = "; ".join(exc.problems)
+            log.info("attack %s skipped: %s", name, skipped[name])
+            continue
+        result = attack.evaluate(knowledge.target_view(model, attack.white_box), queries)
+        wall_s = round(time.perf_counter() - t0, 3)
+        log.info("attack %-10s %s (%.1f s)", name, result.summary, wall_s)
+        if attack.family != "membership":
+            others[name] = {"family": attack.family, **result.metrics, "wall_s": wall_s}
+            continue
+        scores[name] = s = result.scores
+        results[name] = {**result.metrics, "wall_s": wall_s, **result.details}
+        fpr, tpr, _ = metrics.roc_curve(s, is_member)
+        curves[name] = (fpr, tpr, results[name]["auc"])
+    if not results:
+        raise SafeCompressError("no membership attack could run on this model: " + "; ".join(skipped.values()))
+    worst = metrics.worst_case(results)
+    worst["chance"] = metrics.max_auc_chance(scores, is_member, n_permutations=max(200, n_bootstrap), seed=seed)
+    worst["significant"] = worst["chance"]["p_value"] < 0.05
+    report = {
+        "attacks": results,
+        "worst": worst,
+        "per_class": {"attack": worst["attack"], "auc": per_class_auc(scores[worst["attack"]], is_member, y_q.numpy())},
+        "n_members": int(is_member.sum()),
+        "n_nonmembers": int((~is_member).sum()),
+        "references": 0,
+        "resolution": metrics.resolution_notes(int((~is_member).sum()), (0.001, 0.01, 0.1)),
+        "timing": {"references_s": 0.0},
+        **others,
+        "skipped": dict(skipped),
+    }
+    return AuditResult(report, scores, is_member, y_q.numpy(), curves)
