@@ -2,9 +2,11 @@
 baseline's ROC and a user's own template, on small run folders made up here (no training)."""
 
 import json
+import logging
 import re
 import xml.etree.ElementTree as ET
 
+import jinja2
 import numpy as np
 import pytest
 
@@ -183,8 +185,39 @@ def test_a_user_template_overrides_the_page(tmp_path, monkeypatch):
     assert render_report(run) == page
     (mine / "report.html.j2").write_text("<p>{{ title }}: {{ headline.rows[0].cells[0].text }}</p>")
     assert render_report(run).startswith("<p>&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; on digits: 0.7000</p>")
-    monkeypatch.setenv(TEMPLATE_ENV, str(tmp_path / "missing"))
-    with pytest.raises(ConfigError, match=TEMPLATE_ENV):
-        render_report(run)
+    with pytest.raises(ConfigError, match="missing"):  # a folder asked for by argument must exist
+        render_report(run, template_dir=tmp_path / "missing")
     monkeypatch.delenv(TEMPLATE_ENV)
-    assert "<footer" not in render_report(run)
+    builtin = render_report(run)
+    assert "<footer" not in builtin
+
+
+def test_a_broken_template_from_the_environment_falls_back_to_the_builtin_page(tmp_path, monkeypatch, caplog):
+    """The variable is read at the end of every run: a typo there must not cost the run its report."""
+    run = make_run(tmp_path / "run", ["loss"])
+    builtin = render_report(run)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "report.html.j2").write_text("{% block x %}never closed")
+    for folder in (tmp_path / "missing", broken):
+        monkeypatch.setenv(TEMPLATE_ENV, str(folder))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="safecompress.report.html"):
+            assert render_report(run) == builtin
+        assert TEMPLATE_ENV in caplog.text and "built-in template" in caplog.text
+    with pytest.raises(jinja2.TemplateSyntaxError):  # asked for by argument: the error is the caller's to see
+        render_report(run, template_dir=broken)
+
+
+def test_the_run_given_to_audit_compare_is_overlaid_too(tmp_path):
+    other = make_run(tmp_path / "other", ["loss"], method="magnitude", seed=2)
+    audit_extra = {"compare": {"other": str(other), "file": "compare.json"}}
+    run = make_run(tmp_path / "run", ["loss"], method="safecompress")
+    report = json.loads((run / "report.json").read_text())
+    report["audit"].update(audit_extra)
+    (run / "report.json").write_text(json.dumps(report))
+    page = render_report(run)
+    assert "magnitude (compared): loss (AUC" in _svgs(page)["roc"] and "dashed: magnitude (compared)" in page
+    report["audit"]["compare"]["other"] = str(tmp_path / "gone")  # moved away since: the page still renders
+    (run / "report.json").write_text(json.dumps(report))
+    assert "(compared)" not in render_report(run)

@@ -328,24 +328,18 @@ def context(run_dir: Path) -> dict[str, Any]:
 
 
 def template_environment(template_dir: str | os.PathLike | None = None):
-    """The Jinja2 environment of report pages (autoescape on): ``template_dir`` (else
-    ``$SAFECOMPRESS_REPORT_TEMPLATE_DIR``) first, then this package's templates, which are also reachable
-    as ``builtin/<name>`` for a user's template to extend."""
+    """The Jinja2 environment of report pages (autoescape on): ``template_dir`` first (when given), then
+    this package's templates, which are also reachable as ``builtin/<name>`` for a user's template to
+    extend. A ``template_dir`` that is not a folder is a :class:`ConfigError`."""
     import jinja2
 
     builtin = jinja2.PackageLoader("safecompress.report", "templates")
     loaders: list[jinja2.BaseLoader] = []
-    chosen, source = (
-        (template_dir, "template_dir")
-        if template_dir is not None
-        else (os.environ.get(TEMPLATE_ENV), f"${TEMPLATE_ENV}")
-    )
-    if chosen:
-        folder = Path(chosen).expanduser()
+    if template_dir is not None:
+        folder = Path(template_dir).expanduser()
         if not folder.is_dir():
-            raise ConfigError(f"{source}={chosen} is not a folder; point it at a folder holding {TEMPLATE}")
+            raise ConfigError(f"report template folder {template_dir} is not a folder; it should hold {TEMPLATE}")
         loaders.append(jinja2.FileSystemLoader(str(folder)))
-        log.debug("report templates from %s first", folder)
     loaders += [builtin, jinja2.PrefixLoader({"builtin": builtin})]
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
@@ -356,12 +350,28 @@ def template_environment(template_dir: str | os.PathLike | None = None):
 
 
 def render_report(run_dir: Path, template_dir: str | os.PathLike | None = None) -> str:
-    """The report.html of a run folder (see :func:`template_environment` for ``template_dir``)."""
-    env = template_environment(template_dir)
-    return env.get_template(TEMPLATE).render(**context(Path(run_dir)))
+    """The report.html of a run folder.
+
+    ``template_dir``: a folder of templates searched before the built-in ones (its ``report.html.j2`` is
+    the page); an error in it is raised. Without it, ``$SAFECOMPRESS_REPORT_TEMPLATE_DIR`` is used the same
+    way, except that a problem with it (no such folder, a template that does not render) is logged as a
+    warning and the built-in page is written instead, so a run never ends without its report."""
+    import jinja2
+
+    values = context(Path(run_dir))
+    if template_dir is not None:
+        return template_environment(template_dir).get_template(TEMPLATE).render(**values)
+    env_dir = os.environ.get(TEMPLATE_ENV)
+    if env_dir:
+        try:
+            return template_environment(env_dir).get_template(TEMPLATE).render(**values)
+        except (ConfigError, jinja2.TemplateError, OSError) as exc:
+            log.warning("$%s=%s: %s; report.html uses the built-in template", TEMPLATE_ENV, env_dir, exc)
+    return template_environment().get_template(TEMPLATE).render(**values)
 
 
 def write_report_html(run_dir: Path, template_dir: str | os.PathLike | None = None) -> Path:
+    """Write ``run_dir/report.html`` (see :func:`render_report`)."""
     path = Path(run_dir) / "report.html"
     atomic_write_text(path, render_report(Path(run_dir), template_dir))
     return path
