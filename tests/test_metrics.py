@@ -402,3 +402,23 @@ def test_roc_auc_tpr_and_p_value_agree_with_sklearn_and_scipy(seed):
         assert M.tpr_at_fpr(s, y, f) == pytest.approx(sk_tpr[sk_fpr <= f + 1e-12].max())
     u_test = mannwhitneyu(s[y], s[~y], alternative="greater", method="asymptotic", use_continuity=True)
     assert M.auc_p_value(s, y) == pytest.approx(u_test.pvalue, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3, 7])
+def test_roc_thresholds_and_auc_agree_with_sklearn_when_nearly_every_score_is_tied(levels):
+    """What the rounded-normal comparison above leaves out: the thresholds themselves, 0/1 integer labels,
+    and scores with only a handful of distinct values (one value: the chance diagonal, AUC 0.5)."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    rng = np.random.default_rng(levels)
+    y = rng.integers(0, 2, 400)
+    y[:2] = [0, 1]  # both classes present
+    s = rng.integers(0, levels, 400) + 0.5 * y * (levels > 1) * rng.random(400).round()
+    fpr, tpr, thr = M.roc_curve(s, y)
+    sk_fpr, sk_tpr, sk_thr = sk_roc_curve(y, s, drop_intermediate=False)
+    assert np.allclose(fpr, sk_fpr) and np.allclose(tpr, sk_tpr)
+    assert thr[0] == sk_thr[0] == np.inf and np.array_equal(thr[1:], sk_thr[1:])
+    assert M.auc(s, y) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    if levels == 1:
+        assert M.auc(s, y) == 0.5 and np.array_equal(fpr, [0, 1]) and np.array_equal(tpr, [0, 1])

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from xml.etree import ElementTree
 
 import pytest
 
@@ -34,12 +35,13 @@ FAST = [
 
 CHECK = """<script>
 window.addEventListener('load', () => {
-  const imgs = [...document.images];
+  const figs = [...document.querySelectorAll('.fig > svg')];
   const t = document.getElementById('headline');
   const r = t ? t.getBoundingClientRect() : {height: 0, width: 0};
   const st = t ? getComputedStyle(t) : {visibility: 'hidden', display: 'none'};
   document.body.setAttribute('data-check', JSON.stringify({
-    images: imgs.length, loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+    figures: figs.length,
+    drawn: figs.map(f => f.getBoundingClientRect()).filter(b => b.width > 100 && b.height > 100).length,
     headline_height: r.height, headline_width: r.width, visible: st.visibility !== 'hidden' && st.display !== 'none',
     rows: t ? t.rows.length : 0, text: t ? t.innerText : ''}));
 });
@@ -64,9 +66,13 @@ def run_dir(tmp_path_factory):
 
 def test_report_html_is_self_contained(run_dir):
     page = (run_dir / "report.html").read_text()
-    assert "http://" not in page and "https://" not in page  # no network
-    srcs = re.findall(r'<img src="([^"]+)"', page)
-    assert len(srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in srcs)  # ROC, per-class, rounds
+    # no network: the only URLs are the SVG namespace names, which nothing fetches
+    assert set(re.findall(r"https?://[^\"\s]+", page)) == {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    assert "<img" not in page  # every figure is inline SVG, drawn from the run's data (not roc.png)
+    svgs = re.findall(r'<div class="fig" id="([^"]+)"[^>]*><svg', page)
+    assert svgs == ["roc", "roc-versus", "per-class", "rounds"]
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
+        ElementTree.fromstring(svg)  # well-formed XML
     for section in (
         "Headline",
         "Membership-inference audit",
@@ -102,7 +108,7 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     m = re.search(r'data-check="([^"]*)"', proc.stdout)
     assert m, f"the page's check did not run; chromium said: {proc.stderr[-800:]}"
     check = json.loads(html.unescape(m.group(1)))
-    assert check["images"] >= 3 and check["loaded"] == check["images"]  # every inline image decoded
+    assert check["figures"] >= 4 and check["drawn"] == check["figures"]  # every inline SVG laid out
     assert check["visible"] and check["headline_height"] > 50 and check["rows"] >= 8
     assert "test accuracy" in check["text"] and "strongest attack" in check["text"]
 
