@@ -103,7 +103,7 @@ def test_plugin_attack_and_defence_run_in_an_audit_and_reach_the_reports(tmp_pat
     assert report["defence"] == {"name": "toy_defence", "params": {"strength": 0.5}}
     toy, loss = report["audit"]["attacks"]["toy"], report["audit"]["attacks"]["loss"]
     assert toy["auc"] == pytest.approx(loss["auc"])  # same score as the built-in loss attack
-    assert "<tr><td>toy</td>" in (out / "report.html").read_text()  # its row in the attack table
+    assert "></span>toy</td>" in (out / "report.html").read_text()  # its row in the attack table (after its colour)
 
 
 def test_broken_plugin_is_a_clear_error_naming_it(tmp_path):
