@@ -160,3 +160,37 @@ def test_skipped_batches_keep_the_step_budget_and_the_schedule():
     assert all(math.isfinite(h["loss"]) for h in state.history)
     with pytest.raises(ValueError, match="skip"):
         t.skip(-1)
+
+
+def test_a_pending_skip_survives_a_checkpoint():
+    """A run interrupted while skipping resumes with the same number of batches still to skip."""
+    X, y = _blobs(n=100)
+    cfg = TrainConfig(epochs=3, batch_size=32)
+
+    class SkipThenStop(Callback):
+        def on_step_end(self, t):
+            if t.state.step == 3:
+                t.skip(3)  # steps 4-6: the last batch of epoch 1 and two of epoch 2
+
+        def on_epoch_end(self, t, m):
+            if t.state.epoch == 1:
+                raise KeyboardInterrupt
+
+    t1 = Trainer(build_model(ModelSpec("mlp", (10,), 3, width=0.1), 0), cfg, seed=0, device=torch.device("cpu"))
+    t1.callbacks.append(SkipThenStop())
+    with pytest.raises(KeyboardInterrupt):
+        t1.fit(X, y)
+    tensors, meta = t1.state_tensors()
+    assert meta["skip"] == 2 and meta["step"] == 4
+    t2 = Trainer(build_model(ModelSpec("mlp", (10,), 3, width=0.1), 1), cfg, seed=0, device=torch.device("cpu"))
+    t2.load_state_tensors(tensors, meta)
+    assert t2.state.skip == 2
+    trained = []
+
+    class Count(Callback):
+        def on_step_end(self, t):
+            trained.append(t.state.step)
+
+    t2.callbacks.append(Count())
+    t2.fit(X, y)
+    assert trained == [7, 8, 9, 10, 11, 12] and t2.state.skip == 0
