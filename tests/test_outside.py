@@ -107,7 +107,10 @@ def test_model_files_and_module_agree(outside, api_audit, tmp_path):
         assert report["model"]["format"] == fmt
         assert report["skipped"]["lira"].startswith("needs reference models")
         assert "white-box" in report["skipped"]["whitebox"] and "white-box" in report["skipped"]["grad_norm"]
-        assert "Skipped attacks" in (out / "report.html").read_text()
+        page = (out / "report.html").read_text()
+        assert "Skipped attacks" in page
+        roc = page.split('id="roc"', 1)[1].split("</div>", 1)[0]  # the ROC figure: inline SVG, as in a run's page
+        assert "<svg" in roc and "data:image/png" not in roc
         aucs[fmt] = {k: v["auc"] for k, v in report["audit"]["attacks"].items()}
     api = api_audit
     aucs["torch"] = api.aucs

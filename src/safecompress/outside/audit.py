@@ -8,7 +8,6 @@ the data files, the records' shape against the model's input, and the labels aga
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from ..train import predict_logits
 from .data import Pair, as_pair, check_records
 from .engine import run_attacks
 from .formats import LoadedModel, load_outside_model
-from .page import render_page
+from .page import render_page, roc_figure
 from .policy import plan
 from .scores import read_scores
 
@@ -131,12 +130,9 @@ class OutsideAudit:
         }
 
     def to_html(self) -> str:
-        """report.html's page (self-contained: the ROC figure inline)."""
-        from ..report.roc import plot_roc
-
-        with tempfile.TemporaryDirectory() as tmp:
-            png = plot_roc(self.result.curves, Path(tmp) / "roc.png", title="membership inference audit")
-            return render_page(self.report, png.read_bytes())
+        """report.html's page (self-contained: the ROC figure inline, as SVG)."""
+        a = self.result.report
+        return render_page(self.report, roc_figure(self.result.curves, a["n_members"], a["n_nonmembers"]))
 
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
         """Write audit.json, scores.npz, roc.png, report.json and report.html into ``folder``."""
@@ -144,7 +140,7 @@ class OutsideAudit:
         folder.mkdir(parents=True, exist_ok=True)
         write_audit(self.result, folder)
         atomic_write_json(folder / "report.json", self.report)
-        atomic_write_text(folder / "report.html", render_page(self.report, (folder / "roc.png").read_bytes()))
+        atomic_write_text(folder / "report.html", self.to_html())
         log.info("outside audit written to %s", folder)
         return folder
 

@@ -8,7 +8,8 @@ import html
 from typing import Any
 
 from ..report import beyond
-from ..report.html import STYLE, _attack_table, _img, _per_class, png_uri
+from ..report.figures import Curve, attack_colours, roc_svg
+from ..report.html import STYLE, _attack_table, _img, _per_class
 from ..report.schema import AuditReport
 
 
@@ -17,8 +18,29 @@ def _rows(items: dict[str, Any]) -> str:
     return f"<table><tbody>{body}</tbody></table>"
 
 
-def render_page(report: dict[str, Any], roc_png: bytes | None) -> str:
-    """The page of an outside audit's report.json (``roc_png``: the ROC figure, or None)."""
+def roc_figure(curves: dict[str, tuple], n_members: int, n_nonmembers: int) -> str | None:
+    """The audit's ROC curves (``AuditResult.curves``: attack -> (fpr, tpr, auc)) as inline SVG, drawn like a
+    run's report: a colour per attack, axes from the data's resolution; None without curves."""
+    if not curves:
+        return None
+    colours = attack_colours(curves)
+    lines = [
+        Curve(
+            f"{name} (AUC {c[2]:.3f})" if len(c) > 2 and c[2] is not None else name,
+            name,
+            c[0],
+            c[1],
+            n_members,
+            n_nonmembers,
+        )
+        for name, c in curves.items()
+    ]
+    svg = roc_svg(lines, colours, "roc-outside", "membership inference audit")
+    return f'<div class="fig" id="roc" role="img" aria-label="ROC curves (log-log)">{svg}</div>'
+
+
+def render_page(report: dict[str, Any], roc: str | None) -> str:
+    """The page of an outside audit's report.json (``roc``: the ROC figure as inline SVG, or None)."""
     audit = AuditReport.model_validate(report["audit"])
     model = report.get("model", {})
     title = f"membership audit of {model.get('source') or 'a model'}"
@@ -43,8 +65,8 @@ def render_page(report: dict[str, Any], roc_png: bytes | None) -> str:
         "calibrated threshold.</p>",
         "<h2>Membership-inference audit</h2>",
     ]
-    if roc_png:
-        parts.append(_img(png_uri(roc_png), "ROC curves (log-log)"))
+    if roc:
+        parts.append(roc)
     parts.append(_attack_table(audit))
     if audit.per_class and audit.per_class.auc:
         parts += ["<h3>Per-class leakage</h3>", _img(_per_class(audit.per_class), "per-class leakage")]
