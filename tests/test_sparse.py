@@ -189,7 +189,7 @@ def test_packed_model_file_is_small_and_exact(tmp_path):
     payload = path.stat().st_size - header
     assert payload <= 1.05 * (nnz * 4 + n_params / 8)
     assert header < 8192
-    assert dense_path.stat().st_size / path.stat().st_size > 10
+    assert dense_path.stat().st_size / path.stat().st_size > 16  # issue 18: entropy-coded masks (12x with raw bits)
     back = load_model(path)
     x = torch.randn(4, 600)
     assert torch.equal(back(x), model.eval()(x))

@@ -1,7 +1,8 @@
 """Model files: safetensors with the architecture in the metadata, so no pickle is ever needed.
 
-Sparse weights (those with a mask) are stored packed — active values plus a bitmask — so the file
-really shrinks with the density; other tensors are stored as they are.
+Sparse weights (those with a mask) are stored packed — active values plus the mask, as a bitmask or
+entropy-coded (zlib or Rice-coded gaps), whichever is smallest — so the file really shrinks with the
+density; other tensors are stored as they are.
 
 Opening a model file never runs code and never allocates more than the file's own data implies:
 
@@ -27,13 +28,14 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from . import __version__
-from .errors import SafeCompressError, UntrustedCodeError
+from .errors import PackedDataError, SafeCompressError, UntrustedCodeError
 from .fileio import atomic_write_bytes
 from .models import MODELS, ModelSpec, build_model
-from .sparse.packing import VALUE_TYPES, pack, unpack, unpack_bits
+from .sparse.packing import MASK_CODINGS, VALUE_TYPES, pack, unpack, unpack_mask
 
 FORMAT = "safecompress-v1"
-_SEP = "::"  # packed tensors are stored as NAME::bits, NAME::values (and NAME::scale for int8)
+_SEP = "::"  # packed tensors: NAME::values, the mask as NAME::bits, NAME::bits.zlib or NAME::runs + NAME::rice
+_PARTS = (*MASK_CODINGS, "rice", "values", "scale")  # (and NAME::scale for int8; docs/packed-format.md)
 _MAX_DIMS = 8
 _TRUSTED_FACTORIES: set[str] = set()
 
@@ -85,8 +87,14 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
     return tensors, meta
 
 
-def model_tensors(model: nn.Module, masks: dict[str, torch.Tensor] | None, values: str = "fp32"):
-    """(tensors, sparse-entry shapes) of a model with its sparse weights packed."""
+def model_tensors(
+    model: nn.Module,
+    masks: dict[str, torch.Tensor] | None,
+    values: str = "fp32",
+    mask_codings: tuple[str, ...] = MASK_CODINGS,
+):
+    """(tensors, sparse-entry shapes) of a model with its sparse weights packed, each mask in the
+    smallest of ``mask_codings``."""
     if values not in VALUE_TYPES:
         raise SafeCompressError(f"--values must be one of {', '.join(VALUE_TYPES)}, got {values!r}")
     masks = masks or {}
@@ -94,7 +102,7 @@ def model_tensors(model: nn.Module, masks: dict[str, torch.Tensor] | None, value
     sparse: dict[str, list[int]] = {}
     for name, value in model.state_dict().items():
         if name in masks:
-            for key, part in pack(value, masks[name], values).items():
+            for key, part in pack(value, masks[name], values, mask_codings).items():
                 tensors[f"{name}{_SEP}{key}"] = part
             sparse[name] = list(value.shape)
         else:
@@ -109,9 +117,12 @@ def save_model(
     masks: dict[str, torch.Tensor] | None = None,
     values: str = "fp32",
     extra: dict[str, Any] | None = None,
+    mask_codings: tuple[str, ...] = MASK_CODINGS,
 ) -> Path:
-    """Write the model; weights with a mask are packed (values + bitmask), the rest stored dense."""
-    tensors, sparse = model_tensors(model, masks, values)
+    """Write the model; weights with a mask are packed (values + the mask in the smallest of
+    ``mask_codings``; ``("bits",)`` writes files that readers before the coded masks can open), the rest
+    stored dense."""
+    tensors, sparse = model_tensors(model, masks, values, mask_codings)
     meta = {
         "format": FORMAT,
         "version": __version__,
@@ -137,8 +148,10 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     """(dense state dict, masks of the packed weights, metadata) of a model file.
 
     Shapes in the metadata are checked against the stored data first: a packed weight of shape S
-    needs exactly ceil(prod(S)/8) mask bytes and as many values as mask bits set, so no header can
-    make this allocate more than the file holds (x 32 for the unpacked bits)."""
+    with a raw mask needs exactly ceil(prod(S)/8) mask bytes, a coded mask (zlib or Rice) may describe
+    at most 65536 + 1024 weights per byte of its mask and values (``packing.coded_limit``), and there
+    must be as many values as kept weights, so no header can make this allocate more than a bounded
+    multiple of what the file holds (x 32 for raw bits, a few thousand for coded masks)."""
     path = Path(path)
     tensors, meta = load_tensors(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -149,27 +162,20 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     sparse = meta.get("sparse", {})
     if not isinstance(sparse, dict):
         raise SafeCompressError(f"{path}: the metadata's sparse entry is not a mapping; the file is corrupt")
+    name = ""
     try:
         for name, raw_shape in sparse.items():
             shape = _shape(raw_shape, name, path)
-            parts = {
-                key: tensors[f"{name}{_SEP}{key}"]
-                for key in ("bits", "values", "scale")
-                if f"{name}{_SEP}{key}" in tensors
-            }
-            bits = parts["bits"]
-            numel = math.prod(shape)
-            if bits.dtype != torch.uint8 or bits.dim() != 1 or bits.numel() != (numel + 7) // 8:
-                raise ValueError(
-                    f"{name}: {bits.numel()} mask bytes of {bits.dtype} for shape {list(shape)} "
-                    f"(which needs {(numel + 7) // 8} uint8 bytes)"
-                )
+            parts = {key: tensors[f"{name}{_SEP}{key}"] for key in _PARTS if f"{name}{_SEP}{key}" in tensors}
+            if "values" not in parts:
+                raise PackedDataError("no ::values")
             if parts["values"].dim() != 1 or ("scale" in parts and parts["scale"].numel() != 1):
-                raise ValueError(f"{name}: values must be one flat tensor (and one scale)")
-            state[name] = unpack(parts, shape)
-            masks[name] = unpack_bits(bits, shape)
+                raise PackedDataError("values must be one flat tensor (and one scale)")
+            mask = unpack_mask(parts, shape)
+            state[name] = unpack(parts, shape, mask=mask)
+            masks[name] = mask
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
-        raise SafeCompressError(f"{path}: packed weights are corrupt ({exc}); re-export the model") from None
+        raise PackedDataError(f"{path}: packed weight {name!r} is corrupt ({exc}); re-export the model") from None
     return state, masks, meta
 
 

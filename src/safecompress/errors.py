@@ -70,3 +70,7 @@ class StorageError(SafeCompressError):
 
 class PluginError(SafeCompressError):
     """A third-party plugin (entry point or ``SAFECOMPRESS_PLUGINS`` entry) could not be loaded."""
+
+
+class PackedDataError(SafeCompressError, ValueError):
+    """A packed sparse tensor's data (its coded mask, values or scale) is corrupt, truncated or inconsistent."""

@@ -21,5 +21,6 @@ def quantize_(model: nn.Module, masks: dict[str, torch.Tensor] | None, values: s
     masks = dict(masks) if masks else {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}
     for name, mask in masks.items():
         p = params[name]
-        p.copy_(unpack(pack(p.detach().cpu(), mask.cpu(), values), tuple(p.shape)).to(p.device, p.dtype))
+        parts = pack(p.detach().cpu(), mask.cpu(), values, codings=("bits",))  # the mask's coding does not matter here
+        p.copy_(unpack(parts, tuple(p.shape)).to(p.device, p.dtype))
     return masks
