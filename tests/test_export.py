@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from runargs import ci_args
-from safecompress.checkpoint import load_model, read_model_file
+from safecompress.checkpoint import load_model, read_model_file, save_model
 from safecompress.cli import EXPORT_FORMATS, main
 from safecompress.export import FORMATS, ExportFormat
 from safecompress.models import ModelSpec, build_model
@@ -225,7 +225,7 @@ def _doc_unpacker() -> dict:
     code = [b for b in blocks if "def unpack_model" in b]
     assert len(code) == 1
     imported = set(re.findall(r"^(?:from|import) (\w+)", code[0], flags=re.M))
-    assert imported == {"json", "numpy", "safetensors"}  # numpy-only: no torch, no safecompress
+    assert imported == {"json", "numpy", "safetensors", "zlib"}  # numpy-only: no torch, no safecompress
     namespace: dict = {}
     exec(compile(code[0], str(DOC), "exec"), namespace)
     return namespace
@@ -238,6 +238,17 @@ def test_the_documented_numpy_unpacker_reads_every_packed_variant(mlp_run):
     for values in ("fp16", "int8"):
         paths[values] = mlp_run / f"doc-{values}.safetensors"
         assert main(["export", str(mlp_run), "--values", values, "-o", str(paths[values])]) == 0
+    # every mask coding, each forced on every packed weight (and the file as written: the smallest of each)
+    state, masks, meta = read_model_file(src)
+    spec = ModelSpec.from_dict(meta["model"])
+    model = build_model(spec, 0)
+    model.load_state_dict(state)
+    for coding in ("bits", "bits.zlib", "runs"):
+        for values in ("fp32", "int8"):
+            path = mlp_run / f"doc-{coding}-{values}.safetensors"
+            save_model(model, spec, path, masks=masks, values=values, mask_codings=(coding,))
+            assert all(f"{name}::{coding}" in load_file(path) for name in masks), (coding, values)
+            paths[f"{coding}-{values}"] = path
     for values, path in paths.items():
         got = unpack_model(path)
         expected = {k: v.numpy() for k, v in load_model(path).state_dict().items()}
@@ -246,13 +257,24 @@ def test_the_documented_numpy_unpacker_reads_every_packed_variant(mlp_run):
             assert got[name].dtype == array.dtype and got[name].shape == array.shape, (values, name)
             assert got[name].tobytes() == array.tobytes(), (values, name)  # bit-exact
     # the layout the page describes: MSB-first bits in row-major order, values in that order
-    tensors, meta = load_file(src), read_model_file(src)[2]
+    src = paths["bits-fp32"]
+    tensors = load_file(src)
     name = next(iter(meta["sparse"]))
     weight = load_model(src).state_dict()[name].numpy().reshape(-1)
     bits = tensors[f"{name}::bits"].numpy()
     first = int(np.argmax(np.unpackbits(bits)))
     assert bits[first // 8] >> (7 - first % 8) & 1
     assert tensors[f"{name}::values"][0].item() == weight[first]
+    # Rice: the first kept position is the first gap, its low k bits the first k bits of ::runs
+    runs = load_file(paths["runs-fp32"])
+    k = int(runs[f"{name}::rice"][0])
+    low = np.unpackbits(runs[f"{name}::runs"].numpy())[:k]
+    assert first & ((1 << k) - 1) == int("".join(map(str, low)) or "0", 2)
+    # and a file with a coded mask the unpacker's own checks refuse: points beyond the tensor
+    read_mask = _doc_unpacker()["read_mask"]
+    beyond = {"w::rice": np.array([0], np.uint8), "w::runs": np.array([0b00000001], np.uint8)}  # one gap of 7
+    with pytest.raises(ValueError, match="beyond"):
+        read_mask(beyond, "w", 4, 1)  # position 7 of a 4-weight tensor
 
 
 def test_pt2_falls_back_to_the_fixed_batch_when_it_cannot_be_dynamic(caplog):
