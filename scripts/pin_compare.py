@@ -1,13 +1,21 @@
-"""Compare two folders written by scripts/pin.sh; prints PINNED or CHANGED with what differs (exit 1)."""
+"""Compare two folders written by scripts/pin.sh; prints PINNED or CHANGED with what differs (exit 1).
+
+Model files are compared by their decoded tensors, masks and metadata, not their bytes, and report.json's
+compression file_bytes / ratio are only noted: a change of the packed file format (e.g. how masks are
+coded) is not a change of behaviour."""
 
 import hashlib
 import json
 import struct
 import sys
+import zlib
 from pathlib import Path
 
+import numpy as np
 import yaml
+from safetensors.numpy import load_file
 
+FILE_SIZE_KEYS = {"file_bytes", "ratio"}  # report.json -> compression: depend on the packed format only
 SKIP_KEYS = {"timing", "wall_s", "code", "seconds", "fit_s", "train_s", "total_s", "audit_s", "rounds_s"}
 
 
@@ -50,30 +58,72 @@ def relocate(cfg: dict) -> dict:
     return {**cfg, "method": method, "sparse": sparse}
 
 
-def safetensors_parts(path: Path) -> tuple[dict, bytes]:
+def metadata(path: Path) -> dict:
+    """The safecompress JSON document in a safetensors file's header (key "json")."""
     raw = path.read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
-    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+    return json.loads(json.loads(raw[8 : 8 + n]).get("__metadata__", {}).get("json", "{}"))
+
+
+def rice_positions(runs: np.ndarray, k: int, count: int) -> np.ndarray:
+    """Kept positions from Rice-coded gaps (docs/packed-format.md): k-bit remainders, then unary quotients."""
+    low_bytes = (count * k + 7) // 8
+    low = np.unpackbits(runs[:low_bytes])[: count * k].reshape(count, k).astype(np.int64)
+    ones = np.flatnonzero(np.unpackbits(runs[low_bytes:]))
+    if ones.size != count:
+        raise ValueError(f"{ones.size} Rice-coded gaps for {count} values")
+    gaps = ((np.diff(ones, prepend=-1) - 1).astype(np.int64) << k) + low @ (
+        np.int64(1) << np.arange(k - 1, -1, -1, dtype=np.int64)
+    )
+    return np.cumsum(gaps + 1) - 1
+
+
+def decoded_model(path: Path) -> dict[str, tuple[str, tuple, bytes]]:
+    """{name: (dtype, shape, bytes)} of every tensor as the model holds it (packed weights dense, plus
+    their masks under NAME::mask), whichever mask coding (raw bits, zlib, Rice gaps) the file used: a
+    change of the packed format alone changes nothing here."""
+    tensors, meta = load_file(str(path)), metadata(path)
+    out = {k: v for k, v in tensors.items() if "::" not in k}
+    for name, shape in meta.get("sparse", {}).items():
+        numel = int(np.prod(shape, dtype=np.int64))
+        values = tensors[name + "::values"].astype(np.float32)
+        if name + "::scale" in tensors:
+            values = values * tensors[name + "::scale"][0]
+        if name + "::runs" in tensors:
+            mask = np.zeros(numel, dtype=bool)
+            mask[rice_positions(tensors[name + "::runs"], int(tensors[name + "::rice"][0]), values.size)] = True
+        else:
+            bits = tensors.get(name + "::bits")
+            if bits is None:
+                bits = np.frombuffer(zlib.decompress(tensors[name + "::bits.zlib"].tobytes()), np.uint8)
+            mask = np.unpackbits(bits, count=numel).astype(bool)
+        weight = np.zeros(numel, dtype=np.float32)
+        weight[mask] = values
+        out[name] = weight.reshape(shape)
+        out[name + "::mask"] = mask.reshape(shape)  # a kept weight may be 0.0: the mask is compared too
+    return {k: (str(v.dtype), tuple(v.shape), v.tobytes()) for k, v in out.items()}
 
 
 def same_model(fa: Path, fb: Path, config_hashes: set[tuple[str, str]]) -> bool:
-    """Identical tensors and header, except that the config.yaml hash in the metadata's run_manifest may
-    be one of ``config_hashes`` (old, new): the hashes of two config.yaml that differ only by RELOCATED."""
-    (ha, ta), (hb, tb) = safetensors_parts(fa), safetensors_parts(fb)
-    if ta != tb:
+    """Identical decoded tensors (and masks) and metadata, except that the config.yaml hash in the
+    metadata's run_manifest may be one of ``config_hashes`` (old, new): the hashes of two config.yaml that
+    differ only by RELOCATED. The bytes of the files may differ (another mask coding)."""
+    try:
+        if decoded_model(fa) != decoded_model(fb):
+            return False
+    except (OSError, KeyError, ValueError, zlib.error) as exc:  # unreadable or corrupt: not the same model
+        print(f"cannot decode {fa} or {fb}: {exc!r}")
         return False
-    ma, mb = (json.loads(h.get("__metadata__", {}).get("json", "{}")) for h in (ha, hb))
+    ma, mb = metadata(fa), metadata(fb)
     pair = (ma.get("run_manifest", {}).get("config.yaml"), mb.get("run_manifest", {}).get("config.yaml"))
     if pair in config_hashes:
         for m in (ma, mb):
             m["run_manifest"].pop("config.yaml")
-        for h, m in ((ha, ma), (hb, mb)):
-            h["__metadata__"] = {**h["__metadata__"], "json": json.dumps(m, sort_keys=True)}
-    return ha == hb
+    return ma == mb
 
 
 def main(a: Path, b: Path) -> int:
-    changed = []
+    changed, notes = [], []
     for job in ("sc", "hamp", "attr"):
         ca, cb = (p / job / "config.yaml" for p in (a, b))
         hashes = set()
@@ -92,8 +142,16 @@ def main(a: Path, b: Path) -> int:
                 changed.append(f"{job}/{name}")
         ra, rb = (json.loads((p / job / "report.json").read_text()) for p in (a, b))
         for key in sorted(set(ra) | set(rb)):
-            if key not in ("timing", "code", "manifest") and strip(ra.get(key)) != strip(rb.get(key)):
+            va, vb = strip(ra.get(key)), strip(rb.get(key))
+            if key == "compression" and isinstance(va, dict) and isinstance(vb, dict):
+                sizes = [f"{k} {va.get(k)} -> {vb.get(k)}" for k in sorted(FILE_SIZE_KEYS) if va.get(k) != vb.get(k)]
+                if sizes:
+                    notes.append(f"{job}/report.json:compression ({', '.join(sizes)})")
+                va, vb = ({k: v for k, v in d.items() if k not in FILE_SIZE_KEYS} for d in (va, vb))
+            if key not in ("timing", "code", "manifest") and va != vb:
                 changed.append(f"{job}/report.json:{key}")
+    for note in notes:
+        print(f"file size only (format, not behaviour): {note}")
     print("PINNED" if not changed else "CHANGED: " + ", ".join(changed))
     return 1 if changed else 0
 

@@ -247,3 +247,33 @@ def test_an_empty_mask_of_a_huge_layer_falls_back_to_raw_bits():
     small = pack(*_case((100, 100), "empty"))
     assert mask_coding(small) == "runs" and small["runs"].numel() == 0
 
+
+def _pin_compare():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "pin_compare.py"
+    spec = importlib.util.spec_from_file_location("pin_compare", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pin_compare_compares_decoded_models_not_bytes(tmp_path):
+    pin = _pin_compare()
+    spec, model, masks = _sparse_mlp()
+    old = _old_format_file(tmp_path / "old.safetensors", model, spec, masks)
+    paths = {c: save_model(model, spec, tmp_path / f"{c}.st", masks=masks, mask_codings=(c,)) for c in MASK_CODINGS}
+    paths["auto"] = save_model(model, spec, tmp_path / "auto.st", masks=masks)
+    for coding, path in paths.items():
+        assert path.read_bytes() != old.read_bytes() or coding == "bits"
+        assert pin.same_model(old, path, set()), coding
+    name = next(iter(masks))
+    flipped = {**masks, name: masks[name].clone()}
+    off = (~flipped[name]).nonzero()[0]
+    flipped[name][tuple(off)] = True  # one more kept weight, of value 0.0: same dense weights, another mask
+    assert not pin.same_model(old, save_model(model, spec, tmp_path / "mask.st", masks=flipped), set())
+    other = {n: p.clone() for n, p in model.state_dict().items()}
+    other[name][tuple(masks[name].nonzero()[0])] += 1.0
+    model.load_state_dict(other)
+    assert not pin.same_model(old, save_model(model, spec, tmp_path / "value.st", masks=masks), set())
