@@ -5,7 +5,8 @@ from safecompress.checkpoint import load_model, save_model
 from safecompress.errors import ConfigError
 from safecompress.models import MODELS, ModelSpec, build_model, count_parameters
 
-SHAPES = {"image": (3, 32, 32), "tabular": (600,)}
+SHAPES = {"image": (3, 32, 32), "tabular": (600,), "text": (16,)}
+VOCAB = 100  # text models: token ids in [0, VOCAB)
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -13,8 +14,10 @@ SHAPES = {"image": (3, 32, 32), "tabular": (600,)}
 def test_every_model_builds_and_runs(name, norm):
     entry = MODELS.get(name)
     shape = SHAPES[entry.kinds[0]]
-    model = build_model(ModelSpec(name, shape, 7, width=0.25, norm=norm), seed=0)
-    out = model.eval()(torch.randn(2, *shape))
+    text = entry.kinds[0] == "text"
+    model = build_model(ModelSpec(name, shape, 7, width=0.25, norm=norm, vocab_size=VOCAB if text else 0), seed=0)
+    x = torch.randint(0, VOCAB, (2, *shape)).float() if text else torch.randn(2, *shape)
+    out = model.eval()(x)
     assert out.shape == (2, 7)
     has_bn = any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in model.modules())
     if norm in ("group", "none"):

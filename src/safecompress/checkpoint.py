@@ -194,6 +194,7 @@ def _spec(meta: dict[str, Any], path: Path, trust_code: bool) -> ModelSpec:
         or spec.n_classes < 1
         or not math.isfinite(spec.width)
         or spec.width <= 0
+        or not 0 <= spec.vocab_size <= 2**24
     ):
         raise SafeCompressError(f"{path}: the model description {raw!r} is impossible; the file is corrupt")
     return spec

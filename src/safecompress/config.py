@@ -130,10 +130,11 @@ class ModelConfig(_Section):
     name: str = "auto"
     auto_image: str = "cnn"
     auto_tabular: str = "mlp"
+    auto_text: str = "fasttext"
     width: float = Field(1.0, gt=0)
     norm: Literal["auto", "batch", "group", "none"] = "auto"
 
-    @field_validator("name", "auto_image", "auto_tabular")
+    @field_validator("name", "auto_image", "auto_tabular", "auto_text")
     @classmethod
     def _known_model(cls, v: str) -> str:
         if v == "auto":

@@ -2,6 +2,10 @@
 
 ``norm``: ``batch`` (BatchNorm), ``group`` (GroupNorm; DP-SGD cannot use BatchNorm), ``none``, or
 ``auto`` (BatchNorm for convolutional nets, none for the MLP). Every model returns raw logits.
+
+Text models (``fasttext``, ``textcnn``) take rows of token ids (stored as float32 like every input; an id
+outside ``[0, vocab_size)`` reads as the unknown token) and start with an embedding table of
+``ModelSpec.vocab_size`` rows, which holds most of their parameters and is sparsified like a Linear weight.
 """
 
 from __future__ import annotations
@@ -27,23 +31,31 @@ class ModelSpec:
     n_classes: int
     width: float = 1.0
     norm: str = "auto"
+    vocab_size: int = 0  # text models: rows of the embedding table (0 = not a text model)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
+        if not self.vocab_size:
+            del d["vocab_size"]  # files of non-text models stay as they were
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
         return cls(
-            d["name"], tuple(int(s) for s in d["input_shape"]), int(d["n_classes"]), float(d["width"]), d["norm"]
+            d["name"],
+            tuple(int(s) for s in d["input_shape"]),
+            int(d["n_classes"]),
+            float(d["width"]),
+            d["norm"],
+            int(d.get("vocab_size", 0)),
         )
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     builder: Callable[[ModelSpec], nn.Module]
-    kinds: tuple[str, ...]  # which dataset kinds it accepts: "image", "tabular"
+    kinds: tuple[str, ...]  # which dataset kinds it accepts: "image", "tabular", "text"
     description: str
 
 
@@ -199,11 +211,89 @@ def _resnet18(spec: ModelSpec) -> nn.Module:
     return _ResNet18(spec)
 
 
+def _need_text(spec: ModelSpec) -> tuple[int, int]:
+    if len(spec.input_shape) != 1 or spec.vocab_size < 3:
+        raise ConfigError(
+            f"model {spec.name!r} needs token-id rows and a vocabulary (a text dataset such as spam-assassin), but the "
+            f"data has per-sample shape {spec.input_shape} and vocab_size {spec.vocab_size}; use mlp or cnn for "
+            "tables and images"
+        )
+    return spec.input_shape[0], spec.vocab_size
+
+
+class _TokenIds(nn.Module):
+    """Float token ids -> int64 ids; anything outside [0, vocab_size) (e.g. a perturbed query) -> the unknown id."""
+
+    def __init__(self, vocab_size: int, unk: int = 1):
+        super().__init__()
+        self.vocab_size, self.unk = vocab_size, unk
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ids = x.round().long()
+        return torch.where((ids >= 0) & (ids < self.vocab_size), ids, torch.full_like(ids, self.unk))
+
+
+def _embedding_init(weight: torch.Tensor) -> None:
+    with torch.no_grad():
+        nn.init.normal_(weight, std=weight.shape[1] ** -0.5)
+        weight[0].zero_()  # the padding id
+
+
+class _FastText(nn.Module):
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        _, vocab = _need_text(spec)
+        dim, hidden = _ch(64, spec.width), _ch(64, spec.width)
+        norm = "none" if spec.norm == "auto" else spec.norm
+        self.ids = _TokenIds(vocab)
+        self.embed = nn.EmbeddingBag(vocab, dim, mode="mean", padding_idx=0)
+        _embedding_init(self.embed.weight)
+        layers = [nn.Linear(dim, hidden), _norm1d(norm, hidden), nn.ReLU(inplace=True)]
+        layers.append(nn.Linear(hidden, spec.n_classes))
+        self.head = nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(self.ids(x)))
+
+
+@register_model("fasttext", ("text",), "fastText-style: mean of token embeddings (64) + MLP (64); fast on CPU")
+def _fasttext(spec: ModelSpec) -> nn.Module:
+    return _FastText(spec)
+
+
+class _TextCNN(nn.Module):
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        _, vocab = _need_text(spec)
+        dim, ch = _ch(64, spec.width), _ch(128, spec.width)
+        norm = "none" if spec.norm == "auto" else spec.norm
+        self.ids = _TokenIds(vocab)
+        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        _embedding_init(self.embed.weight)
+        layers: list[nn.Module] = []
+        c = dim
+        for _ in range(2):
+            layers += [nn.Conv1d(c, ch, 5, padding=2), _norm1d(norm, ch), nn.ReLU(inplace=True)]
+            c = ch
+        self.convs = nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+        self.fc = nn.Linear(ch, spec.n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.convs(self.embed(self.ids(x)).transpose(1, 2))  # (batch, channels, tokens)
+        return self.fc(h.amax(dim=2))
+
+
+@register_model("textcnn", ("text",), "1-D CNN over token embeddings (64): 2 conv (128, k=5), max over time + linear")
+def _textcnn(spec: ModelSpec) -> nn.Module:
+    return _TextCNN(spec)
+
+
 def model_entry(name: str) -> ModelEntry:
     """A registered model, or a user factory named by import path ``"package.module:function"``.
 
     A factory is called as ``function(input_shape=..., n_classes=..., width=...)`` and returns an
-    ``nn.Module`` made of Linear/Conv layers (those are what gets sparsified)."""
+    ``nn.Module`` made of Linear/Conv/Embedding layers (those are what gets sparsified); on text data it is
+    also given ``vocab_size=``."""
     if ":" not in name:
         return MODELS.get(name)
     module_name, _, attr = name.partition(":")
@@ -219,7 +309,8 @@ def model_entry(name: str) -> ModelEntry:
 
     def build(spec: ModelSpec) -> nn.Module:
         try:
-            model = factory(input_shape=spec.input_shape, n_classes=spec.n_classes, width=spec.width)
+            kwargs = {"vocab_size": spec.vocab_size} if spec.vocab_size else {}
+            model = factory(input_shape=spec.input_shape, n_classes=spec.n_classes, width=spec.width, **kwargs)
         except Exception as exc:  # noqa: BLE001  (the user's code: any failure is theirs to fix)
             raise ConfigError(
                 f"model.name={name!r}: the factory raised {type(exc).__name__}: {exc}; it is called as "
@@ -231,7 +322,7 @@ def model_entry(name: str) -> ModelEntry:
             )
         return model
 
-    return ModelEntry(build, ("image", "tabular"), f"user factory {name}")
+    return ModelEntry(build, ("image", "tabular", "text"), f"user factory {name}")
 
 
 def build_model(spec: ModelSpec, seed: int) -> nn.Module:

@@ -26,7 +26,7 @@ from .models import ModelSpec
 from .quantize import quantize_
 from .report.html import write_report_html
 from .runfolder import FolderLock, read_report
-from .runsetup import data_context, log_to, served_model, wants_augment
+from .runsetup import data_context, featurised, log_to, model_spec, served_model, wants_augment
 from .train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -249,9 +249,10 @@ def _audit_locked(
     with log_to(run_dir / "log.txt"):
         ds = load_dataset(cfg.data.name, data_context(cfg))
         split = MembershipSplit.load(run_dir / "split.npz", n_total=len(ds))
+        ds = featurised(ds, split)
         device = resolve_device(cfg.train.device)
         model = load_model(run_dir / "model.safetensors", device, trust_code=trust_code)
-        spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
+        spec = model_spec(cfg, ds)
         augment = wants_augment(cfg, ds)
         model = served_model(
             DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, split_parts(ds, split), cfg.seed, device

@@ -236,6 +236,7 @@ def _report(
             "n_samples": len(ds),
             "input_shape": list(ds.input_shape),
             "n_classes": ds.n_classes,
+            **({"vocab_size": ds.vocab_size} if ds.vocab_size else {}),
             "split": setup.split.sizes(),
         },
         "method_details": result.report,

@@ -44,13 +44,11 @@ def prepare_run(folder: RunFolder, cfg: RunConfig) -> RunSetup | None:
     """Load the data, then write (or, resuming, check) config.yaml, split.npz and the canaries in ``folder``.
     None when the folder already holds the finished run of this config."""
     ds = load_dataset(cfg.data.name, data_context(cfg))
-    log.info(
-        "dataset %s: %d samples, shape %s, %d classes (%s)", ds.name, len(ds), ds.input_shape, ds.n_classes, ds.source
-    )
     cfg = _settled_config(folder, resolve_config(cfg, ds))
     if cfg is None:
         return None
     split = _split(folder, cfg, len(ds))
+    ds = featurised(ds, split)
     canaries = Canaries.load(folder.work) if folder.resuming else None
     if canaries is None and cfg.audit.canaries:
         canaries = make_canaries(split, ds.y, ds.n_classes, cfg.audit.canaries, split.seed)
@@ -59,8 +57,25 @@ def prepare_run(folder: RunFolder, cfg: RunConfig) -> RunSetup | None:
     augment = wants_augment(cfg, ds)
     if augment and ds.kind != "image":
         raise ConfigError("train.augment=true needs image data (crop+flip); use train.augment=auto or false for tables")
-    spec = ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm)
+    spec = model_spec(cfg, ds)
     return RunSetup(cfg, ds, split, canaries, device, augment, spec)
+
+
+def featurised(ds: ArrayDataset, split: MembershipSplit) -> ArrayDataset:
+    """``ds`` with its learned features (a text vocabulary) fitted on the split's population only, never on its
+    members (docs/design.md §2); other datasets unchanged."""
+    if ds.needs_fit:
+        ds = ds.fitted(split["population"])
+        log.info("%s: vocabulary of %d tokens fitted on the population part", ds.name, ds.vocab_size)
+    log.info(
+        "dataset %s: %d samples, shape %s, %d classes (%s)", ds.name, len(ds), ds.input_shape, ds.n_classes, ds.source
+    )
+    return ds
+
+
+def model_spec(cfg: RunConfig, ds: ArrayDataset) -> ModelSpec:
+    """The spec of the run's model for the (featurised) dataset."""
+    return ModelSpec(cfg.model.name, ds.input_shape, ds.n_classes, cfg.model.width, cfg.model.norm, ds.vocab_size or 0)
 
 
 def _settled_config(folder: RunFolder, cfg: RunConfig) -> RunConfig | None:
@@ -125,7 +140,8 @@ def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
     """Fill the choices that depend on the data (``model.name: auto``) and check model/data fit."""
     raw = cfg.to_dict()
     if cfg.model.name == "auto":
-        raw["model"]["name"] = cfg.model.auto_image if ds.kind == "image" else cfg.model.auto_tabular
+        auto = {"image": cfg.model.auto_image, "text": cfg.model.auto_text}
+        raw["model"]["name"] = auto.get(ds.kind, cfg.model.auto_tabular)
     resolved = build_config(raw)
     sc = resolved.safecompress
     needs_attr = []
@@ -134,6 +150,11 @@ def resolve_config(cfg: RunConfig, ds: ArrayDataset) -> RunConfig:
 
         needs_attr += [f"safecompress.simulate: {n}" for n in sc.simulate if ATTACKS.get(n).needs_sensitive]
         needs_attr += ["safecompress.attribute_adversary"] if sc.attribute_adversary else []
+    if ds.kind == "text" and resolved.method.name == "safecompress" and "inversion" in sc.simulate:
+        raise ConfigError(
+            "safecompress.simulate: inversion reconstructs inputs by gradient descent and cannot run on text "
+            f"({ds.name}: token ids have no input gradient); drop it from safecompress.simulate"
+        )
     if needs_attr and ds.sensitive is None:
         raise ConfigError(
             f"{' and '.join(needs_attr)}: needs a dataset with a sensitive attribute, and {ds.name} has "

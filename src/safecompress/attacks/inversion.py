@@ -19,6 +19,8 @@ reconstructions whose nearest member is nearer than their nearest non-member (eq
 per class; 0.5 = no leakage). ``target_confidence`` (mean p(class | reconstruction)) shows whether the
 inversion itself succeeded.
 
+Text (token ids) has no input gradient: on a text dataset the attack reports itself skipped.
+
 In the SafeCompress loop the attacker's records are the fit probe half and the inversion is lighter
 (≤ 10 classes, 2 restarts, a fifth of the steps); it reports the AUC and advantage on the test half.
 """
@@ -121,9 +123,14 @@ class ModelInversion(Attack):
         """Nothing to learn: the attacker's records only give it their statistics (the prior)."""
         X, _, _ = knowledge.records()
         self.pop_, self.seed_, self.n_classes_ = X.float(), knowledge.seed, knowledge.n_classes
+        self.kind_ = knowledge.kind
         return self
 
+    SKIPPED_TEXT = "text inputs are token ids, which have no gradient to descend on"
+
     def evaluate(self, target: WhiteBoxTarget, queries: Queries) -> AttackResult:
+        if self.kind_ == "text":
+            return AttackResult({"skipped": self.SKIPPED_TEXT}, summary=self.summarize({"skipped": self.SKIPPED_TEXT}))
         if queries.in_loop:
             return self._measure_loop(target, queries)
         m = self._measure_audit(target, queries)

@@ -38,7 +38,7 @@ class Knowledge:
     references: ReferencePool | None  # reference/shadow models with the target's recipe (the audit), or None
     device: torch.device
     seed: int = 0
-    kind: str = "tabular"  # "image" or "tabular"
+    kind: str = "tabular"  # "image", "tabular" or "text"
     s_population: np.ndarray | None = None  # the population's sensitive attribute, when the dataset has one
     n_values: int | None = None  # how many values the sensitive attribute takes (None: from the known records)
     sensitive_names: list[str] | None = None

@@ -2,8 +2,8 @@
 Attacks", ICML 2021; Li & Zhang, CCS 2021): members stay correctly classified under perturbation.
 
 Score = fraction of (original + perturbed) queries classified correctly, from predicted labels only.
-Images: small translations and horizontal flips; tables: random feature flips (binary) or Gaussian
-noise. The threshold is calibrated on a reference model.
+Images: small translations and horizontal flips; text: 5 % of the tokens replaced by the unknown token;
+tables: random feature flips (binary) or Gaussian noise. The threshold is calibrated on a reference model.
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ def perturbations(X: torch.Tensor, kind: str, n: int, seed: int) -> list[torch.T
         for i in pick.tolist():
             out.append(torch.roll(X, shifts=shifts[i], dims=(2, 3)))
             out.append(torch.roll(X.flip(3), shifts=shifts[i], dims=(2, 3)))
+        return out
+    if kind == "text":  # token ids: drop words (to the unknown id), never invent ids
+        from ..data.text import PAD, UNK
+
+        for _ in range(n):
+            drop = (torch.rand(X.shape, generator=gen) < 0.05) & (X != PAD)
+            out.append(torch.where(drop, torch.full_like(X, UNK), X))
         return out
     binary = bool(((X == 0) | (X == 1)).all())
     for _ in range(n):

@@ -5,16 +5,21 @@ files may live (:meth:`DatasetSource.locate`) and how to read them into an :clas
 (:meth:`DatasetSource.load`). Loaders return *all* samples of the dataset (official train and test
 parts pooled); the membership split (``split.py``) decides every sample's role.
 
-Arrays: ``X`` is float32 — images are NCHW in [0, 1], tables are one row per record —
-and ``y`` is int64 in ``[0, n_classes)``.
+Arrays: ``X`` is float32 — images are NCHW in [0, 1], tables are one row per record, text is one
+row of token ids per document — and ``y`` is int64 in ``[0, n_classes)``.
+
+Learned features (a text vocabulary) must not see the training records: such a dataset is returned
+*unfitted* — ``X`` holds the raw documents and ``featurizer`` the object that learns from them — and the
+run calls :meth:`ArrayDataset.fitted` with the population part of the membership split once the split
+is known (``data/text.py``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -78,17 +83,39 @@ class ArrayDataset:
     X: np.ndarray
     y: np.ndarray
     n_classes: int
-    kind: str  # "image" or "tabular"
+    kind: str  # "image", "tabular" or "text"
     synthetic: bool
     source: str  # where it came from (a path, or "generated: ...")
     class_names: list[str] | None = None
     hflip: bool = True  # images: is a horizontal flip label-preserving (False for digits and text)
     sensitive: np.ndarray | None = None  # attribute-inference datasets: the sensitive attribute's codes
     sensitive_names: list[str] | None = None
+    # text: the token ids in X lie in [0, vocab_size) (the models' embedding tables have this many rows)
+    vocab_size: int | None = None
+    # learned features (text): X holds the raw documents until ``fitted`` replaces them (see the module doc)
+    featurizer: Any = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        if self.needs_fit:
+            raise DataError(
+                f"dataset {self.name!r} is not featurised yet: call fitted(population rows) after the membership split"
+            )
         return tuple(int(s) for s in self.X.shape[1:])
+
+    @property
+    def needs_fit(self) -> bool:
+        return self.featurizer is not None
+
+    def fitted(self, rows: np.ndarray) -> "ArrayDataset":
+        """The dataset with its learned features fitted on ``rows`` only (the population part of the membership
+        split, never its members) and applied to every record. Datasets with fixed features return themselves."""
+        if not self.needs_fit:
+            return self
+        rows = np.asarray(rows, dtype=np.int64)
+        feat = self.featurizer.fit(self.X[rows].tolist())
+        X = feat.transform(self.X.tolist())
+        return replace(self, X=X, featurizer=None, vocab_size=feat.vocab_size).validate()
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -96,6 +123,17 @@ class ArrayDataset:
     def validate(self) -> "ArrayDataset":
         """Check the contract; raise DataError naming the dataset and the problem."""
         where = f"dataset {self.name!r} ({self.source})"
+        if self.needs_fit:
+            if self.X.ndim != 1 or self.X.dtype != object or len(self.X) != len(self.y):
+                raise DataError(f"{where}: an unfitted text dataset holds one document (str) per label in a 1-D array")
+            if len(self.X) == 0:
+                raise DataError(f"{where}: the dataset is empty")
+            if self.y.min() < 0 or self.y.max() >= self.n_classes:
+                raise DataError(
+                    f"{where}: labels must lie in [0, {self.n_classes}), found [{self.y.min()}, {self.y.max()}]"
+                )
+            self.y = self.y.astype(np.int64)
+            return self
         if self.X.ndim < 2:
             raise DataError(
                 f"{where}: features must have a sample axis and at least one feature axis, got shape {self.X.shape}"
@@ -104,8 +142,8 @@ class ArrayDataset:
             raise DataError(f"{where}: {self.X.shape[0]} samples but labels of shape {self.y.shape}")
         if self.X.shape[0] == 0:
             raise DataError(f"{where}: the dataset is empty")
-        if self.kind not in ("image", "tabular"):
-            raise DataError(f"{where}: kind must be 'image' or 'tabular', got {self.kind!r}")
+        if self.kind not in ("image", "tabular", "text"):
+            raise DataError(f"{where}: kind must be 'image', 'tabular' or 'text', got {self.kind!r}")
         if self.kind == "image" and self.X.ndim != 4:
             raise DataError(f"{where}: images must be N x C x H x W, got shape {self.X.shape}")
         if self.y.min() < 0 or self.y.max() >= self.n_classes:
@@ -118,6 +156,11 @@ class ArrayDataset:
             self.y = self.y.astype(np.int64)
         if not np.isfinite(self.X).all():
             raise DataError(f"{where}: features contain NaN or infinite values; clean or impute them first")
+        if self.kind == "text":
+            v = self.vocab_size
+            ids = self.X
+            if ids.ndim != 2 or not v or (ids < 0).any() or (ids >= v).any() or (ids != np.round(ids)).any():
+                raise DataError(f"{where}: text must be rows of integral token ids in [0, vocab_size={v})")
         if self.sensitive is not None:
             if (
                 self.sensitive.shape != self.y.shape
@@ -136,7 +179,7 @@ class DatasetSource:
     """Base class of dataset plugins. Subclasses set the class attributes and implement load/locate."""
 
     name: ClassVar[str] = ""
-    kind: ClassVar[str] = "tabular"  # "image" or "tabular"
+    kind: ClassVar[str] = "tabular"  # "image", "tabular" or "text"
     shape: ClassVar[tuple[int, ...] | None] = None  # per-sample shape; None = depends on the files
     n_classes: ClassVar[int | None] = None  # None = depends on the files
     synthetic: ClassVar[bool] = False

@@ -1,8 +1,9 @@
 """Masks as plain data: parameter name -> bool tensor of the parameter's shape.
 
-Only the weights of Linear and Conv layers are sparsified; biases and normalisation parameters stay
-dense (they are a tiny fraction of the parameters). Masks are *not* registered buffers (Opacus
-refuses layers holding buffers); they are re-applied after every optimizer step instead.
+Only the weights of Linear, Conv and Embedding layers are sparsified (an embedding table is most of a
+text model's parameters); biases and normalisation parameters stay dense (a tiny fraction). Masks are
+*not* registered buffers (Opacus refuses layers holding buffers); they are re-applied after every
+optimizer step instead.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ Masks = dict[str, torch.Tensor]
 
 
 def prunable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The weights that can be sparsified: every Linear / Conv weight, by qualified name."""
+    """The weights that can be sparsified: every Linear / Conv / Embedding(Bag) weight, by qualified name."""
     out: dict[str, nn.Parameter] = {}
     for mod_name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding, nn.EmbeddingBag)):
             out[f"{mod_name}.weight" if mod_name else "weight"] = module.weight
     return out
 

@@ -94,7 +94,7 @@ class SafeCompressEngine(SparseEngine):
         )
         self.executor = ctx.executor or LocalExecutor()
         self._shared_handle = None
-        kind = "image" if ctx.X.dim() == 4 else "tabular"
+        kind = "text" if ctx.spec.vocab_size else "image" if ctx.X.dim() == 4 else "tabular"
         self.simulators = [
             Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs, self.cfg.low_fpr)
             for n in self.cfg.simulate
