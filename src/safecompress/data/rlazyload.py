@@ -66,8 +66,10 @@ def read_index(rdx: Path) -> tuple[dict[str, tuple[int, int]], int]:
     index = _parse(raw, str(rdx))
     if not isinstance(index, dict) or "variables" not in index or "compressed" not in index:
         raise DataError(f"{rdx} is not an R lazy-load index (no 'variables' and 'compressed' entries)")
+    if not isinstance(index["variables"], dict):
+        raise DataError(f"{rdx}: 'variables' is not a named list of (offset, length) pairs")
     entries: dict[str, tuple[int, int]] = {}
-    for name, pos in dict(index["variables"]).items():
+    for name, pos in index["variables"].items():
         try:
             offset, length = (int(v) for v in pos)
         except (TypeError, ValueError):
