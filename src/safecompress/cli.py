@@ -387,18 +387,20 @@ def _availability_hint() -> str:
 @click.option("-l", "--long", "long_", is_flag=True, help="Add each dataset's description.")
 @_listing
 def list_datasets(data_dir, long_):
-    """Datasets: name, kind, shape, classes, and whether (and where) they are on this machine."""
+    """Datasets: name, kind, shape, classes, whether (and where) they are on this machine, and where real
+    data comes from."""
     from .data import DATASETS, DataContext
 
     ctx = DataContext(data_dir=data_dir)
-    columns = ["name", "kind", "shape", "classes", "here?", "where", "description"]
+    columns = ["name", "kind", "shape", "classes", "here?", "where", "description", "provenance"]
     rows = []
     for name, cls in DATASETS.items():
         shape = "x".join(str(s) for s in cls.shape) if cls.shape else "from files"
         classes = str(cls.n_classes) if cls.n_classes else "from files"
-        rows.append([name, cls.kind, shape, classes, *_availability(cls, ctx), cls.description])
+        rows.append([name, cls.kind, shape, classes, *_availability(cls, ctx), cls.description, cls.provenance])
     shown = columns[:5] + (["description"] if long_ else [])
     footer = [f"{row[0]}: {row[5]}" for row in rows if row[4] == "yes"]
+    footer += [f"{row[0]} comes from: {row[7]}" for row in rows if row[7]]
     footer += ["no: " + _availability_hint(), "bring your own: data.name=npz or csv with data.path=FILE"]
     return "datasets", columns, rows, (shown, footer)
 

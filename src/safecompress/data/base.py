@@ -184,6 +184,9 @@ class DatasetSource:
     n_classes: ClassVar[int | None] = None  # None = depends on the files
     synthetic: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    # where real data comes from (who collected it, the package that ships it, its licence, how to fetch
+    # it); shown under ``safecompress list datasets``. Empty for generated data and bring-your-own.
+    provenance: ClassVar[str] = ""
 
     def locate(self, ctx: DataContext) -> Path | None:
         """Where the dataset's files were found, or None when they are not on this machine.
