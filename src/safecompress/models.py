@@ -234,8 +234,12 @@ class _TokenIds(nn.Module):
 
 
 def _embedding_init(weight: torch.Tensor) -> None:
+    """Small random rows (std 0.01): a token's row is updated only in the batches that hold it, so with Adam at the
+    cpu recipe's lr (1e-3) rows drawn at std dim^-1/2 barely moved, and the mean over 256 mostly-pruned rows stayed
+    noise (the fasttext model sat at the majority class for 10 epochs on spam-assassin; with these rows and batch
+    norm in the head (norm: auto) it reached 0.949 test accuracy in 10 epochs)."""
     with torch.no_grad():
-        nn.init.normal_(weight, std=weight.shape[1] ** -0.5)
+        nn.init.normal_(weight, std=0.01)
         weight[0].zero_()  # the padding id
 
 
@@ -244,7 +248,7 @@ class _FastText(nn.Module):
         super().__init__()
         _, vocab = _need_text(spec)
         dim, hidden = _ch(64, spec.width), _ch(64, spec.width)
-        norm = "none" if spec.norm == "auto" else spec.norm
+        norm = "batch" if spec.norm == "auto" else spec.norm
         self.ids = _TokenIds(vocab)
         self.embed = nn.EmbeddingBag(vocab, dim, mode="mean", padding_idx=0)
         _embedding_init(self.embed.weight)
@@ -266,7 +270,7 @@ class _TextCNN(nn.Module):
         super().__init__()
         _, vocab = _need_text(spec)
         dim, ch = _ch(64, spec.width), _ch(128, spec.width)
-        norm = "none" if spec.norm == "auto" else spec.norm
+        norm = "batch" if spec.norm == "auto" else spec.norm
         self.ids = _TokenIds(vocab)
         self.embed = nn.Embedding(vocab, dim, padding_idx=0)
         _embedding_init(self.embed.weight)
