@@ -112,6 +112,11 @@ def audit_model(
     needed = max((ATTACKS.get(n).needs_references for n in names), default=0)
     if needed > refs:
         raise ConfigError(f"attacks {names} need at least {needed} reference models but refs={refs}; raise --refs")
+    # every attack built (its parameters validated) and checked against the attacker's data before any training
+    instances = {name: ATTACKS.get(name)(**(attack_params or {}).get(name, {})) for name in names}
+    problems = [p for a in instances.values() for p in a.split_problems({"population": len(population[1])})]
+    if problems:
+        raise ConfigError(problems)
     sens = {k: (sensitive or {}).get(k) for k in ("population", "members", "nonmembers")}
     s_all = None
     if all(v is not None for v in sens.values()):
@@ -159,7 +164,7 @@ def audit_model(
         if progress:
             progress(name)
         t0 = time.perf_counter()
-        attack = ATTACKS.get(name)(**(attack_params or {}).get(name, {}))
+        attack = instances[name]
         attack.fit(knowledge)
         result = attack.evaluate(knowledge.target_view(model, attack.white_box), queries)
         wall_s = round(time.perf_counter() - t0, 3)

@@ -423,6 +423,7 @@ def list_models():
 def list_attacks():
     """Privacy attacks usable in audit.attacks / --attacks and safecompress.simulate."""
     from .attacks import ATTACKS
+    from .config import DEFAULT_ATTACKS
 
     rows = [
         [
@@ -432,11 +433,19 @@ def list_attacks():
             "all" if cls.needs_references < 0 else str(cls.needs_references),
             "sensitive" if cls.needs_sensitive else "-",
             "yes" if cls.simulatable else "-",
+            "yes" if name in DEFAULT_ATTACKS else "-",
             cls.citation,
         ]
         for name, cls in ATTACKS.items()
     ]
-    return "attacks", ["name", "family", "access", "references", "needs", "simulate", "paper"], rows
+    columns = ["name", "family", "access", "references", "needs", "simulate", "default", "paper"]
+    off = [row[0] for row in rows if row[6] == "-"]
+    footer = [
+        "default: run by the audit unless audit.attacks / --attacks lists others; off by default (costly or "
+        "simulator-only), run when listed, e.g. --attacks loss,extraction: " + (", ".join(off) or "none")
+    ]
+    # the table leaves "default" to the line under it (the citations need the width); --json has it per attack
+    return "attacks", columns, rows, ([c for c in columns if c != "default"], footer)
 
 
 @list_group.command("methods", context_settings=CONTEXT)

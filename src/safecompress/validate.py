@@ -25,4 +25,11 @@ def run_split_problems(cfg: Any, sizes: dict[str, int]) -> list[str]:
                     f"data.split.{part} is 0 samples but the audit needs it; give it a count or "
                     "fraction > 0, or set audit.enabled=false"
                 )
+        from .attacks import ATTACKS
+
+        # the attacker's population is the split's population less the canaries drawn from it
+        known = {**sizes, "population": sizes.get("population", 0) - int(cfg.audit.canaries or 0)}
+        for name in cfg.audit.attacks:
+            attack = ATTACKS.get(name)(**cfg.audit.attack_params.get(name, {}))
+            problems.extend(attack.split_problems(known))
     return problems

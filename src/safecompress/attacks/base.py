@@ -65,6 +65,12 @@ class Attack:
         self.params = validate_params(self.Params, params, f"attack {self.name!r}").model_dump()
         self.threshold_: float | None = None  # a member/non-member threshold picked on the attacker's own data
 
+    def split_problems(self, sizes: Mapping[str, int]) -> list[str]:
+        """What this attack, with its parameters, cannot do with the split's part sizes (part -> count; the
+        attacker's ``population`` already without any canaries). Read before anything is trained: by the run's
+        split check, and by the auditor with the population it is given."""
+        return []
+
     def fit(self, knowledge: Knowledge) -> "Attack":
         return self
 
