@@ -120,7 +120,9 @@ def test_extraction_budgets_must_fit_the_attackers_population():
     fitted = ATTACKS.get("extraction")().fit(Knowledge(*pop, 4, None, CPU))
     assert fitted.budgets_ == [250, 500]  # auto: the ladder up to the population, said in the result
     for bad, message in (
-        ({"budgets": [0, 10]}, "must be ≥ 1"),
+        ({"budgets": [0, 10]}, "must be ≥ 2"),
+        ({"budgets": [1, 10]}, "must be ≥ 2"),
+        ({"model": "os:system"}, "not a model of the zoo"),  # no factory paths: a received run must not import code
         ({"budgets": []}, "at least one query budget"),
         ({"modes": []}, "at least one of labels"),
         ({"model": "mpl"}, "not a model of the zoo"),

@@ -298,7 +298,9 @@ class Evasion(Attack):
                     int(p["batch_size"]), p["objective"],
                 )  # fmt: skip
                 loss = float(F.cross_entropy(predict_logits(net, x_adv, device), y).item())
-                right = (target.served.logits(x_adv).argmax(1) == y).numpy()
+                # a record counts as robust only if its clean answer was right too (with a random start the clean
+                # point is not among the iterates, so a wrong record could otherwise come out right)
+                right = (target.served.logits(x_adv).argmax(1) == y).numpy() & clean_right
                 max_norm = float(_norms(x_adv - X, norm).max())
                 in_range = None if clip is None else bool((x_adv >= clip[0]).all() and (x_adv <= clip[1]).all())
                 robust = _rate(right)

@@ -136,9 +136,11 @@ class ModelExtraction(Attack):
             if isinstance(v, list):
                 if not v:
                     raise ValueError("must list at least one query budget (or be 'auto')")
-                bad = [b for b in v if b < 1]
+                bad = [b for b in v if b < 2]
                 if bad:
-                    raise ValueError(f"are numbers of queries and must be ≥ 1, got {bad}")
+                    raise ValueError(
+                        f"are numbers of queries and must be ≥ 2 (a surrogate needs two answers), got {bad}"
+                    )
                 return sorted(set(v))
             return v
 
@@ -152,10 +154,12 @@ class ModelExtraction(Attack):
         @field_validator("model")
         @classmethod
         def _model(cls, v):
-            if v != "auto" and ":" not in v and v not in MODELS:
+            if v != "auto" and v not in MODELS:
+                # no 'module:factory' paths: a run folder someone sends would import their code on `audit RUN`
+                # (a model of your own becomes a zoo name as a model plugin, `safecompress list models`)
                 raise ValueError(
                     f"{v!r} is not a model of the zoo; use 'auto' or one of {', '.join(MODELS.names())} "
-                    "(`safecompress list models`)"
+                    "(`safecompress list models`; register a model of your own as a plugin)"
                 )
             return v
 
@@ -183,9 +187,10 @@ class ModelExtraction(Attack):
     # -- the contract -----------------------------------------------------------------------------------
     def split_problems(self, sizes: Mapping[str, int]) -> list[str]:
         budgets, n = self.params["budgets"], int(sizes.get("population", 0))
-        if n < 1:
+        if n < 2:
             return [
-                "attack 'extraction' queries the attacker's population, and it is empty; enlarge data.split.population"
+                f"attack 'extraction' queries the attacker's population, which holds {n} record(s) and a surrogate "
+                "needs at least 2; enlarge data.split.population"
             ]
         if budgets == "auto" or max(budgets) <= n:
             return []
