@@ -172,7 +172,8 @@ def test_text_models_forward_and_sparsify_their_embedding(name):
         build_model(ModelSpec(name, (3, 8, 8), 2), seed=0)
 
 
-def test_a_sparse_run_on_the_tiny_corpus_end_to_end(corpus, tmp_path):
+def test_a_sparse_run_on_the_tiny_corpus_end_to_end(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "corpus", per_folder=36)  # a population of 54: room for 20 canaries
     out = tmp_path / "run"
     args = ["--preset", "ci", "--set", "data.name=spam-assassin", "--set", f"data.path={corpus}"]
     for item in (
@@ -184,6 +185,7 @@ def test_a_sparse_run_on_the_tiny_corpus_end_to_end(corpus, tmp_path):
         "audit.refs=1",
         "audit.bootstrap=10",
         "audit.attacks=[loss,label_only,inversion]",
+        "audit.canaries=20",
     ):
         args += ["--set", item]
     assert main(["run", *args, "--out", str(out)]) == 0
@@ -202,3 +204,106 @@ def test_a_sparse_run_on_the_tiny_corpus_end_to_end(corpus, tmp_path):
     # re-auditing the folder featurises the data again from the saved split: same vocabulary, same model inputs
     assert main(["audit", str(out), "--attacks", "loss"]) == 0
     assert "auc" in json.loads((out / "report.json").read_text())["audit"]["attacks"]["loss"]
+    # the saved vocabulary: fitted on the attacker's population (population less every canary), in the manifest
+    from safecompress.canaries import Canaries
+    from safecompress.data.split import MembershipSplit
+
+    vocab = json.loads((out / "vocabulary.json").read_text())
+    ds = _load(corpus)
+    split = MembershipSplit.load(out / "split.npz", n_total=len(ds))
+    canaries = Canaries.load(out)
+    attacker = np.setdiff1d(split["population"], canaries.idx)
+    assert len(canaries) == 20 and len(attacker) == len(split["population"]) - 20
+    assert vocab["tokens"] == TokenFeaturizer(256, 20000, 2).fit(ds.X[attacker].tolist()).vocabulary_
+    assert vocab["n_docs"] == len(attacker) and vocab["vocab_size"] == report["data"]["vocab_size"]
+    assert "vocabulary.json" in json.loads((out / "report.json").read_text())["manifest"]
+    # a changed corpus (new words in two population mails) refits another vocabulary: audit and resume refuse
+    files = sorted(p for p in corpus.glob("*/*.txt"))
+    for i in attacker[:2]:
+        original = files[i].read_bytes()
+        files[i].write_bytes(original.replace(b"\n\n", b"\n\nzznewword zznewword ", 1))
+    capsys.readouterr()
+    assert main(["audit", str(out), "--attacks", "loss"]) == 2
+    err = capsys.readouterr().err
+    assert "the corpus or its parser changed" in err and "vocabulary.json" in err and "fetch" in err.lower()
+    (out / "report.json").rename(tmp_path / "report.json")  # an unfinished run: --resume featurises again
+    assert main(["run", *args, "--out", str(out), "--resume"]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+    (tmp_path / "report.json").rename(out / "report.json")
+    # an edited vocabulary.json is refused by the report's manifest
+    vocab["tokens"][5] = "zzedited"
+    (out / "vocabulary.json").write_text(json.dumps(vocab))
+    assert main(["audit", str(out), "--attacks", "loss"]) == 2
+    assert "vocabulary.json (changed)" in capsys.readouterr().err
+
+
+def test_duplicates_are_dropped_keeping_the_first_in_sorted_order(corpus, caplog):
+    first = sorted((corpus / "easy-ham-1").glob("*.txt"))[0]
+    head, body = first.read_bytes().split(b"\n\n", 1)
+    # other headers, other whitespace, another folder (and label): the same mail once parsed
+    copy = b"Message-ID: <another@x>\n" + head.split(b"Subject:")[1].join([b"Subject:", b""]) + b"\n\n  " + body
+    copy = copy.replace(b" ", b"   \n ", 3)
+    (corpus / "spam-2" / "00999.duplicate.txt").write_bytes(copy)
+    with caplog.at_level(logging.INFO, logger="safecompress"):
+        ds = _load(corpus)
+    assert len(ds) == 5 * 24 and ds.y[0] == 0 and int(ds.y.sum()) == 2 * 24  # the copy (spam-2) is the one dropped
+    assert "dropped 1 duplicate message(s)" in caplog.text and "00999.duplicate.txt" in caplog.text
+
+
+def test_a_malformed_encoded_subject_keeps_the_mail_and_is_logged(corpus, caplog, monkeypatch):
+    raw = b"Subject: =?utf-8?b?a?= hello =?utf-8?q?caf=C3=A9?=\n\nofferword body text\n"
+    assert parse_message(raw).split() == ["hello", "caf\u00e9", "offerword", "body", "text"]  # never raises
+    (corpus / "spam-2" / "00999.badheader.txt").write_bytes(raw)
+    with caplog.at_level(logging.WARNING, logger="safecompress"):
+        ds = _load(corpus)
+    assert len(ds) == 5 * 24 + 1 and "offerword" in ds.X[-1]
+    assert "1 message(s) have a Subject with malformed encoded words" in caplog.text
+    assert "00999.badheader.txt" in caplog.text
+    # a message the email package cannot parse at all is skipped like an empty one, with its path logged
+    from email.errors import HeaderParseError
+
+    from safecompress.data import spam_assassin
+
+    real_body = spam_assassin._body
+
+    def body(msg):
+        text = real_body(msg)
+        if "offerword" in text:
+            raise HeaderParseError("broken")
+        return text
+
+    monkeypatch.setattr(spam_assassin, "_body", body)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="safecompress"):
+        ds = _load(corpus)
+    assert len(ds) == 5 * 24 and "skipped 1 message(s) that cannot be parsed" in caplog.text
+    assert "00999.badheader.txt" in caplog.text
+
+
+def test_fitting_leaves_the_loaders_featurizer_unfitted(corpus):
+    ds = _load(corpus)
+    fitted = ds.fitted(np.arange(40))
+    assert not hasattr(ds.featurizer, "vocabulary_") and ds.needs_fit
+    assert fitted.feature_state["tokens"][:2] == ["<pad>", "<unk>"]
+    assert fitted.feature_state["vocab_size"] == fitted.vocab_size == len(fitted.feature_state["tokens"])
+
+
+def test_a_word_only_in_the_canaries_is_unknown(corpus):
+    from dataclasses import replace
+
+    from safecompress.canaries import make_canaries
+    from safecompress.config import SplitConfig
+
+    ds = _load(corpus)
+    split = make_split(len(ds), SplitConfig(), seed=0)
+    canaries = make_canaries(split, ds.y, ds.n_classes, 6, split.seed)
+    marked = ds.X.copy()
+    for i in canaries.idx:  # in every canary (members and non-members): df 6 >= min_df
+        marked[i] = "zzcanaryonly " + marked[i]
+    ds = replace(ds, X=marked)
+    out = featurised(ds, split, canaries)
+    attacker = np.setdiff1d(split["population"], canaries.idx)
+    expected = TokenFeaturizer(256, 20000, 2).fit(ds.X[attacker].tolist())
+    assert out.feature_state["tokens"] == expected.vocabulary_ and "zzcanaryonly" not in expected.index_
+    assert (out.X[canaries.idx, 0] == UNK).all()
+    assert "zzcanaryonly" in featurised(ds, split).feature_state["tokens"]  # what leaked before

@@ -26,7 +26,17 @@ from .models import ModelSpec
 from .quantize import quantize_
 from .report.html import write_report_html
 from .runfolder import FolderLock, read_report
-from .runsetup import data_context, featurised, log_to, model_spec, served_model, wants_augment
+from .runsetup import (
+    VOCABULARY,
+    check_model_vocabulary,
+    check_vocabulary,
+    data_context,
+    featurised,
+    log_to,
+    model_spec,
+    served_model,
+    wants_augment,
+)
 from .train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -249,9 +259,20 @@ def _audit_locked(
     with log_to(run_dir / "log.txt"):
         ds = load_dataset(cfg.data.name, data_context(cfg))
         split = MembershipSplit.load(run_dir / "split.npz", n_total=len(ds))
-        ds = featurised(ds, split)
+        canaries = Canaries.load(run_dir)
+        ds = featurised(ds, split, canaries)  # the run's vocabulary: population less the run's canaries
+        if ds.feature_state is not None:
+            if (run_dir / VOCABULARY).is_file():
+                check_vocabulary(run_dir / VOCABULARY, ds, "audit")
+            else:
+                log.warning(
+                    "%s holds no %s (a run made before it was saved): its vocabulary cannot be checked",
+                    run_dir,
+                    VOCABULARY,
+                )
         device = resolve_device(cfg.train.device)
         model = load_model(run_dir / "model.safetensors", device, trust_code=trust_code)
+        check_model_vocabulary(run_dir / "model.safetensors", ds)
         spec = model_spec(cfg, ds)
         augment = wants_augment(cfg, ds)
         model = served_model(
@@ -270,7 +291,7 @@ def _audit_locked(
             attacks,
             refs,
             executor,
-            canaries=Canaries.load(run_dir),
+            canaries=canaries,
         )
         report["audit"] = result.report
         report.setdefault("timing", {})["audit_s"] = round(time.perf_counter() - t0, 3)

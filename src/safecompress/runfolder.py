@@ -13,8 +13,9 @@ Safety rules (issue 14):
   non-empty folder and leave it exactly as it was.
 * A run, an audit or an overwrite holds an exclusive ``flock`` on ``.safecompress-lock`` inside the
   folder for its whole life; a second writer is refused at once, with the holder's PID.
-* The marker records the sha256 of ``config.yaml`` and ``split.npz`` as they are written, and
-  ``report.json`` carries a ``manifest`` of ``config.yaml``, ``split.npz`` and ``model.safetensors``;
+* The marker records the sha256 of ``config.yaml`` and ``split.npz`` (and a text run's
+  ``vocabulary.json``) as they are written, and ``report.json`` carries a ``manifest`` of
+  ``config.yaml``, ``split.npz``, ``model.safetensors`` and, for text, ``vocabulary.json``;
   ``--resume`` and ``safecompress audit`` verify them and refuse a folder whose files were swapped
   or edited.
 """
@@ -38,7 +39,7 @@ MODES = ("new", "resume", "overwrite")
 MARKER = ".safecompress-run"
 LOCK = ".safecompress-lock"
 MARKER_FORMAT = "safecompress-run-v1"
-MANIFEST_FILES = ("config.yaml", "split.npz", "model.safetensors")
+MANIFEST_FILES = ("config.yaml", "split.npz", "model.safetensors", "vocabulary.json")  # vocabulary: text runs
 _BOOKKEEPING = {MARKER, LOCK}  # what a folder may hold and still count as empty
 _LEGACY_COMPANIONS = ("report.json", "split.npz", "checkpoint.safetensors")
 

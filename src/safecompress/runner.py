@@ -153,7 +153,9 @@ def _run_in(
         report["audit"] = audit.report
         report["timing"]["audit_s"] = round(time.perf_counter() - t_audit, 3)
     report["timing"]["total_s"] = round(time.perf_counter() - t_start, 3)
-    report["manifest"] = manifest(folder.work)  # sha256 of config.yaml, split.npz, model.safetensors
+    report["manifest"] = manifest(
+        folder.work
+    )  # sha256 of config.yaml, split.npz, model.safetensors (+ vocabulary.json)
     atomic_write_json(folder.path("report.json"), report)
     write_report_html(folder.work)
     ckpt_path.unlink(missing_ok=True)

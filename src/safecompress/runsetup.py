@@ -3,12 +3,14 @@ folder's), the membership split and its checks, the canaries, the device and the
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from .canaries import Canaries, make_canaries
@@ -17,13 +19,15 @@ from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
 from .defences import DEFENCES
 from .errors import ConfigError, RunFolderError, SafeCompressError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_json, atomic_write_text
 from .models import MODELS, ModelSpec, model_entry
 from .runfolder import RunFolder, SafeFileHandler
 from .train import resolve_device
 from .validate import run_split_problems
 
 log = logging.getLogger(__name__)
+VOCABULARY = "vocabulary.json"  # a text run's fitted vocabulary (and its settings), checked on resume and audit
+MAX_VOCABULARY_BYTES = 256 << 20
 
 
 @dataclass
@@ -48,29 +52,111 @@ def prepare_run(folder: RunFolder, cfg: RunConfig) -> RunSetup | None:
     if cfg is None:
         return None
     split = _split(folder, cfg, len(ds))
-    ds = featurised(ds, split)
+    # the canaries first: the vocabulary is fitted on the attacker's population, which holds none of them
     canaries = Canaries.load(folder.work) if folder.resuming else None
     if canaries is None and cfg.audit.canaries:
         canaries = make_canaries(split, ds.y, ds.n_classes, cfg.audit.canaries, split.seed)
         canaries.save(folder.work)
+    ds = featurised(ds, split, canaries)
+    if ds.feature_state is not None:
+        vocab_path = folder.path(VOCABULARY)
+        if folder.resuming and vocab_path.exists():
+            check_vocabulary(vocab_path, ds, "resume")
+        else:
+            if folder.resuming:
+                log.warning(
+                    "%s holds no %s (a run made before it was saved): writing the refitted one",
+                    folder.final,
+                    VOCABULARY,
+                )
+            atomic_write_json(vocab_path, ds.feature_state)
+            folder.record(VOCABULARY)
     device = resolve_device(cfg.train.device)
     augment = wants_augment(cfg, ds)
     if augment and ds.kind != "image":
-        raise ConfigError("train.augment=true needs image data (crop+flip); use train.augment=auto or false for tables")
+        raise ConfigError(
+            "train.augment=true needs image data (crop+flip); use train.augment=auto or false for tables and text"
+        )
     spec = model_spec(cfg, ds)
     return RunSetup(cfg, ds, split, canaries, device, augment, spec)
 
 
-def featurised(ds: ArrayDataset, split: MembershipSplit) -> ArrayDataset:
-    """``ds`` with its learned features (a text vocabulary) fitted on the split's population only, never on its
-    members (docs/design.md §2); other datasets unchanged."""
+def featurised(ds: ArrayDataset, split: MembershipSplit, canaries: Canaries | None = None) -> ArrayDataset:
+    """``ds`` with its learned features (a text vocabulary) fitted on the attacker's population only — the
+    split's population less every canary (members and non-members alike) — never on its members
+    (docs/design.md §2); other datasets unchanged. Pass the run's canaries wherever a run is featurised
+    (a new run, ``--resume``, ``safecompress audit``) so the vocabulary is the same each time."""
     if ds.needs_fit:
-        ds = ds.fitted(split["population"])
-        log.info("%s: vocabulary of %d tokens fitted on the population part", ds.name, ds.vocab_size)
+        population = np.asarray(split["population"])
+        if canaries is not None:
+            population = np.setdiff1d(population, canaries.idx)
+        ds = ds.fitted(population)
+        log.info(
+            "%s: vocabulary of %d tokens fitted on the population part (%d documents%s)",
+            ds.name,
+            ds.vocab_size,
+            len(population),
+            "" if canaries is None else f", its {len(canaries)} canaries excluded",
+        )
     log.info(
         "dataset %s: %d samples, shape %s, %d classes (%s)", ds.name, len(ds), ds.input_shape, ds.n_classes, ds.source
     )
     return ds
+
+
+def check_vocabulary(path: Path, ds: ArrayDataset, action: str) -> None:
+    """Refuse to ``action`` (resume, audit) a run whose saved ``vocabulary.json`` differs from the one just
+    refitted on the same population: the model's embedding rows would mean other tokens."""
+    from .fileio import read_limited
+
+    try:
+        saved = json.loads(read_limited(path, MAX_VOCABULARY_BYTES, "vocabulary").decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(
+            f"cannot {action} {path.parent}: its {path.name} cannot be read ({str(exc)[:200]}); restore the file, "
+            "or start a new run (--overwrite or another --out)"
+        ) from None
+    now = ds.feature_state
+    if saved == now:
+        return
+    what = _vocabulary_difference(saved, now)
+    raise RunFolderError(
+        f"cannot {action} {path.parent}: the vocabulary refitted from the {ds.name} corpus at {ds.source} differs "
+        f"from the run's {path.name} ({what}), so the corpus or its parser changed since the run was made and the "
+        "model's token ids would mean other words. Fetch the same corpus again (for spam-assassin: "
+        "sh scripts/fetch-spam-assassin.sh) and use the safecompress version that made the run, or start a new "
+        "run (--overwrite or another --out)"
+    )
+
+
+def _vocabulary_difference(saved: object, now: dict | None) -> str:
+    if not isinstance(saved, dict) or now is None:
+        return "the saved file is not a vocabulary"
+    for key in now:
+        if key != "tokens" and saved.get(key) != now[key]:
+            return f"{key}: {saved.get(key)!r} saved, {now[key]!r} now"
+    old, new = saved.get("tokens"), now["tokens"]
+    if not isinstance(old, list):
+        return "the saved file holds no token list"
+    for i, (a, b) in enumerate(zip(old, new)):
+        if a != b:
+            return f"token id {i}: {a!r} saved, {b!r} now"
+    return f"{len(old)} tokens saved, {len(new)} now"
+
+
+def check_model_vocabulary(path: Path, ds: ArrayDataset) -> None:
+    """The text model saved at ``path`` must have an embedding row per token of the dataset's vocabulary."""
+    from .checkpoint import read_model_file
+
+    if not ds.vocab_size:
+        return
+    saved = read_model_file(path)[2].get("model", {}).get("vocab_size", 0)
+    if saved != ds.vocab_size:
+        raise RunFolderError(
+            f"{path} was trained with a vocabulary of {saved} tokens but the {ds.name} data featurised for it has "
+            f"{ds.vocab_size}: the model and the data do not belong together. Fetch the corpus the run used, or "
+            "start a new run (--overwrite or another --out)"
+        )
 
 
 def model_spec(cfg: RunConfig, ds: ArrayDataset) -> ModelSpec:

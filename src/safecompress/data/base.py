@@ -16,6 +16,7 @@ is known (``data/text.py``).
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -94,6 +95,8 @@ class ArrayDataset:
     vocab_size: int | None = None
     # learned features (text): X holds the raw documents until ``fitted`` replaces them (see the module doc)
     featurizer: Any = None
+    # after ``fitted``: what the featurizer learned (``featurizer.state()``, e.g. the vocabulary), or None
+    feature_state: dict | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -113,9 +116,10 @@ class ArrayDataset:
         if not self.needs_fit:
             return self
         rows = np.asarray(rows, dtype=np.int64)
-        feat = self.featurizer.fit(self.X[rows].tolist())
+        feat = copy.deepcopy(self.featurizer).fit(self.X[rows].tolist())  # the loader's featurizer stays unfitted
         X = feat.transform(self.X.tolist())
-        return replace(self, X=X, featurizer=None, vocab_size=feat.vocab_size).validate()
+        state = feat.state() if hasattr(feat, "state") else None
+        return replace(self, X=X, featurizer=None, vocab_size=feat.vocab_size, feature_state=state).validate()
 
     def __len__(self) -> int:
         return int(self.X.shape[0])

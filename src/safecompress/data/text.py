@@ -73,6 +73,22 @@ class TokenFeaturizer:
     def vocab_size(self) -> int:
         return len(self.vocabulary_)
 
+    def state(self) -> dict:
+        """What was learned and how (JSON-ready): the settings, the number of documents fitted on and the
+        vocabulary in id order. A run folder keeps it (``vocabulary.json``) to check later refits against."""
+        if not hasattr(self, "vocabulary_"):
+            raise DataError("the text featurizer is not fitted; call ArrayDataset.fitted(population rows) first")
+        return {
+            "featurizer": "tokens",
+            "max_len": self.max_len,
+            "max_vocab": self.max_vocab,
+            "min_df": self.min_df,
+            "max_token_len": self.max_token_len,
+            "n_docs": self.n_docs_,
+            "vocab_size": self.vocab_size,
+            "tokens": list(self.vocabulary_),
+        }
+
     def encode(self, doc: str) -> np.ndarray:
         """One document's ids (int64, length ``max_len``)."""
         ids = np.full(self.max_len, PAD, dtype=np.int64)
