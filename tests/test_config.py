@@ -133,3 +133,10 @@ def test_a_config_written_before_method_params_compares_equal_when_resuming():
     old["method"]["name"] = "gmp"
     cfg = load_config(preset="ci", overrides=["method.name=gmp", "method.params={prune_end: 0.7}"])
     assert _config_differences(_as_run(old), _as_run(cfg.to_dict())) == ["method.params.prune_end: 0.6 -> 0.7"]
+
+
+def test_too_few_canaries_are_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="too few.*at least 20"):
+        build_config({"audit": {"canaries": 8}})
+    assert build_config({"audit": {"canaries": 20}}).audit.canaries == 20
+    assert build_config({"audit": {"canaries": 0}}).audit.canaries == 0

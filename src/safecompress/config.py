@@ -244,6 +244,16 @@ class AuditConfig(_Section):
         default_factory=dict, description="per-attack options, e.g. {lira: {online: false, fixed_variance: true}}"
     )
 
+    @field_validator("canaries")
+    @classmethod
+    def _enough_canaries(cls, v: int) -> int:
+        if 0 < v < 20:
+            raise ValueError(
+                f"{v} canaries are too few: half are non-members, and the canary TPR is read at the lowest FPR that "
+                "10 false positives among them resolve; use 0 (off) or at least 20"
+            )
+        return v
+
     @field_validator("attack_params")
     @classmethod
     def _known_attack_params(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
