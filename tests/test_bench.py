@@ -315,9 +315,19 @@ def test_beyond_membership_table_from_attribute_and_inversion_audits():
     row = _row(Cell("income", "rigl", 0.05, 0, None), rep)
     md = beyond_document([row]).to_markdown()
     assert (
-        "| income | 0.05 | rigl | 0 | 0.700 | 0.710 [0.690, 0.730] | embedding | +0.040 | 0.520 [0.500, 0.540] | 0.55 |"
-        in md
+        "| income | 0.05 | rigl | 0 | 0.700 | 0.710 [0.690, 0.730] | embedding | +0.040 | 0.520 [0.500, 0.540] | 0.55 "
+        "| — | — | — | — |" in md
     )
+    # extraction and evasion: the fidelity at the largest budget, the robust accuracy at each norm's largest budget
+    rep["audit"]["extraction"] = {"fidelity": 0.78, "fidelity_ci": [0.76, 0.8], "budget": 2000, "mode": "probabilities"}
+    rep["audit"]["evasion"] = {
+        "clean_accuracy": 0.75,
+        "linf": [{"eps": 0.01, "robust_accuracy": 0.6}, {"eps": 0.03, "robust_accuracy": 0.2}],
+        "l2": [{"eps": 0.5, "robust_accuracy": 0.31}],
+    }
+    md = beyond_document([_row(Cell("income", "rigl", 0.05, 0, None), rep)]).to_markdown()
+    assert "| 0.780 [0.760, 0.800] at 2000 (probabilities) | 0.750 | 0.200 (ε 0.03) | 0.310 (ε 0.5) |" in md
+    del rep["audit"]["extraction"], rep["audit"]["evasion"]
     # membership-only audits add no such table
     del rep["audit"]["attribute"], rep["audit"]["inversion"]
     assert beyond_document([_row(Cell("income", "rigl", 0.05, 0, None), rep)]).blocks == []

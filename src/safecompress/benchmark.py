@@ -273,6 +273,7 @@ def _row(cell: Cell, rep: RunReport | Mapping[str, Any], folder: Path | None = N
             )
         if inv and inv.auc is not None:
             row.update({"inv_auc": inv.auc, "inv_auc_ci": inv.auc_ci, "inv_closer": inv.member_closer_rate})
+        row.update(_extraction_evasion(audit.model_extra or {}))
         if audit.canaries:
             canaries = audit.canaries
             row.update(
@@ -286,6 +287,29 @@ def _row(cell: Cell, rep: RunReport | Mapping[str, Any], folder: Path | None = N
     row["final_round"] = rep.final_round
     if folder is not None:
         row.update(loop_stats(_read_rounds(folder)))
+    return row
+
+
+def _extraction_evasion(extra: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of the extraction and evasion families, when the cell's audit ran them: the surrogate's
+    fidelity at the largest budget (its mode and interval), and the robust accuracy at each norm's largest budget."""
+    row: dict[str, Any] = {}
+    ext, eva = extra.get("extraction"), extra.get("evasion")
+    if isinstance(ext, dict) and ext.get("fidelity") is not None:
+        row.update(
+            {
+                "ext_fidelity": ext["fidelity"],
+                "ext_fidelity_ci": ext.get("fidelity_ci"),
+                "ext_budget": ext.get("budget"),
+                "ext_mode": ext.get("mode"),
+            }
+        )
+    if isinstance(eva, dict) and eva.get("clean_accuracy") is not None:
+        row["eva_clean"] = eva["clean_accuracy"]
+        for norm in ("linf", "l2"):
+            points = eva.get(norm) or []
+            if points:
+                row[f"eva_{norm}"] = {"eps": points[-1]["eps"], "robust_accuracy": points[-1]["robust_accuracy"]}
     return row
 
 
@@ -761,9 +785,10 @@ def loop_document(rows: list[dict[str, Any]]) -> Document:
 
 
 def beyond_document(rows: list[dict[str, Any]]) -> Document:
-    """Attribute inference and model inversion of every cell whose audit ran them (empty otherwise)."""
+    """Attribute inference, model inversion, model extraction and evasion of every cell whose audit ran them
+    (empty otherwise)."""
     doc = Document()
-    cells = [r for r in rows if "attr_auc" in r or "inv_auc" in r]
+    cells = [r for r in rows if {"attr_auc", "inv_auc", "ext_fidelity", "eva_clean"} & r.keys()]
     if not cells:
         return doc
 
@@ -776,8 +801,20 @@ def beyond_document(rows: list[dict[str, Any]]) -> Document:
     doc.p(
         "Attribute AUC: one-vs-rest on the private (member) records' sensitive attribute, from the view that "
         "leaks most; advantage: accuracy minus the best no-model baseline. Inversion AUC: members vs non-members "
-        "by their distance to the class reconstructions (0.5 = no closer to members)."
+        "by their distance to the class reconstructions (0.5 = no closer to members). Extraction: the surrogate's "
+        "agreement with the served model on audit records at the largest query budget (its mode). Evasion: PGD "
+        "robust accuracy at each norm's largest budget, beside the clean accuracy on the same records."
     )
+
+    def robust(r, norm):
+        point = r.get(f"eva_{norm}")
+        return "—" if not point else f"{point['robust_accuracy']:.3f} (ε {point['eps']:.3g})"
+
+    def extraction(r):
+        if r.get("ext_fidelity") is None:
+            return "—"
+        return f"{ci(r['ext_fidelity'], r.get('ext_fidelity_ci'))} at {r.get('ext_budget')} ({r.get('ext_mode')})"
+
     table = [
         [
             *_cell_columns(r),
@@ -786,6 +823,10 @@ def beyond_document(rows: list[dict[str, Any]]) -> Document:
             "—" if r.get("attr_advantage") is None else f"{r['attr_advantage']:+.3f}",
             ci(r.get("inv_auc"), r.get("inv_auc_ci")),
             "—" if r.get("inv_closer") is None else f"{r['inv_closer']:.2f}",
+            extraction(r),
+            "—" if r.get("eva_clean") is None else f"{r['eva_clean']:.3f}",
+            robust(r, "linf"),
+            robust(r, "l2"),
         ]
         for r in _by_cell(cells)
     ]
@@ -797,6 +838,10 @@ def beyond_document(rows: list[dict[str, Any]]) -> Document:
             "attribute advantage",
             "inversion AUC",
             "inversion member-closer",
+            "extraction fidelity",
+            "clean accuracy",
+            "robust accuracy L∞",
+            "robust accuracy L2",
         ],
         table,
     )
