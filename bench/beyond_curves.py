@@ -34,6 +34,7 @@ from safecompress.checkpoint import load_model
 from safecompress.config import load_config
 from safecompress.data import load_dataset
 from safecompress.data.split import MembershipSplit
+from safecompress.provenance import source_hash
 from safecompress.runner import run_experiment
 from safecompress.runsetup import data_context, featurised
 
@@ -121,6 +122,7 @@ def main() -> None:
                 flush=True,
             )
     env = {
+        "code": source_hash(),  # the hashed source the numbers came from (report.json's code.source_sha256)
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -142,7 +144,7 @@ def document(results: dict[str, dict], env: dict) -> list[str]:
     lines = [
         f"### Extraction and evasion curves: {env['dataset']}, the `default` preset's recipe with "
         f"{env['epochs']} epochs, density {env['density']:g} (sparse), seed {env['seed']} "
-        f"(torch {env['torch']}, {env['threads']} threads, python {env['python']})",
+        f"(code {env['code']}, torch {env['torch']}, {env['threads']} threads, python {env['python']})",
         "",
         "| model | test acc | train acc | train s | extraction s | evasion s |",
         "|---|---|---|---|---|---|",

@@ -26,6 +26,7 @@ import torch
 
 from safecompress.checkpoint import load_tensors, read_model_file, save_model
 from safecompress.models import ModelSpec, build_model
+from safecompress.provenance import source_hash
 from safecompress.sparse.allocation import layer_counts
 from safecompress.sparse.masks import apply_masks, prunable_parameters, random_masks
 from safecompress.sparse.packing import MASK_CODINGS
@@ -122,13 +123,15 @@ def main() -> None:
                     )
                     print(rows[-1], flush=True)
     env = {
+        "code": source_hash(),  # the hashed source the numbers came from (report.json's code.source_sha256)
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "seed": args.seed,
     }
     lines = [
-        f"### Packed file size vs dense fp32 and the entropy bound (torch {env['torch']}, {env['threads']} threads, "
+        f"### Packed file size vs dense fp32 and the entropy bound (code {env['code']}, torch {env['torch']}, "
+        f"{env['threads']} threads, "
         f"python {env['python']}, seed {args.seed})",
         "",
         "Random masks with the same density in every prunable layer. `bytes`: the packed file (each mask in its "
