@@ -294,7 +294,7 @@ def test_list_presets_and_suites_name_what_run_and_bench_accept(capsys):
     assert main(["list", "suites", "--json"]) == 0
     suites = {s["name"]: s for s in json.loads(capsys.readouterr().out)}
     assert set(suites) == set(SUITES)
-    assert int(suites["ablation"]["cells"]) == 4  # N = 1, 2, 8 and N = 4 with fine-tuning, one seed
+    assert int(suites["ablation"]["cells"]) == 18  # RigL, N = 1, 2, 4, 8 and N = 4 with fine-tuning; 3 seeds
 
 
 def test_list_datasets_fits_a_narrow_terminal_and_says_bring_your_own(capsys, monkeypatch):
