@@ -51,9 +51,9 @@ def _content(path: Path) -> bytes:
 
 
 # packages that only act on a finished run and that no cell ever runs: writing its model for other runtimes
-# (export), logging it to an experiment tracker (track), auditing a model trained elsewhere (outside). A test
-# guards that no hashed module imports them.
-OUTPUT_ONLY = ("export", "track", "outside")
+# (export), logging it to an experiment tracker (track), auditing a model trained elsewhere (outside), and the
+# check for their optional dependencies (optional.py). A test guards that no hashed module imports them.
+OUTPUT_ONLY = ("export", "track", "outside", "optional.py")
 
 
 def _presentation(rel: Path) -> bool:

@@ -11,7 +11,6 @@ leaves a half-written file behind.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import SafeCompressError
+from ..optional import missing_modules
 from ..registry import Registry
 
 log = logging.getLogger(__name__)
@@ -78,12 +78,7 @@ def register_format(name: str, filename: str, description: str, requires: tuple[
 
 def require(fmt: str, modules: tuple[str, ...]) -> None:
     """Raise a SafeCompressError naming the extra to install when a module ``fmt`` needs is missing."""
-    missing = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
+    missing = missing_modules(modules)
     if missing:
         raise SafeCompressError(
             f"the {fmt} format needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "

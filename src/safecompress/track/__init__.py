@@ -11,54 +11,19 @@ Nothing that computes a run's numbers imports this package (it is left out of th
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import Iterable
 
 from ..errors import SafeCompressError
-from ..registry import Registry
+from ..plugins import import_package
+from .base import DEFAULT_EXPERIMENT, INSTALL_HINT, TRACKERS, Tracker, TrackError
 from .record import RunRecord, read_run
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXPERIMENT = "safecompress"
-INSTALL_HINT = "pip install 'safecompress[track]'"
-
-
-class TrackError(SafeCompressError):
-    """A tracker cannot be used (its package is missing) or failed to log a run."""
-
-
-class Tracker:
-    """Logs one finished run folder to an experiment-tracking backend.
-
-    ``requires`` names the importable modules the backend needs (checked before any training starts);
-    ``default_uri`` says where it logs without ``--track-uri`` (for ``--help``)."""
-
-    name: ClassVar[str] = ""
-    requires: ClassVar[tuple[str, ...]] = ()
-    default_uri: ClassVar[str] = ""
-
-    def __init__(self, uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT):
-        self.uri = uri
-        self.experiment = experiment or DEFAULT_EXPERIMENT
-
-    @classmethod
-    def missing(cls) -> list[str]:
-        """The required modules that cannot be imported here."""
-        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
-
-    def log(self, run: RunRecord) -> str:
-        """Log ``run``; returns where it went (a run id and store, a log dir) for the user."""
-        raise NotImplementedError
-
-
-TRACKERS: Registry[type[Tracker]] = Registry("tracker")
-
-# the built-in backends register themselves; they import their libraries only when logging
-from . import mlflow as _mlflow  # noqa: E402,F401
-from . import tensorboard as _tensorboard  # noqa: E402,F401
+# the built-in backends (one module each) register themselves; they import their libraries only when logging
+import_package(__name__, __path__)
 
 
 def parse_trackers(values: Iterable[str] | str | None) -> list[str]:
@@ -109,6 +74,7 @@ def track_run(
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
+    "INSTALL_HINT",
     "TRACKERS",
     "RunRecord",
     "TrackError",

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import TRACKERS, Tracker, TrackError
+from .base import TRACKERS, Tracker, TrackError
 from .record import RunRecord
 
 log = logging.getLogger(__name__)

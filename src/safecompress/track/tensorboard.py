@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import TRACKERS, Tracker
+from .base import TRACKERS, Tracker
 from .record import RunRecord
 
 DEFAULT_LOGDIR = Path("runs") / "tensorboard"
