@@ -114,6 +114,8 @@ def test_resume_after_kill_continues_to_the_same_result(tmp_path, kill_at_epoch)
     a, b = (json.loads((d / "report.json").read_text()) for d in (straight, killed))
     assert a["task"] == b["task"]
     assert "resumed from" in (killed / "log.txt").read_text()
+    # report.json carries the per-epoch history, the epochs before the kill restored from the checkpoint
+    assert [h["epoch"] for h in b["history"]] == [1, 2, 3, 4] and b["history"] == a["history"]
 
 
 @pytest.mark.parametrize(

@@ -91,8 +91,10 @@ def test_run_tracks_to_mlflow_history_audit_tags_artifacts(tmp_path, file_store_
     run = _only_run(client, "t1")
     assert run.info.status == "FINISHED" and run.info.run_name == "run"
     rid = run.info.run_id
-    # per-epoch history, step = epoch, equal to the trainer's lines in log.txt (report.json keeps no history)
-    epochs = _log_epochs(out)
+    # per-epoch history, step = epoch: report.json's at full precision, which the trainer's lines in log.txt
+    # show to four decimals
+    epochs = [(int(h["epoch"]), h["loss"], h["train_accuracy_running"]) for h in report["history"]]
+    assert [(e, round(loss, 4), round(acc, 4)) for e, loss, acc in epochs] == _log_epochs(out)
     assert (
         [e for e, _, _ in epochs]
         == list(range(1, EPOCHS + 1))
@@ -163,8 +165,9 @@ def test_tensorboard_scalars_and_text(sc_run, tmp_path):
     assert {"train/loss", "round/val_accuracy", "task/accuracy", "compression/density", "timing/train_s"} <= set(
         scalars
     )
-    assert [(e.step, round(e.value, 4)) for e in acc.Scalars("train/loss")] == [
-        (int(h["epoch"]), h["loss"]) for h in history
+    assert history == report["history"]  # report.json's, at full precision (float32 in TensorBoard)
+    assert [(e.step, e.value) for e in acc.Scalars("train/loss")] == [
+        (int(h["epoch"]), pytest.approx(h["loss"], rel=1e-6)) for h in history
     ]
     assert len(history) == 2
     assert [e.step for e in acc.Scalars("round/val_accuracy")] == [r["round"] for r in rounds]

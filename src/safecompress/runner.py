@@ -46,14 +46,18 @@ class RunResult:
 
 
 class _Checkpointer(Callback):
-    """Saves the full training state after every epoch, so ``--resume`` continues a killed run."""
+    """Saves the full training state after every epoch, so ``--resume`` continues a killed run, and keeps the
+    per-epoch history of the model trained last (the run's own model where a method trains a teacher first)
+    for report.json."""
 
     def __init__(self, path: Path):
         self.path = path
+        self.history: list[dict[str, float]] = []
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         tensors, meta = trainer.state_tensors()
         save_tensors(self.path, tensors, meta)
+        self.history = [dict(h) for h in trainer.state.history]  # restored from the checkpoint on --resume
 
 
 def run_experiment(
@@ -133,7 +137,8 @@ def _run_in(
         log.info("run in %s is already complete", folder.final)
         return RunResult(folder.final, read_report(folder.work), resumed_complete=True)
     cfg, ckpt_path = setup.cfg, folder.path(CHECKPOINT)
-    ctx = _method_context(folder, setup, [_Checkpointer(ckpt_path), *callbacks], executor)
+    checkpointer = _Checkpointer(ckpt_path)
+    ctx = _method_context(folder, setup, [checkpointer, *callbacks], executor)
     t_train = time.perf_counter()
     result = METHODS.get(cfg.method.name)().train(ctx)
     train_s = time.perf_counter() - t_train
@@ -144,6 +149,7 @@ def _run_in(
     served = served_model(defence, result.model, ctx.part, cfg.seed, setup.device)
     ctx.defence_report.update(getattr(defence, "fit_report", {}))
     report = _report(folder, setup, ctx, result, served, defence, values, train_s)
+    report["history"] = checkpointer.history  # per-epoch loss and running train accuracy, at full precision
     if cfg.audit.enabled:
         t_audit = time.perf_counter()
         s = setup

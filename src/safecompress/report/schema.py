@@ -267,6 +267,7 @@ class RunReport(Section):
     audit: AuditReport | None = None
     baseline: Baseline | None = None
     manifest: dict[str, str] | None = None
+    history: list[dict[str, float]] | None = None  # per-epoch loss and running train accuracy of the model
 
     @classmethod
     def load(cls, path: str | Path) -> RunReport:

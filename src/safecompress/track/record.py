@@ -3,11 +3,11 @@
 Reading the files (not the objects of a live run) lets one code path serve ``safecompress run --track``,
 ``safecompress audit --track`` and ``safecompress track`` on any old run folder.
 
-The per-epoch training history is not a part of report.json: the trainer keeps it in its checkpoint, which
-is deleted when the run completes. What stays is log.txt, where the trainer writes one line per epoch
-(``epoch 3/10 loss 0.6513 acc 0.8474``, four decimals). :func:`read_history` takes the main model's epochs
-from it; a report.json that carries a ``history`` list (top level or under ``method_details``) is used
-instead, at full precision.
+The per-epoch training history is report.json's ``history`` (full precision, the epochs before a resume
+restored from the checkpoint). Folders written before it was recorded there have only log.txt, where the
+trainer writes one line per epoch (``epoch 3/10 loss 0.6513 acc 0.8474``, four decimals): :func:`read_history`
+takes the main model's epochs from it when report.json has no ``history`` (top level or under
+``method_details``).
 """
 
 from __future__ import annotations
