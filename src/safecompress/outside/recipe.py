@@ -3,8 +3,9 @@
 A recipe is a ``safecompress run`` config (the YAML ``run --config`` reads): the model factory
 (``model.name``: a zoo name or ``"package.module:function"``) and the training settings (``train``,
 ``method``, ``sparse``, ``defence``, ``quantize``), plus ``audit.refs`` (how many references) and
-``audit.attack_params``. Its ``data`` section is not read: the references train on the population given
-with the audit.
+``audit.attack_params``. Its ``data`` section is not read (the references train on the population given
+with the audit), nor its ``seed`` (the audit's seed seeds the references, as a run's seed does) or
+``audit.canaries`` (no canary can be planted in a model trained elsewhere).
 
 The references are the run audit's own (:class:`~safecompress.attacks.ReferencePool`, each trained by
 :func:`~safecompress.run_audit.reference_trainer` with the recipe's method, density and schedule), with one
