@@ -530,13 +530,18 @@ def list_suites():
     )
 
 
-OUTSIDE_OPTIONS = ("model", "scores", "members", "nonmembers", "population", "out", "overwrite", "seed")
+# options of `audit --model/--scores` that a run folder's audit refuses
+OUTSIDE_ONLY = ("members", "nonmembers", "population", "recipe", "out", "overwrite")
 
 
 @cli.command("audit", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--attacks", help="Comma-separated attacks (default: the run's audit.attacks).")
-@click.option("--refs", type=click.IntRange(1), help="Reference/shadow models (default: the run's audit.refs).")
+@click.option(
+    "--refs",
+    type=click.IntRange(1),
+    help="Reference/shadow models (default: the run's audit.refs; with --recipe: the recipe's audit.refs).",
+)
 @click.option(
     "--compare",
     type=click.Path(path_type=Path),
@@ -547,7 +552,7 @@ OUTSIDE_OPTIONS = ("model", "scores", "members", "nonmembers", "population", "ou
     "--model",
     type=click.Path(path_type=Path),
     help="Instead of RUN_DIR: a model trained elsewhere (ONNX, torch.export .pt2, TorchScript, safecompress "
-    ".safetensors), audited with the attacks that need no reference model.",
+    ".safetensors), audited with the attacks that need no reference model (all of them with --recipe).",
 )
 @click.option(
     "--scores",
@@ -564,6 +569,13 @@ OUTSIDE_OPTIONS = ("model", "scores", "members", "nonmembers", "population", "ou
     "--population",
     type=click.Path(path_type=Path),
     help="With --model: more never-seen records, the attacker's known non-members (enables calibrated, inversion).",
+)
+@click.option(
+    "--recipe",
+    type=click.Path(path_type=Path),
+    help="With --model and --population: the model's training recipe, a config YAML as `run --config` reads "
+    "(model.name: a zoo model or 'package.module:factory'; train, method, sparse, audit.refs); trains reference "
+    "models on the population so lira, rmia, nn, top3, shadow and whitebox run too.",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), help="With --model/--scores: output folder (default audit-NAME)."
@@ -583,6 +595,7 @@ def audit_cmd(
     members,
     nonmembers,
     population,
+    recipe,
     out,
     overwrite,
     seed,
@@ -604,10 +617,23 @@ def audit_cmd(
                 "report.json, audit.json and report.html are in --out)"
             )
         _audit_outside(
-            run_dir, names, refs, compare, model, scores_file, members, nonmembers, population, out, overwrite, seed
+            run_dir,
+            names,
+            refs,
+            compare,
+            model,
+            scores_file,
+            members,
+            nonmembers,
+            population,
+            out,
+            overwrite,
+            seed,
+            recipe,
         )
         return
-    given = [f"--{o}" for o, v in zip(OUTSIDE_OPTIONS[2:7], (members, nonmembers, population, out, overwrite)) if v]
+    values = (members, nonmembers, population, recipe, out, overwrite)
+    given = [f"--{o}" for o, v in zip(OUTSIDE_ONLY, values) if v]
     if run_dir is None or given:
         raise SafeCompressError(
             "give RUN_DIR (a finished run folder) or --model FILE --members M.npz --nonmembers N.npz"
@@ -662,16 +688,21 @@ EXPORT_FORMATS = ("packed", "dense", "torch-prune", "torchscript", "pt2", "onnx"
 
 
 def _audit_outside(
-    run_dir, names, refs, compare, model, scores_file, members, nonmembers, population, out, overwrite, seed
+    run_dir, names, refs, compare, model, scores_file, members, nonmembers, population, out, overwrite, seed, recipe
 ) -> None:
     """``safecompress audit --model FILE`` / ``--scores FILE``: everything is checked before any file is written."""
     from .outside.audit import audit, audit_scores, check_out
 
+    if scores_file is not None and recipe is not None:
+        raise SafeCompressError(
+            "--recipe: not with --scores. A recipe trains reference models whose outputs are compared with the "
+            "audited model's on the same records, and precomputed outputs cannot be queried further; audit the "
+            "model file itself (--model FILE --members M --nonmembers N --population P --recipe CFG)"
+        )
     wrong = [
         flag
         for flag, value in (
             ("RUN_DIR", run_dir),
-            ("--refs", refs),
             ("--compare", compare),
             ("--model and --scores together", model is not None and scores_file is not None),
         )
@@ -683,8 +714,18 @@ def _audit_outside(
         ]
     if wrong:
         raise SafeCompressError(
-            f"{', '.join(wrong)}: not with --model/--scores (an outside audit trains no reference model; "
+            f"{', '.join(wrong)}: not with --model/--scores (an outside audit is of one model or its outputs; "
             "--scores holds every part's outputs itself)"
+        )
+    if refs is not None and recipe is None:
+        raise SafeCompressError(
+            "--refs: reference models of an outside model are trained only from its recipe; add --recipe CFG "
+            "(and --population P), or drop --refs"
+        )
+    if recipe is not None and population is None:
+        raise SafeCompressError(
+            "--recipe needs --population P.npz: the reference models train on records the audited model never "
+            "saw (never on --members or --nonmembers)"
         )
     source = model if model is not None else scores_file
     out = out or Path(f"audit-{source.stem}")
@@ -692,7 +733,7 @@ def _audit_outside(
     if model is not None:
         if members is None or nonmembers is None:
             raise SafeCompressError("--model needs --members M.npz and --nonmembers N.npz (records with X and y)")
-        result = audit(model, members, nonmembers, population, names, seed)
+        result = audit(model, members, nonmembers, population, names, seed, recipe=recipe, refs=refs)
     else:
         result = audit_scores(scores_file, names, seed)
     result.save(out, overwrite)
@@ -713,6 +754,14 @@ def _audit_outside(
     out_console.print(table)
     worst = result.result.report["worst"]
     out_console.print(f"strongest: {worst['attack']} (AUC {worst['auc']:.3f}); files in {out}", highlight=False)
+    if result.recipe is not None:
+        r = result.recipe
+        out_console.print(
+            f"reference models: {r['references']}, trained with the recipe {r['file']} (model {r['model']}, method "
+            f"{r['method']}) on the {r['trained_on']['population']} population records only",
+            highlight=False,
+            soft_wrap=True,
+        )
     for label, line in beyond.lines(result.result.report).items():
         if line != "not run":
             out_console.print(f"{label}: {line}", highlight=False, soft_wrap=True)

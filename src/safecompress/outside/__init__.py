@@ -1,6 +1,7 @@
 """Audit a model trained outside safecompress: an ONNX, torch.export (.pt2), TorchScript or safecompress
 model file, a torch ``nn.Module`` or any callable returning logits — or only its precomputed outputs — with
-the membership attacks that need neither reference models nor the training recipe.
+the membership attacks that need no reference model, and, given the model's training recipe (:mod:`.recipe`)
+and a population, those that do.
 
 Left out of the code hash (see :mod:`safecompress.provenance`): nothing here computes a run's numbers."""
 

@@ -3,12 +3,14 @@ format, a torch ``nn.Module`` or any callable returning logits) on members vs no
 outputs (:func:`audit_scores`), and the result (:class:`OutsideAudit`) that saves the usual audit files.
 
 Everything the user gives is checked before an attack runs and before any file is written: the model file,
-the data files, the records' shape against the model's input, and the labels against its outputs."""
+the data files, the records' shape against the model's input, the labels against its outputs, and a
+training recipe (:mod:`.recipe`) against both."""
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -28,6 +30,7 @@ from .engine import run_attacks
 from .formats import LoadedModel, load_outside_model
 from .page import render_page, roc_figure
 from .policy import plan
+from .recipe import load_recipe, recipe_references
 from .scores import read_scores
 
 log = logging.getLogger(__name__)
@@ -100,7 +103,7 @@ def _accuracy(module: nn.Module, pair: Pair, device: torch.device) -> float:
 @dataclass
 class OutsideAudit:
     """The result of an outside audit: the audit (``result.report`` is audit.json), the skipped attacks with
-    their reasons, and what was audited."""
+    their reasons, what was audited, and the recipe its reference models were trained with (None: none)."""
 
     result: AuditResult
     skipped: dict[str, str]
@@ -108,6 +111,7 @@ class OutsideAudit:
     data: dict[str, Any] = field(default_factory=dict)
     task: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    recipe: dict[str, Any] | None = None
 
     @property
     def aucs(self) -> dict[str, float]:
@@ -116,7 +120,9 @@ class OutsideAudit:
 
     @property
     def report(self) -> dict[str, Any]:
-        """report.json: the audit (as audit.json), the skipped attacks, the model, the data and the code."""
+        """report.json: the audit (as audit.json), the skipped attacks, the model, the data, the code, and
+        (with references) the recipe they were trained with."""
+        recipe = {} if self.recipe is None else {"recipe": self.recipe}
         return {
             "kind": "outside_audit",
             "version": __version__,
@@ -126,6 +132,7 @@ class OutsideAudit:
             "data": self.data,
             "task": self.task,
             "skipped": self.skipped,
+            **recipe,
             "audit": self.result.report,
         }
 
@@ -167,6 +174,17 @@ def _file_info(value: Any, pair: Pair) -> dict[str, Any]:
     return info
 
 
+def _timed_attacks(module: nn.Module, pairs: dict[str, Pair], names, skipped, **kwargs: Any) -> AuditResult:
+    """:func:`.engine.run_attacks` on the parts (members, non-members, the optional population), with the
+    time it took (reference models included) as the report's ``timing.audit_s``."""
+    t0 = time.perf_counter()
+    result = run_attacks(
+        module, pairs["members"], pairs["nonmembers"], pairs.get("population"), names, skipped, **kwargs
+    )
+    result.report["timing"]["audit_s"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
 def audit(
     model: Any,
     members: Any,
@@ -177,12 +195,27 @@ def audit(
     *,
     n_bootstrap: int = 200,
     attack_params: dict[str, dict[str, Any]] | None = None,
+    recipe: Any = None,
+    refs: int | None = None,
 ) -> OutsideAudit:
     """Audit ``model`` (a model file, an ``nn.Module`` or a callable returning logits) on ``members`` vs
     ``nonmembers`` (each an ``(X, y)`` pair or an .npz/.csv file); ``population`` (records the model never
-    saw) lets the attacks that calibrate on known non-members run. Attacks the model cannot support are
-    skipped, each with its reason (:mod:`.policy`)."""
+    saw) lets the attacks that calibrate on known non-members run. ``recipe`` (a ``safecompress run`` config
+    file, :class:`~safecompress.config.RunConfig` or dict naming the model factory and its training; needs
+    ``population``) trains ``refs`` reference models (default: its ``audit.refs``) on the population, so the
+    attacks that need them run too. Attacks the model cannot support are skipped, each with its reason
+    (:mod:`.policy`)."""
     loaded = as_model(model)
+    if recipe is None and refs is not None:
+        raise SafeCompressError("refs: reference models are trained only from a recipe; give one, or drop refs")
+    if refs is not None and refs < 1:
+        raise SafeCompressError(f"refs: at least 1 reference model, got {refs}")
+    recipe = None if recipe is None else load_recipe(recipe)
+    if recipe is not None and population is None:
+        raise SafeCompressError(
+            f"{recipe.label} needs a population (--population P.npz): the reference models train on records "
+            "the audited model never saw, and never on its members or non-members"
+        )
     pairs = {"members": as_pair(members, "members"), "nonmembers": as_pair(nonmembers, "nonmembers")}
     if population is not None:
         pairs["population"] = as_pair(population, "population")
@@ -191,6 +224,7 @@ def audit(
         model_format=loaded.format,
         white_box=loaded.white_box,
         population=population is not None,
+        references=recipe is not None,
     )
     source = f"the {loaded.format} model {loaded.source}".rstrip()
     check_records(pairs, loaded.input_shape, None, source)
@@ -206,21 +240,26 @@ def audit(
     }
     if isinstance(model, (str, Path)):
         info["sha256"] = sha256_file(model)
-    t0 = time.perf_counter()
-    result = run_attacks(
-        loaded.module,
-        pairs["members"],
-        pairs["nonmembers"],
-        pairs.get("population"),
-        names,
-        skipped,
-        n_classes=n_classes,
-        seed=seed,
-        device=device,
-        n_bootstrap=n_bootstrap,
-        attack_params=attack_params,
-    )
-    result.report["timing"]["audit_s"] = round(time.perf_counter() - t0, 3)
+    references = nullcontext((None, None))
+    if recipe is not None:
+        references = recipe_references(
+            recipe, pairs["population"], n_classes, refs=refs, seed=seed, device=device, target=loaded.module
+        )
+        if attack_params is None:
+            attack_params = recipe.cfg.audit.attack_params
+    with references as (pool, recipe_info):
+        result = _timed_attacks(
+            loaded.module,
+            pairs,
+            names,
+            skipped,
+            n_classes=n_classes,
+            seed=seed,
+            device=device,
+            n_bootstrap=n_bootstrap,
+            attack_params=attack_params,
+            references=pool,
+        )
     task = {
         "member_accuracy": _accuracy(loaded.module, pairs["members"], device),
         "nonmember_accuracy": _accuracy(loaded.module, pairs["nonmembers"], device),
@@ -230,7 +269,7 @@ def audit(
         for name, value in (("members", members), ("nonmembers", nonmembers), ("population", population))
         if name in pairs
     }
-    return OutsideAudit(result, result.report["skipped"], info, data, task, seed)
+    return OutsideAudit(result, result.report["skipped"], info, data, task, seed, recipe_info)
 
 
 def audit_scores(
@@ -245,19 +284,7 @@ def audit_scores(
         population="population" in parts,
         scores_only=True,
     )
-    t0 = time.perf_counter()
-    result = run_attacks(
-        table,
-        parts["members"],
-        parts["nonmembers"],
-        parts.get("population"),
-        names,
-        skipped,
-        n_classes=n_classes,
-        seed=seed,
-        n_bootstrap=n_bootstrap,
-    )
-    result.report["timing"]["audit_s"] = round(time.perf_counter() - t0, 3)
+    result = _timed_attacks(table, parts, names, skipped, n_classes=n_classes, seed=seed, n_bootstrap=n_bootstrap)
     device = torch.device("cpu")
     info = {
         "format": "scores",

@@ -78,12 +78,18 @@ def as_pair(value: Any, role: str) -> Pair:
     return X.float(), y.long()
 
 
+def records_kind(X: torch.Tensor) -> str:
+    """The dataset kind of records: ``image`` (N × C × H × W) or ``tabular``."""
+    return "image" if X.dim() == 4 else "tabular"
+
+
 def check_records(
     pairs: dict[str, Pair], input_shape: tuple[int | None, ...] | None, n_classes: int | None, source: str
 ) -> None:
-    """Every part's feature shape matches the model's input (when known), and every label is one of its
-    ``n_classes`` outputs (when given)."""
+    """Every part's records have one shape, which matches the model's input (when known), and every label is
+    one of its ``n_classes`` outputs (when given)."""
     problems = []
+    first = None  # (part, shape) of the first part whose records the model takes
     for role, (X, y) in pairs.items():
         if len(X) == 0:
             problems.append(f"{role} holds no records")
@@ -96,6 +102,13 @@ def check_records(
             problems.append(
                 f"{role}: records have shape {'×'.join(map(str, shape))} but the model takes {want} per record; "
                 "give the features the model was trained on, in the same order and layout"
+            )
+        elif first is None:
+            first = role, shape
+        elif shape != first[1]:
+            problems.append(
+                f"{role}: records have shape {'×'.join(map(str, shape))} but the {first[0]}' records have "
+                f"{'×'.join(map(str, first[1]))}; every part holds the same features, in the same order and layout"
             )
         if n_classes is not None and len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
             bad = sorted({int(v) for v in y.tolist() if v < 0 or v >= n_classes})[:5]

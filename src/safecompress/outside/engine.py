@@ -1,5 +1,6 @@
-"""The attack loop of an outside audit: every planned attack fitted on knowledge without reference models
-(the population, when given, as the attacker's known non-members) and evaluated on members vs non-members,
+"""The attack loop of an outside audit: every planned attack fitted on the attacker's knowledge (the
+population, when given, as its known non-members; the reference models trained from a recipe, when given —
+see :mod:`.recipe`) and evaluated on members vs non-members,
 with the same metrics, strongest-attack summary, chance level and per-class AUC as a run's audit, into an
 :class:`~safecompress.auditor.AuditResult` (so :func:`~safecompress.auditor.write_audit` writes its files)."""
 
@@ -14,10 +15,10 @@ import torch
 from torch import nn
 
 from .. import metrics
-from ..attacks import ATTACKS, Knowledge, Queries
+from ..attacks import ATTACKS, Knowledge, Queries, ReferencePool
 from ..auditor import AuditResult, per_class_auc
 from ..errors import ConfigError, SafeCompressError
-from .data import Pair
+from .data import Pair, records_kind
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +36,34 @@ def run_attacks(
     device: torch.device | str = "cpu",
     n_bootstrap: int = 200,
     attack_params: dict[str, dict[str, Any]] | None = None,
+    references: ReferencePool | None = None,
 ) -> AuditResult:
     """Run ``names`` (already planned) against ``model``; an attack that still turns out to need references
-    when fitted joins ``skipped`` with the reason."""
+    when fitted joins ``skipped`` with the reason. ``references``: the pool of reference models (not yet
+    trained; trained here, before the first attack, when an attack needs them)."""
     device = torch.device(device)
     X_q = torch.cat([members[0], nonmembers[0]])
     y_q = torch.cat([members[1], nonmembers[1]])
     is_member = np.concatenate([np.ones(len(members[1]), bool), np.zeros(len(nonmembers[1]), bool)])
     if population is None:
         population = (X_q[:0], y_q[:0])
-    kind = "image" if X_q.dim() == 4 else "tabular"
-    knowledge = Knowledge(population[0], population[1], n_classes, None, device, seed, kind)
+    instances = {name: ATTACKS.get(name)(**(attack_params or {}).get(name, {})) for name in names}
+    if references is not None:
+        _check_references(instances, references.n_models, len(population[1]))
+    knowledge = Knowledge(population[0], population[1], n_classes, references, device, seed, records_kind(X_q))
     queries = Queries(X_q, y_q, is_member, None, seed, n_bootstrap)
+    references_s = 0.0
+    if references is not None and any(a.needs_references for a in instances.values()):
+        t_refs = time.perf_counter()
+        references.ensure(references.n_models)
+        references_s = round(time.perf_counter() - t_refs, 3)
     results: dict[str, dict[str, Any]] = {}
     others: dict[str, dict[str, Any]] = {}
     scores: dict[str, np.ndarray] = {}
     curves = {}
     for name in sorted(names, key=lambda n: ATTACKS.get(n).family != "membership"):
         t0 = time.perf_counter()
-        attack = ATTACKS.get(name)(**(attack_params or {}).get(name, {}))
+        attack = instances[name]
         try:
             attack.fit(knowledge)
         except ConfigError as exc:  # e.g. a plugin attack that turns out to need reference models
@@ -81,10 +91,23 @@ def run_attacks(
         "per_class": {"attack": worst["attack"], "auc": per_class_auc(scores[worst["attack"]], is_member, y_q.numpy())},
         "n_members": int(is_member.sum()),
         "n_nonmembers": int((~is_member).sum()),
-        "references": 0,
+        "references": 0 if references is None else references.n_models,
         "resolution": metrics.resolution_notes(int((~is_member).sum()), (0.001, 0.01, 0.1)),
-        "timing": {"references_s": 0.0},
+        "timing": {"references_s": references_s},
         **others,
         "skipped": dict(skipped),
     }
     return AuditResult(report, scores, is_member, y_q.numpy(), curves)
+
+
+def _check_references(instances: dict[str, Any], refs: int, n_population: int) -> None:
+    """Before any reference trains: enough of them for every attack, and a population each attack can use."""
+    short = sorted(name for name, a in instances.items() if a.needs_references > refs)
+    problems = [
+        f"attack {name!r} needs {instances[name].needs_references} reference models but {refs} are trained; "
+        "raise --refs (or audit.refs in the recipe)"
+        for name in short
+    ]
+    problems += [p for a in instances.values() for p in a.split_problems({"population": n_population})]
+    if problems:
+        raise ConfigError(problems)

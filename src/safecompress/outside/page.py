@@ -39,6 +39,23 @@ def roc_figure(curves: dict[str, tuple], n_members: int, n_nonmembers: int) -> s
     return f'<div class="fig" id="roc" role="img" aria-label="ROC curves (log-log)">{svg}</div>'
 
 
+def _references_note(recipe: dict[str, Any] | None) -> str:
+    if not recipe:
+        return (
+            "<p class=note>No reference model was trained (no training recipe was given: --recipe), so the "
+            "attacks that need one are skipped, and the threshold attacks report their AUC and TPRs without an "
+            "attacker-calibrated threshold.</p>"
+        )
+    where = recipe.get("file") or "a recipe given in Python"
+    return (
+        f"<p class=note id=references>The audit rests on {recipe['references']} reference models trained with "
+        f"the recipe {html.escape(str(where))} (model {html.escape(str(recipe['model']))}, method "
+        f"{html.escape(str(recipe['method']))}, {recipe['train']['epochs']} epochs) on halves of the "
+        f"{recipe['trained_on']['population']} population records only: no audited member or non-member is in "
+        "any reference's training data (LiRA runs offline).</p>"
+    )
+
+
 def render_page(report: dict[str, Any], roc: str | None) -> str:
     """The page of an outside audit's report.json (``roc``: the ROC figure as inline SVG, or None)."""
     audit = AuditReport.model_validate(report["audit"])
@@ -60,9 +77,7 @@ def render_page(report: dict[str, Any], roc: str | None) -> str:
         )
         + "</b></p>",
         _rows(report.get("task", {})),
-        "<p class=note>No reference model was trained (the model's training recipe is unknown), so the attacks "
-        "that need one are skipped, and the threshold attacks report their AUC and TPRs without an attacker-"
-        "calibrated threshold.</p>",
+        _references_note(report.get("recipe")),
         "<h2>Membership-inference audit</h2>",
     ]
     if roc:
@@ -76,6 +91,12 @@ def render_page(report: dict[str, Any], roc: str | None) -> str:
     skipped = report.get("skipped") or {}
     if skipped:
         parts += ["<h2>Skipped attacks</h2>", _rows(skipped)]
+    if report.get("recipe"):
+        flat = {
+            k: ", ".join(f"{a}={b}" for a, b in v.items()) if isinstance(v, dict) else v
+            for k, v in report["recipe"].items()
+        }
+        parts += ["<h2>Recipe of the reference models</h2>", _rows(flat)]
     parts += ["<h2>Inputs</h2>", _rows({**{f"model {k}": v for k, v in model.items()}, **report.get("data", {})})]
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"

@@ -1,12 +1,14 @@
 """Which attacks an outside audit can run, and why the others are skipped.
 
-A model trained elsewhere comes without its training recipe, so no reference (shadow) model can be trained
-for it, and it may come as an opaque graph (ONNX, torch.export, TorchScript) whose layers are out of reach:
+A model trained elsewhere comes without its training recipe unless the user gives one (``--recipe``, see
+:mod:`.recipe`), and it may come as an opaque graph (ONNX, torch.export, TorchScript) whose layers are out
+of reach:
 
-* attacks that learn from reference models (``lira``, ``rmia``, ``nn``, ``top3``, ``shadow``, ``whitebox``)
-  are skipped; the threshold attacks whose reference model only calibrates a decision threshold (``loss``,
-  ``confidence``, ``entropy``, ``m_entropy``, ``label_only``, ``grad_norm``: ``needs_references == 1`` and
-  simulatable) run without it — their AUC and TPRs do not depend on that threshold;
+* without a recipe, attacks that learn from reference models (``lira``, ``rmia``, ``nn``, ``top3``,
+  ``shadow``, ``whitebox``) are skipped; the threshold attacks whose reference model only calibrates a
+  decision threshold (``loss``, ``confidence``, ``entropy``, ``m_entropy``, ``label_only``, ``grad_norm``:
+  ``needs_references == 1`` and simulatable) run without it — their AUC and TPRs do not depend on that
+  threshold. With a recipe (and the population its references train on) they all run, calibrated;
 * white-box attacks need a torch ``nn.Module`` (a safecompress model file or an in-memory module);
 * reference-free attacks learn from known non-members instead (``calibrated``, ``inversion``): they run only
   with a population;
@@ -23,7 +25,10 @@ from ..attacks.metric import MetricAttack
 from ..config import DEFAULT_ATTACKS
 from ..errors import ConfigError, SafeCompressError
 
-NEEDS_REFERENCES = "needs reference models: train them from a recipe (not supported for outside models yet)"
+NEEDS_REFERENCES = (
+    "needs reference models: give the model's training recipe (--recipe CFG.yaml, a safecompress run config) "
+    "and --population P.npz to train them"
+)
 NEEDS_SENSITIVE = "needs a sensitive attribute of every record (not supported for outside models yet)"
 NEEDS_POPULATION = "needs known non-members to calibrate on: pass --population P.npz (records the model never saw)"
 NEEDS_QUERIES = "queries the model beyond the given outputs: audit the model file itself with --model"
@@ -42,7 +47,9 @@ def threshold_only(cls) -> bool:
     return cls.needs_references == 1 and cls.simulatable
 
 
-def skip_reason(name: str, *, model_format: str, white_box: bool, population: bool, scores_only: bool) -> str | None:
+def skip_reason(
+    name: str, *, model_format: str, white_box: bool, population: bool, scores_only: bool, references: bool = False
+) -> str | None:
     cls = ATTACKS.get(name)
     if scores_only and not issubclass(cls, (MetricAttack, CalibratedAttack)):
         return NEEDS_QUERIES
@@ -53,7 +60,7 @@ def skip_reason(name: str, *, model_format: str, white_box: bool, population: bo
             f"needs white-box access to torch parameters and layers; the {model_format} model is opaque (audit a "
             "safecompress model file, or the torch nn.Module through safecompress.outside.audit)"
         )
-    if cls.needs_references != 0 and not threshold_only(cls):
+    if cls.needs_references != 0 and not threshold_only(cls) and not references:
         return NEEDS_REFERENCES
     if cls.needs_references == 0 and not population:
         return NEEDS_POPULATION
@@ -61,9 +68,16 @@ def skip_reason(name: str, *, model_format: str, white_box: bool, population: bo
 
 
 def plan(
-    names: list[str] | None, *, model_format: str, white_box: bool, population: bool, scores_only: bool = False
+    names: list[str] | None,
+    *,
+    model_format: str,
+    white_box: bool,
+    population: bool,
+    scores_only: bool = False,
+    references: bool = False,
 ) -> tuple[list[str], dict[str, str]]:
-    """(attacks to run, {skipped attack: reason}); refuses unknown names and a plan with no membership attack."""
+    """(attacks to run, {skipped attack: reason}); refuses unknown names and a plan with no membership attack.
+    ``references``: reference models will be trained (a recipe and a population were given)."""
     names = list(dict.fromkeys(names or default_attacks()))
     problems = []
     for name in names:
@@ -76,7 +90,12 @@ def plan(
     run, skipped = [], {}
     for name in names:
         reason = skip_reason(
-            name, model_format=model_format, white_box=white_box, population=population, scores_only=scores_only
+            name,
+            model_format=model_format,
+            white_box=white_box,
+            population=population,
+            scores_only=scores_only,
+            references=references,
         )
         if reason is None:
             run.append(name)
