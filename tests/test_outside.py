@@ -270,3 +270,15 @@ def test_csv_records(outside, api_audit, tmp_path):
     result = audit(outside["model"], tmp_path / "members.csv", outside["folder"] / "nonmembers.npz", attacks=["loss"])
     assert result.aucs["loss"] == pytest.approx(api_audit.aucs["loss"], abs=1e-9)
     assert result.data["members"] == {"records": N, "file": str(tmp_path / "members.csv")}
+
+
+def test_evasion_needs_no_population_and_extraction_does():
+    from safecompress.outside.policy import NEEDS_POPULATION, plan
+
+    run, skipped = plan(
+        ["loss", "evasion", "extraction", "calibrated"], model_format="torch", white_box=True, population=False
+    )
+    assert run == ["loss", "evasion"]  # PGD perturbs the queried records: known non-members give it nothing
+    assert skipped == {"extraction": NEEDS_POPULATION, "calibrated": NEEDS_POPULATION}
+    run, skipped = plan(["loss", "evasion", "extraction"], model_format="onnx", white_box=False, population=True)
+    assert run == ["loss", "extraction"] and "white-box" in skipped["evasion"]

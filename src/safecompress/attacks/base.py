@@ -7,9 +7,10 @@ details and a one-line summary.
 
 What an attack can do and needs is said by class attributes, which the config validator, the auditor
 and the SafeCompress loop read: ``family``, ``white_box`` (it receives a :class:`WhiteBoxTarget`),
-``needs_references`` (reference/shadow models; -1 = all of the run's), ``needs_sensitive`` (a dataset
-with a sensitive attribute) and ``simulatable`` (it can be fitted on the loop's probe knowledge, which
-has no references; by default: when it needs none).
+``needs_references`` (reference/shadow models; -1 = all of the run's), ``needs_population`` (known
+non-members to learn or calibrate on, which an attack without references needs unless it says otherwise),
+``needs_sensitive`` (a dataset with a sensitive attribute) and ``simulatable`` (it can be fitted on the loop's
+probe knowledge, which has no references; by default: when it needs none).
 
 The base class is the membership family: a subclass implements ``score`` (one float per query, higher =
 more likely a member) and, when it learns, ``fit``; ``evaluate`` turns the scores into the metrics of
@@ -46,6 +47,7 @@ class Attack:
     needs_references = 1
     needs_sensitive = False
     simulatable: bool  # set on every subclass: by default ``needs_references == 0``
+    needs_population: bool  # set on every subclass: by default ``needs_references == 0``
     citation = ""
     defaults: dict[str, Any] = {}  # the options this attack accepts (audit.attack_params), with defaults
     Params: type[Params] = Params  # the model they are validated by: derived from ``defaults`` unless declared
@@ -58,8 +60,9 @@ class Attack:
             cls.Params = params_from_defaults(cls.__dict__["defaults"], f"{cls.__name__}Params")
         elif "Params" in cls.__dict__:
             cls.defaults = param_defaults(cls.Params)
-        if not any("simulatable" in k.__dict__ for k in cls.__mro__ if k is not Attack):
-            cls.simulatable = cls.needs_references == 0
+        for attribute in ("simulatable", "needs_population"):
+            if not any(attribute in k.__dict__ for k in cls.__mro__ if k is not Attack):
+                setattr(cls, attribute, cls.needs_references == 0)
 
     def __init__(self, **params: Any):
         self.params = validate_params(self.Params, params, f"attack {self.name!r}").model_dump()

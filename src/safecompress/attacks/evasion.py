@@ -194,6 +194,7 @@ class Evasion(Attack):
     title = "evasion (adversarial examples)"
     white_box = True
     needs_references = 0
+    needs_population = False  # it perturbs the queried records; known non-members give it nothing
     simulatable = False
     citation = "Madry et al., ICLR 2018 (PGD); Carlini & Wagner, S&P 2017"
 

@@ -10,8 +10,9 @@ of reach:
   ``needs_references == 1`` and simulatable) run without it — their AUC and TPRs do not depend on that
   threshold. With a recipe (and the population its references train on) they all run, calibrated;
 * white-box attacks need a torch ``nn.Module`` (a safecompress model file or an in-memory module);
-* reference-free attacks learn from known non-members instead (``calibrated``, ``inversion``): they run only
-  with a population;
+* reference-free attacks learn from known non-members instead (``calibrated``, ``inversion``, ``extraction``'s
+  queries): they run only with a population (``needs_population``); ``evasion`` perturbs the queried records
+  and needs none;
 * attribute inference needs a sensitive attribute per record, which outside audit data does not carry;
 * with precomputed outputs only (scores mode), only attacks that read nothing but the queried records'
   outputs run (the metric attacks and ``calibrated``).
@@ -62,7 +63,7 @@ def skip_reason(
         )
     if cls.needs_references != 0 and not threshold_only(cls) and not references:
         return NEEDS_REFERENCES
-    if cls.needs_references == 0 and not population:
+    if cls.needs_population and not population:
         return NEEDS_POPULATION
     return None
 
