@@ -34,7 +34,8 @@ def test_facade_compresses_a_user_model():
     model = TinyNet()
     before = [p.clone() for p in model.parameters()]
     sc = SafeCompress(density=0.2, simulate=["nn", "loss"], epochs=6, batch_size=32, lr=3e-3, update_every=10)
-    out = sc.fit(model, (X, y), (Xv, yv), probe=((X[:100], y[:100]), (Xn, yn)))
+    assert sc.fit(model, (X, y), (Xv, yv), probe=((X[:100], y[:100]), (Xn, yn))) is sc
+    out = sc.model_
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the user's model is untouched
     weights = [m.weight for m in out.modules() if isinstance(m, nn.Linear)]
     density = sum(int((w != 0).sum()) for w in weights) / sum(w.numel() for w in weights)

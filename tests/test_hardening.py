@@ -294,6 +294,14 @@ def test_read_model_file_roundtrip_still_exact(tmp_path):
     assert set(masks) and all(state[k].shape == masks[k].shape for k in masks)
 
 
+def test_a_model_file_naming_an_unknown_zoo_model_says_so(tmp_path):
+    spec = ModelSpec("mlp", (4,), 2, width=0.01)
+    path = save_model(build_model(spec, seed=0), spec, tmp_path / "m")
+    path.write_bytes(path.read_bytes().replace(b'\\"name\\": \\"mlp\\"', b'\\"name\\": \\"mlq\\"'))
+    with pytest.raises(SafeCompressError, match="unknown model 'mlq' \\(known: cnn, .*mlp"):  # was a TypeError
+        load_model(path)
+
+
 def test_a_model_factory_that_raises_exits_2(tmp_path, monkeypatch, capsys):
     (tmp_path / "badnets.py").write_text(
         "def make(input_shape, n_classes, width):\n    raise ValueError('no GPU here')\n"

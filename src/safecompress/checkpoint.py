@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors import SafetensorError
@@ -54,7 +54,7 @@ def check_model_name(name: Any, source: str, trust_code: bool = False) -> None:
     if ":" not in name:
         if name not in MODELS:
             raise SafeCompressError(
-                f"{source}: unknown model {name!r} (known: {', '.join(MODELS)}); the file was "
+                f"{source}: unknown model {name!r} (known: {', '.join(MODELS.names())}); the file was "
                 "written by another version or edited"
             )
         return
@@ -200,25 +200,34 @@ def _spec(meta: dict[str, Any], path: Path, trust_code: bool) -> ModelSpec:
     return spec
 
 
-def _build_checked(spec: ModelSpec, state: dict[str, torch.Tensor], path: Path) -> nn.Module:
+def state_differences(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> list[str]:
+    """The keys one state dict has and the other lacks, else those whose shapes differ (empty: they fit)."""
+    want = {k: tuple(v.shape) for k, v in expected.items()}
+    have = {k: tuple(v.shape) for k, v in got.items()}
+    return sorted(set(want) ^ set(have)) or [k for k in want if want[k] != have[k]]
+
+
+def _build_checked(
+    spec: ModelSpec, state: dict[str, torch.Tensor], path: Path, build: Callable[[], nn.Module] | None = None
+) -> nn.Module:
     """Build the model for ``state``: first on the meta device (no memory), compared key by key and shape
-    by shape with the stored weights, and only then for real."""
+    by shape with the stored weights, and only then for real. ``build`` makes the architecture (default: the
+    zoo model or config factory that ``spec`` names, seed 0)."""
+    build = build or (lambda: build_model(spec, seed=0))
     try:
         with torch.device("meta"):
-            skeleton = build_model(spec, seed=0)
+            skeleton = build()
     except SafeCompressError:
         raise
     except Exception as exc:  # noqa: BLE001  (any failure of a corrupt description)
         raise SafeCompressError(f"{path}: cannot build the saved architecture ({type(exc).__name__}: {exc})") from None
-    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    if expected != got:
-        diff = sorted(set(expected) ^ set(got)) or [k for k in expected if expected[k] != got[k]]
+    diff = state_differences(skeleton.state_dict(), state)
+    if diff:
         raise SafeCompressError(
             f"{path}: weights do not fit the saved architecture (differences at "
             f"{', '.join(diff[:5])}); the file is corrupt or was edited"
         )
-    model = build_model(spec, seed=0)
+    model = build()
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -236,14 +245,23 @@ def export_model(src: str | Path, dest: str | Path, values: str, trust_code: boo
     return save_model(model, spec, dest, masks=masks, values=values, extra=extra)
 
 
+def read_model(
+    path: str | Path, trust_code: bool = False, build: Callable[[ModelSpec], nn.Module] | None = None
+) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, Any]]:
+    """(model, masks of its packed weights, metadata) of the file at ``path``, checked like :func:`load_model`;
+    ``build(spec)`` makes the architecture instead of the zoo model or config factory the metadata names
+    (the factory a :mod:`~safecompress.pretrained` folder records, with its own arguments)."""
+    path = Path(path)
+    state, masks, meta = read_model_file(path)
+    spec = _spec(meta, path, trust_code)
+    return _build_checked(spec, state, path, (lambda: build(spec)) if build else None), masks, meta
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu", trust_code: bool = False) -> nn.Module:
     """Rebuild the model saved at ``path`` (architecture from the metadata, weights from the tensors).
 
     Only registered models are built, unless ``trust_code`` (see the module docstring)."""
-    path = Path(path)
-    state, _, meta = read_model_file(path)
-    model = _build_checked(_spec(meta, path, trust_code), state, path)
-    return model.to(device).eval()
+    return read_model(path, trust_code)[0].to(device).eval()
 
 
 def compression_summary(
