@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from folders import snapshot
 from safecompress.checkpoint import load_model, load_tensors, read_model_file, save_model, save_tensors
 from safecompress.cli import main
 from safecompress.errors import SafeCompressError, UntrustedCodeError
@@ -51,18 +52,6 @@ RUN = [
     "audit.bootstrap=10",
 ]
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def snapshot(root: Path, ignore_lock: bool = False) -> dict[str, tuple[bytes | None, int]]:
-    """Every path under ``root`` with its bytes (None for folders) and mode bits (without the content of
-    the lock file when ``ignore_lock``: a lock taker writes its PID there)."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if ignore_lock and p.name == LOCK:
-            continue
-        st = p.lstat()
-        out[str(p.relative_to(root))] = (p.read_bytes() if p.is_file() and not p.is_symlink() else None, st.st_mode)
-    return out
 
 
 def user_folder(path: Path) -> Path:
@@ -370,7 +359,8 @@ def test_whitebox_audit_on_dask_works_and_equals_local(run_copy, dask_executor, 
         if name == "dask":
             monkeypatch.setattr(exmod, "make_executor", lambda *a, **k: dask_executor)
             monkeypatch.setattr(dask_executor, "close", lambda: None)
-        assert main(["audit", str(run), "--attacks", "whitebox", "--refs", "2", "--executor", name]) == 0
+        # --replace: the run's loss rests on 1 reference model, whitebox here on 2 (they would not merge)
+        assert main(["audit", str(run), "--attacks", "whitebox", "--refs", "2", "--executor", name, "--replace"]) == 0
         rep = json.loads((run / "report.json").read_text())["audit"]["attacks"]["whitebox"]
         reports[name] = {k: v for k, v in rep.items() if k != "wall_s"}
     assert reports["local"] == reports["dask"]

@@ -21,7 +21,7 @@ from torch import nn
 from . import metrics
 from .attacks import ATTACKS, Knowledge, Queries, ReferencePool
 from .errors import ConfigError, SafeCompressError
-from .fileio import atomic_save_npz, atomic_write_json
+from .fileio import atomic_write_many, json_bytes, npz_bytes
 
 log = logging.getLogger(__name__)
 
@@ -179,17 +179,11 @@ def audit_model(
         results[name] = {**result.metrics, "wall_s": wall_s, **result.details}
         fpr, tpr, _ = metrics.roc_curve(s, is_member)
         curves[name] = (fpr, tpr, results[name]["auc"])
-    worst = metrics.worst_case(results)
-    if scores:  # the strongest of K attacks sits above 0.5 by chance: report that chance level beside it
-        worst["chance"] = metrics.max_auc_chance(scores, is_member, n_permutations=max(200, n_bootstrap), seed=seed)
-        worst["significant"] = worst["chance"]["p_value"] < 0.05
+    worst, per_class = strongest(results, scores, is_member, y_q[:n_main].numpy(), n_bootstrap, seed)
     report = {
         "attacks": results,
         "worst": worst,
-        "per_class": {
-            "attack": worst["attack"],
-            "auc": per_class_auc(scores[worst["attack"]], is_member, y_q[:n_main].numpy()),
-        },
+        "per_class": per_class,
         "n_members": int(is_member.sum()),
         "n_nonmembers": int((~is_member).sum()),
         "references": refs,
@@ -210,41 +204,72 @@ def audit_model(
     )
 
 
+def strongest(
+    results: dict[str, dict[str, Any]],
+    scores: dict[str, np.ndarray],
+    is_member: np.ndarray,
+    labels: np.ndarray,
+    n_bootstrap: int,
+    seed: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What depends on the whole set of membership attacks: the strongest attack (``worst``) with the chance
+    level of the strongest of K attacks beside it, and the strongest attack's per-class leakage."""
+    worst = metrics.worst_case(results)
+    if scores:  # the strongest of K attacks sits above 0.5 by chance: report that chance level beside it
+        worst["chance"] = metrics.max_auc_chance(scores, is_member, n_permutations=max(200, n_bootstrap), seed=seed)
+        worst["significant"] = worst["chance"]["p_value"] < 0.05
+    per_class = {"attack": worst["attack"], "auc": per_class_auc(scores[worst["attack"]], is_member, labels)}
+    return worst, per_class
+
+
 def canary_report(scores: dict[str, np.ndarray], is_member: np.ndarray, n_bootstrap: int, seed: int) -> dict[str, Any]:
     """Membership metrics on the canaries alone (the worst case), per attack and for the strongest; the
     TPR is given at the lowest FPR the canary non-members resolve (10 false positives) and at the standard
     levels they resolve."""
-    n_out = int((~is_member).sum())
-    lowest = metrics.MIN_FALSE_POSITIVES / n_out
+    lowest = metrics.MIN_FALSE_POSITIVES / int((~is_member).sum())
     per = {}
     for name, s in scores.items():
         m = metrics.membership_metrics(s, is_member, n_bootstrap=n_bootstrap, seed=seed)
         m["tpr_at_lowest_fpr"] = {"fpr": lowest, "tpr": metrics.tpr_at_fpr(s, is_member, lowest)}
         per[name] = m
+    return canary_section(per, is_member)
+
+
+def canary_section(per: dict[str, dict[str, Any]], is_member: np.ndarray) -> dict[str, Any]:
+    """The canaries' part of the audit from each attack's metrics on them (:func:`canary_report`): those and
+    the strongest attack over them."""
     worst = metrics.worst_case(per)
     worst["tpr_at_lowest_fpr"] = max((m["tpr_at_lowest_fpr"]["tpr"], n) for n, m in per.items())
-    return {"n_members": int(is_member.sum()), "n_nonmembers": n_out, "attacks": per, "worst": worst}
+    return {"n_members": int(is_member.sum()), "n_nonmembers": int((~is_member).sum()), "attacks": per, "worst": worst}
+
+
+def score_arrays(result: AuditResult) -> dict[str, np.ndarray]:
+    """scores.npz's arrays: membership, labels and each attack's per-record scores (and the canaries')."""
+    arrays = {
+        "is_member": result.is_member,
+        "labels": result.labels,
+        **{f"score_{k}": v for k, v in result.scores.items()},
+    }
+    if result.canary_is_member is not None:
+        arrays["canary_is_member"] = result.canary_is_member
+        arrays.update({f"canary_score_{k}": v for k, v in result.canary_scores.items()})
+    return arrays
+
+
+def audit_files(result: AuditResult) -> dict[str, bytes]:
+    """The audit's files as bytes: audit.json, scores.npz (per-sample scores) and roc.png (log-log ROC curves)."""
+    from .report.roc import roc_png
+
+    return {
+        "audit.json": json_bytes(result.report),
+        "scores.npz": npz_bytes(**score_arrays(result)),
+        "roc.png": roc_png(result.curves, title="membership inference audit"),
+    }
 
 
 def write_audit(result: AuditResult, folder: Path) -> None:
-    """audit.json, scores.npz (per-sample scores) and roc.png (log-log ROC curves) into ``folder``."""
-    from .report.roc import plot_roc
-
-    atomic_write_json(folder / "audit.json", result.report)
-    extra = {}
-    if result.canary_is_member is not None:
-        extra = {
-            "canary_is_member": result.canary_is_member,
-            **{f"canary_score_{k}": v for k, v in result.canary_scores.items()},
-        }
-    atomic_save_npz(
-        folder / "scores.npz",
-        is_member=result.is_member,
-        labels=result.labels,
-        **{f"score_{k}": v for k, v in result.scores.items()},
-        **extra,
-    )
-    plot_roc(result.curves, folder / "roc.png", title="membership inference audit")
+    """audit.json, scores.npz and roc.png (:func:`audit_files`) into ``folder``."""
+    atomic_write_many([(folder / name, data) for name, data in audit_files(result).items()])
 
 
 def default_reference_trainer(model: nn.Module, train_cfg=None, device: torch.device | str = "cpu"):

@@ -940,7 +940,7 @@ def summary_html(suite: Suite, rows: list[dict[str, Any]]) -> str:
 def add_paired(rows: list[dict[str, Any]], out: Path, baseline: str = "rigl") -> None:
     """Each cell against the ``baseline`` cell of the same dataset, density and seed (the same audit
     records): a paired bootstrap of Δ strongest AUC with its verdict (metrics.paired_difference)."""
-    from .runner import paired_comparison
+    from .baseline import paired_comparison
 
     base = {(r["dataset"], r["density"], r["seed"]): r for r in rows if r["method"] == baseline and "auc" in r}
     for r in rows:

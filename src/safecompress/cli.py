@@ -234,7 +234,7 @@ def run(
         out_console.print(_summary_table(rep, base))
     from .report.verdict import won_and_lost
 
-    sentence = won_and_lost(rep)
+    sentence = won_and_lost(rep, base)
     if sentence:
         out_console.print(sentence, highlight=False, soft_wrap=True)
     _track_finished(result.run_dir, trackers, track_uri, track_experiment, "run")
@@ -242,14 +242,14 @@ def run(
 
 def _summary_table(rep: RunReport, baseline: RunReport | None = None) -> Table:
     """Headline numbers of a run (and of its baseline run) side by side: the rows of report.html's headline."""
-    runs = [(rep.method, rep)]
-    if baseline is not None:
-        runs.append((f"{baseline.method} (baseline)", baseline))
+    from .report.headline import side_by_side
+
+    runs = side_by_side(rep, baseline)
     table = Table(title=f"{rep.dataset}: task accuracy and the independent audit (audit data only)")
     table.add_column("")
     for name, _ in runs:
         table.add_column(name, justify="right")
-    columns = [{row.label: row.plain() for row in run.headline()} for _, run in runs]
+    columns = [{row.label: row.plain() for row in rows} for _, rows in runs]
     for label in columns[0]:
         table.add_row(escape(label), *(escape(col.get(label, "—")) for col in columns))
     return table
@@ -547,6 +547,12 @@ OUTSIDE_ONLY = ("members", "nonmembers", "population", "recipe", "out", "overwri
     type=click.Path(path_type=Path),
     help="Another audited run on the same split: write per-sample risk changes to compare.json.",
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the run's earlier audit with this one. Without it, the attacks audited now replace only "
+    "their own earlier results and the others are kept (the strongest attack etc. recomputed over all).",
+)
 @click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
 @click.option(
     "--model",
@@ -589,6 +595,7 @@ def audit_cmd(
     attacks,
     refs,
     compare,
+    replace,
     trust_model_code,
     model,
     scores_file,
@@ -607,10 +614,19 @@ def audit_cmd(
     track_experiment,
 ) -> None:
     """Audit a finished run (RUN_DIR) with membership-inference attacks (writes audit.json, scores.npz, roc.png),
-    or a model trained elsewhere (--model, with --members and --nonmembers) or its outputs (--scores)."""
+    or a model trained elsewhere (--model, with --members and --nonmembers) or its outputs (--scores).
+
+    Re-auditing a run with some attacks merges them into its earlier audit; attacks resting on reference models
+    merge only with attacks resting on as many (--refs defaults to their number), else the command stops and
+    --replace discards the earlier audit instead."""
     _check_track_args(trackers, track_uri)
     names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
     if model is not None or scores_file is not None:
+        if replace:
+            raise SafeCompressError(
+                "--replace applies to re-auditing a run folder (RUN_DIR); an audit of an outside model writes "
+                "--out, which --overwrite replaces"
+            )
         if trackers:
             raise SafeCompressError(
                 "--track logs run folders; an audit of an outside model is not one yet: drop --track (its "
@@ -639,15 +655,16 @@ def audit_cmd(
             "give RUN_DIR (a finished run folder) or --model FILE --members M.npz --nonmembers N.npz"
             + (f"; {', '.join(given)} only apply with --model or --scores" if given else "")
         )
-    _audit_run(run_dir, names, refs, compare, trust_model_code, executor, address, workers)
+    _audit_run(run_dir, names, refs, compare, replace, trust_model_code, executor, address, workers)
     _track_finished(run_dir, trackers, track_uri, track_experiment, "audit")
 
 
-def _audit_run(run_dir, names, refs, compare, trust_model_code, executor, address, workers) -> None:
+def _audit_run(run_dir, names, refs, compare, replace, trust_model_code, executor, address, workers) -> None:
+    from .report.headline import audited_with
     from .run_audit import audit_run_folder
 
     with _executor(executor, address, workers) as ex:
-        report = audit_run_folder(run_dir, names, refs, compare, ex, trust_code=trust_model_code)
+        report = audit_run_folder(run_dir, names, refs, compare, ex, trust_code=trust_model_code, replace=replace)
     audit = RunReport.model_validate(report).audit
     table = Table(title=f"audit of {run_dir}")
     for col in ("attack", "AUC (95% CI)", "TPR@0.1%", "TPR@1%", "TPR@10%", "bal. acc", "s"):
@@ -667,6 +684,7 @@ def _audit_run(run_dir, names, refs, compare, trust_model_code, executor, addres
     out_console.print(table)
     worst = audit.worst
     out_console.print(f"strongest: {worst.attack} (AUC {worst.auc:.3f}); files in {run_dir}", highlight=False)
+    out_console.print(f"audited with: {audited_with(audit).plain()}", highlight=False, soft_wrap=True)
     for label, line in beyond.lines(audit).items():
         if line != "not run":
             out_console.print(f"{label}: {line}", highlight=False, soft_wrap=True)

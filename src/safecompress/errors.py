@@ -60,6 +60,11 @@ class ManifestError(RunFolderError):
     """A run folder's files are not the ones its run wrote (manifest checksum mismatch)."""
 
 
+class AuditMergeError(RunFolderError):
+    """A re-audit of some attacks cannot be merged into the run's earlier audit: the two would not be
+    comparable (other reference models, other records) or the earlier audit's scores are missing."""
+
+
 class UntrustedCodeError(SafeCompressError):
     """A file asks to import and run code (a model factory) and the caller did not trust it."""
 

@@ -15,7 +15,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -42,31 +42,56 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename.
-
-    The file gets mode 0666 & ~umask (as ``open()`` would give it); a symlink at ``path`` is
-    replaced, never written through."""
-    path = Path(path)
+def _staged(path: Path, data: bytes) -> Path:
+    """``data`` in a new temporary file beside ``path`` (written and fsynced), not yet in its place."""
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_many(files: Sequence[tuple[str | os.PathLike, bytes]]) -> list[Path]:
+    """Write several files so that none is replaced before every one is written: each goes to a temporary
+    file in its folder first, then all are renamed into place in the given order (put last the file that
+    says the others are complete, e.g. a report). A failure while writing (a full disk) replaces nothing.
+
+    Every file gets mode 0666 & ~umask (as ``open()`` would give it); a symlink at a path is replaced,
+    never written through."""
+    staged: list[tuple[Path, Path]] = []
+    path = Path(".")
+    try:
+        try:
+            for name, data in files:
+                path = Path(name)
+                staged.append((_staged(path, data), path))
+            for tmp, path in staged:
+                os.replace(tmp, path)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
             raise
     except OSError as exc:
         if exc.errno in STORAGE_ERRNOS:
             raise storage_error(path, exc) from None
         raise
-    return path
+    return [p for _, p in staged]
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename.
+
+    The file gets mode 0666 & ~umask (as ``open()`` would give it); a symlink at ``path`` is
+    replaced, never written through."""
+    return atomic_write_many([(path, data)])[0]
 
 
 def read_limited(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
@@ -89,15 +114,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as the project writes JSON files: indented, keys in their order, a final newline."""
+    return (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8")
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    return atomic_write_bytes(path, json_bytes(obj))
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """Arrays as the bytes of a compressed .npz (no pickled objects)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
 
 
 def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     """Save arrays as a compressed .npz (no pickled objects) atomically."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write_bytes(path, npz_bytes(**arrays))
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

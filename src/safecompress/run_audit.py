@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .auditor import AuditResult, audit_model, compare_runs, write_audit
+from .audit_merge import Earlier, merge, prepare
+from .auditor import AuditResult, audit_files, audit_model, check_attacks, compare_runs, score_arrays, write_audit
+from .baseline import refreshed
 from .canaries import Canaries
 from .checkpoint import check_model_name, load_model, save_model, trust_model_factory
 from .config import RunConfig, build_config, read_yaml
@@ -19,12 +21,13 @@ from .data import ArrayDataset, load_dataset
 from .data.split import MembershipSplit
 from .defences import DEFENCES
 from .defences.base import Defence
-from .errors import RunFolderError
-from .fileio import atomic_write_json, load_npz
+from .errors import RunFolderError, SafeCompressError
+from .fileio import atomic_write_many, json_bytes, load_npz
 from .methods import METHODS, MethodContext, needed_parts
 from .models import ModelSpec
 from .quantize import quantize_
 from .report.html import write_report_html
+from .report.schema import compared_folder
 from .runfolder import FolderLock, read_report
 from .runsetup import (
     VOCABULARY,
@@ -171,9 +174,11 @@ def audit_with_config(
     refs: int | None = None,
     executor=None,
     canaries: Canaries | None = None,
+    write: bool = True,
 ) -> AuditResult:
-    """Audit ``model`` on the split's audit parts with the configured attacks; write the audit files.
-    With ``canaries``, they leave the attacker's population and are queried beside the audit records."""
+    """Audit ``model`` on the split's audit parts with the configured attacks; write the audit files (unless
+    ``write`` is false). With ``canaries``, they leave the attacker's population and are queried beside the
+    audit records."""
     part = split_parts(ds, split)
     population = split["population"] if canaries is None else np.setdiff1d(split["population"], canaries.idx)
     pop_t = torch.as_tensor(population)
@@ -221,7 +226,8 @@ def audit_with_config(
         sensitive_names=ds.sensitive_names,
         serve_fn=reference_server(cfg, device),
     )
-    write_audit(result, run_dir)
+    if write:
+        write_audit(result, run_dir)
     return result
 
 
@@ -232,11 +238,19 @@ def audit_run_folder(
     compare: Path | None = None,
     executor=None,
     trust_code: bool = False,
+    replace: bool = False,
 ) -> dict[str, Any]:
     """``safecompress audit``: (re-)audit a finished run folder and update its report.json.
 
+    The attacks re-run replace their own entries of the run's earlier audit and the others are kept, with
+    everything that depends on the set of attacks recomputed (:mod:`~safecompress.audit_merge`); ``replace``
+    discards the earlier audit instead. ``refs`` defaults to the number of reference models the kept attacks
+    rest on, else the run's audit.refs.
+
     Everything is checked before any file is written: the folder lock, report.json (a JSON object whose
-    manifest matches config.yaml, split.npz and model.safetensors), the config, the model's code."""
+    manifest matches config.yaml, split.npz and model.safetensors), the config, the model's code, the attacks
+    and whether they merge with the earlier audit. The new files are written together once the audit is
+    complete, report.json last, so a failed or interrupted re-audit leaves the earlier one as it was."""
     run_dir = Path(run_dir)
     for name in ("config.yaml", "split.npz", "model.safetensors", "report.json"):
         if not (run_dir / name).is_file():
@@ -249,13 +263,23 @@ def audit_run_folder(
             trust_model_factory(cfg.model.name)
         if compare is not None and not (Path(compare) / "scores.npz").is_file():
             raise RunFolderError(f"{compare} holds no scores.npz; audit that run first")
-        return _audit_locked(run_dir, report, cfg, attacks, refs, compare, executor, trust_code)
+        names = check_attacks(attacks or cfg.audit.attacks)
+        earlier = None if replace else Earlier.read(run_dir, report)
+        refs = prepare(earlier, names, refs, cfg.audit.refs, run_dir)
+        return _audit_locked(run_dir, report, cfg, names, refs, compare, executor, trust_code, earlier)
 
 
 def _audit_locked(
-    run_dir: Path, report: dict[str, Any], cfg: RunConfig, attacks, refs, compare, executor, trust_code: bool
+    run_dir: Path,
+    report: dict[str, Any],
+    cfg: RunConfig,
+    attacks: list[str],
+    refs: int,
+    compare: Path | None,
+    executor,
+    trust_code: bool,
+    earlier: Earlier | None,
 ) -> dict[str, Any]:
-    report_path = run_dir / "report.json"
     with log_to(run_dir / "log.txt"):
         ds = load_dataset(cfg.data.name, data_context(cfg))
         split = MembershipSplit.load(run_dir / "split.npz", n_total=len(ds))
@@ -280,27 +304,47 @@ def _audit_locked(
         )
         t0 = time.perf_counter()
         result = audit_with_config(
-            cfg,
-            spec,
-            ds,
-            split,
-            model,
-            device,
-            augment,
-            run_dir,
-            attacks,
-            refs,
-            executor,
-            canaries=canaries,
+            cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor, canaries, write=False
         )
-        report["audit"] = result.report
+        merged = merge(earlier, result, refs, cfg.audit.bootstrap, cfg.seed)
+        report["audit"] = merged.report
         report.setdefault("timing", {})["audit_s"] = round(time.perf_counter() - t0, 3)
-        if compare is not None:
-            other = Path(compare) / "scores.npz"
-            ids = np.concatenate([split["audit_members"], split["audit_nonmembers"]])[result.is_member]
-            comparison = compare_runs(load_npz(run_dir / "scores.npz"), load_npz(other), ids)
-            atomic_write_json(run_dir / "compare.json", {"other": str(compare), "attacks": comparison})
-            report["audit"]["compare"] = {"other": str(compare), "file": "compare.json"}
-        atomic_write_json(report_path, report)
+        files = audit_files(merged)
+        scores = score_arrays(merged)
+        ids = np.concatenate([split["audit_members"], split["audit_nonmembers"]])[merged.is_member]
+        comparison = _comparison(run_dir, scores, ids, compare, earlier)
+        if comparison is not None:
+            files["compare.json"] = json_bytes(comparison)
+            report["audit"]["compare"] = {"other": comparison["other"], "file": "compare.json"}
+        baseline = refreshed(report, run_dir, scores, cfg.audit.bootstrap, cfg.seed)
+        if baseline is not None:
+            report["baseline"] = baseline
+        files["report.json"] = json_bytes(report)  # last: until it is in place, the earlier audit stands
+        atomic_write_many([(run_dir / name, data) for name, data in files.items()])
         write_report_html(run_dir)
     return report
+
+
+def _comparison(
+    run_dir: Path, scores: dict[str, np.ndarray], ids: np.ndarray, compare: Path | None, earlier: Earlier | None
+) -> dict[str, Any] | None:
+    """compare.json from the audit's scores: against ``compare``, else (a merged re-audit) against the run the
+    earlier audit was compared with, when it is still there; None when there is nothing to compare with."""
+    if compare is not None:
+        return {"other": str(compare), "attacks": compare_runs(scores, load_npz(Path(compare) / "scores.npz"), ids)}
+    other = (earlier.audit.get("compare") or {}).get("other") if earlier else None
+    if not isinstance(other, str) or not other:
+        return None
+    folder = compared_folder(run_dir, other)
+    try:
+        if folder is None:
+            raise SafeCompressError(f"{other} holds no scores.npz any more")
+        return {"other": other, "attacks": compare_runs(scores, load_npz(folder / "scores.npz"), ids)}
+    except (SafeCompressError, OSError, ValueError, KeyError) as exc:
+        log.warning(
+            "the earlier audit was compared with %s, which cannot be compared again (%s); the comparison is "
+            "dropped (compare.json is stale): pass --compare to compare again",
+            other,
+            exc,
+        )
+        return None

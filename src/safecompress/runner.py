@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
-from . import __version__, metrics
+from . import __version__
+from .baseline import baseline_summary
 from .canaries import relabelled, training_split
 from .checkpoint import compression_summary, load_tensors, save_model, save_tensors, trust_model_factory
 from .config import RunConfig
-from .errors import RunFolderError
-from .fileio import atomic_write_json, load_npz
+from .fileio import atomic_write_json
 from .methods import METHODS, MethodContext
 from .models import count_parameters
 from .provenance import code_version
@@ -95,35 +94,12 @@ def _run_baseline(cfg: RunConfig, main: RunResult, callbacks: Sequence[Callback]
     )
     log.info("baseline: %s with the same configuration", name)
     base = run_experiment(base_cfg, main.run_dir / f"baseline-{name}", "resume", callbacks, executor)
-    summary = {
-        "method": name,
-        "run_dir": f"baseline-{name}",
-        "task": base.report["task"],
-        "compression": base.report["compression"],
-        "timing": base.report["timing"],
-    }
-    if "audit" in base.report:
-        summary["audit_worst"] = base.report["audit"]["worst"]
-        if "audit" in main.report:
-            summary["comparison"] = paired_comparison(main.run_dir, base.run_dir, cfg.audit.bootstrap, cfg.seed)
+    summary = baseline_summary(name, main.run_dir, base.report, "audit" in main.report, cfg.audit.bootstrap, cfg.seed)
     if main.report.get("baseline") != summary:
         main.report["baseline"] = summary
         atomic_write_json(main.run_dir / "report.json", main.report)
         write_report_html(main.run_dir)
     return base
-
-
-def paired_comparison(run_a: Path, run_b: Path, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Run A vs run B on the same audit records (their scores.npz): paired bootstrap of ΔAUC and
-    ΔTPR@1 %FPR per attack and for the strongest attack, with verdicts (metrics.paired_difference)."""
-    a, b = load_npz(Path(run_a) / "scores.npz"), load_npz(Path(run_b) / "scores.npz")
-    if not np.array_equal(a["is_member"], b["is_member"]) or not np.array_equal(a["labels"], b["labels"]):
-        raise RunFolderError(
-            f"{run_a} and {run_b} were audited on different records; compare runs that share a "
-            "split (same data, seed and data.split) and the same audit.canaries"
-        )
-    strip = lambda d: {k[len("score_") :]: d[k] for k in d if k.startswith("score_")}  # noqa: E731
-    return metrics.paired_difference(strip(a), strip(b), a["is_member"], n_bootstrap=max(n_bootstrap, 200), seed=seed)
 
 
 def _run_in(

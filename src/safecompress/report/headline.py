@@ -9,6 +9,7 @@ of non-members), the reason instead of the figure.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from . import beyond
@@ -112,6 +113,7 @@ def _audit_rows(audit: AuditReport, baseline: Baseline | None) -> list[Row]:
             f"{_known(audit.references)} reference models",
         )
     )
+    rows.append(audited_with(audit))
     comparison = baseline.comparison if baseline else None
     if comparison:
         st = comparison.strongest
@@ -126,3 +128,65 @@ def _audit_rows(audit: AuditReport, baseline: Baseline | None) -> list[Row]:
     for label, line in beyond.lines(audit).items():
         rows.append(Row(label, line))
     return rows
+
+
+def audited_with(audit: AuditReport) -> Row:
+    """Which attacks and how many reference models the audit's figures rest on; for an audit merged from
+    re-audits (``audit.provenance``), which attacks were audited when."""
+    names = audit.attack_names
+    note = f"{_known(audit.references)} reference models"
+    groups: dict[str | None, list[str]] = {}
+    for name, origin in (audit.provenance or {}).items():
+        groups.setdefault(origin.audited_at, []).append(name)
+    if len(groups) > 1:
+        note += "; merged: " + "; ".join(
+            f"{', '.join(group)} " + (f"audited {_when(when)}" if when else "from the earlier audit")
+            for when, group in sorted(groups.items(), key=lambda kv: kv[0] or "")
+        )
+    count = f"{len(names)} attack{'s' if len(names) != 1 else ''}"
+    return Row("audited with", f"{', '.join(names)} ({count})", note)
+
+
+def _when(iso: str) -> str:
+    """A provenance time (ISO 8601) to the minute, in UTC."""
+    try:
+        return f"{datetime.fromisoformat(iso).astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    except ValueError:
+        return iso
+
+
+NOT_COMPARABLE = "not comparable: audited differently"
+
+
+def audited_differently(rep: RunReport, other: RunReport | None) -> str | None:
+    """How the audits of ``rep`` and ``other`` (its baseline) differ in what their figures rest on: the
+    attacks, the number of reference models. None when they were audited alike, or either was not audited."""
+    a, b = rep.audit, other.audit if other is not None else None
+    if a is None or b is None:
+        return None
+    parts = []
+    names_a, names_b = a.attack_names, b.attack_names
+    only = [
+        (rep.method, [n for n in names_a if n not in names_b]),
+        (other.method, [n for n in names_b if n not in names_a]),
+    ]
+    if any(names for _, names in only):
+        parts.append("attacks only in " + " and only in ".join(f"{m}: {', '.join(n)}" for m, n in only if n))
+    if a.references != b.references:
+        parts.append(f"reference models {_known(a.references)} vs {_known(b.references)}")
+    return "; ".join(parts) or None
+
+
+def side_by_side(rep: RunReport, baseline: RunReport | None) -> list[tuple[str, list[Row]]]:
+    """The headline columns of a run and of its baseline run (when given), as the CLI summary and report.html
+    show them side by side; when the two were audited differently, the run's column says so above its
+    privacy figures."""
+    mine = rep.headline()
+    columns = [(rep.method, mine)]
+    if baseline is not None:
+        why = audited_differently(rep, baseline)
+        if why:
+            at = next((i for i, row in enumerate(mine) if row.label == "strongest attack"), len(mine))
+            mine.insert(at, Row(f"audit vs {baseline.method}", NOT_COMPARABLE, why))
+        columns.append((f"{baseline.method} (baseline)", baseline.headline()))
+    return columns

@@ -27,8 +27,8 @@ from typing import Any
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
 from . import beyond, figures
-from .headline import Row
-from .schema import AttackMetrics, AuditReport, Layer, PerClass, RunReport
+from .headline import Row, side_by_side
+from .schema import AttackMetrics, AuditReport, Layer, PerClass, RunReport, compared_folder
 from .verdict import won_and_lost
 
 log = logging.getLogger(__name__)
@@ -130,9 +130,7 @@ def _cell(row: Row) -> dict[str, Any]:
 
 
 def _headline(rep: RunReport, baseline: RunReport | None) -> dict[str, Any]:
-    cols = [(rep.method, {row.label: _cell(row) for row in rep.headline()})]
-    if baseline is not None:
-        cols.append((f"{baseline.method} (baseline)", {row.label: _cell(row) for row in baseline.headline()}))
+    cols = [(name, {row.label: _cell(row) for row in rows}) for name, rows in side_by_side(rep, baseline)]
     return {
         "columns": [name for name, _ in cols],
         "rows": [{"label": key, "cells": [rows.get(key) for _, rows in cols]} for key in cols[0][1]],
@@ -170,16 +168,14 @@ def _reference_runs(run_dir: Path, rep: RunReport) -> list[tuple[str, Path, RunR
     if rep.baseline:
         folder = run_dir / rep.baseline.run_dir
         out.append((f"{rep.baseline.method} (baseline)", folder, _load_report(folder)))
-    other = ((rep.audit.model_extra or {}).get("compare") or {}).get("other") if rep.audit else None
-    if isinstance(other, str) and other:
-        for folder in (run_dir / other, Path(other)):  # as written (absolute or from where the audit ran)
-            if (folder / "scores.npz").is_file():
-                other_rep = _load_report(folder)
-                name = other_rep.method if other_rep else folder.name
-                out.append((f"{name} (compared)", folder, other_rep))
-                break
-        else:
-            log.info("the compared run %s is not found from %s; its ROC is left out", other, run_dir)
+    other = rep.audit.compared_with if rep.audit else None
+    folder = compared_folder(run_dir, other)
+    if folder is not None:
+        other_rep = _load_report(folder)
+        name = other_rep.method if other_rep else folder.name
+        out.append((f"{name} (compared)", folder, other_rep))
+    elif other:
+        log.info("the compared run %s is not found from %s; its ROC is left out", other, run_dir)
     return out
 
 
@@ -306,7 +302,7 @@ def context(run_dir: Path) -> dict[str, Any]:
         "run": rep,
         "parameters": f"{rep.model.parameters:,}",
         "defence": rep.defence.name if rep.defence else "none",
-        "verdict": won_and_lost(rep),
+        "verdict": won_and_lost(rep, baseline),
         "headline": _headline(rep, baseline),
         "audit": audit,
         "colours": colours,

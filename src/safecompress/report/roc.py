@@ -68,7 +68,14 @@ def plot_roc(
     path: str | os.PathLike,
     title: str = "",
 ) -> Path:
-    """Draw every attack's ROC on log-log axes and write a PNG atomically to ``path``.
+    """Draw every attack's ROC on log-log axes (:func:`roc_png`) and write the PNG atomically to ``path``."""
+    out = atomic_write_bytes(path, roc_png(curves, title))
+    log.debug("wrote ROC figure with %d curve(s) to %s", len(curves), out)
+    return out
+
+
+def roc_png(curves: Mapping[str, tuple[np.ndarray, ...]], title: str = "") -> bytes:
+    """Every attack's ROC on log-log axes, as the bytes of a PNG.
 
     ``curves`` maps an attack name to ``(fpr, tpr)`` or ``(fpr, tpr, auc)``; when the AUC is
     given (and not ``None``) it is shown in the legend. Axes run from the data's resolution (the
@@ -106,6 +113,4 @@ def plot_roc(
         fig.savefig(buf, format="png")
     finally:
         plt.close(fig)
-    out = atomic_write_bytes(path, buf.getvalue())
-    log.debug("wrote ROC figure with %d curve(s) to %s", len(prepared), out)
-    return out
+    return buf.getvalue()

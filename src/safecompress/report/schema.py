@@ -189,6 +189,18 @@ class InversionAudit(Section):
     member_closer_rate: float | None = None
 
 
+class AttackProvenance(Section):
+    """Where one attack's entry of a re-audited run comes from (``audit.provenance``, written by ``safecompress
+    audit``): the reference models it rests on, and when, by which command and which code it was audited. The
+    last three are None for an attack kept from an audit that recorded no provenance (a run's own audit, or a
+    re-audit by an older safecompress)."""
+
+    references: int | None = None  # 0: the attack uses no reference model
+    audited_at: str | None = None  # ISO 8601, UTC
+    command: str | None = None
+    code: CodeVersion | None = None
+
+
 class AuditReport(Section):
     """report.json's ``audit`` (and audit.json): the membership attacks, the strongest one, and the attacks
     beyond membership."""
@@ -204,16 +216,44 @@ class AuditReport(Section):
     canaries: Canaries | None = None
     attribute: AttributeAudit | None = None
     inversion: InversionAudit | None = None
+    provenance: dict[str, AttackProvenance] | None = None  # per attack; only after `safecompress audit`
 
     @property
     def strongest(self) -> AttackMetrics:
         """The per-attack metrics of the strongest attack."""
         return self.attacks[self.worst.attack]
 
+    @property
+    def attack_names(self) -> list[str]:
+        """Every attack the audit ran (:func:`attack_names`)."""
+        return attack_names(self.model_dump(exclude_none=True))
+
+    @property
+    def compared_with(self) -> str | None:
+        """The run given to ``safecompress audit --compare``, as written (``compare.other``)."""
+        other = ((self.model_extra or {}).get("compare") or {}).get("other")
+        return other if isinstance(other, str) and other else None
+
     @classmethod
     def load(cls, path: str | Path) -> AuditReport:
         """An audit.json, or a run folder holding one."""
         return cls.model_validate(_read(path, "audit.json"))
+
+
+def attack_names(audit: Mapping[str, Any]) -> list[str]:
+    """Every attack an audit section (a dict) ran: the membership attacks, then those of other families (their
+    entries carry a ``family``)."""
+    others = [k for k, v in audit.items() if isinstance(v, Mapping) and "family" in v]
+    return [*audit.get("attacks", {}), *others]
+
+
+def compared_folder(run_dir: str | Path, other: str | None) -> Path | None:
+    """The folder of the run given to ``safecompress audit --compare`` (``other`` as written: relative to the
+    run folder or to where the audit ran) when it still holds scores; else None."""
+    for folder in (Path(run_dir) / other, Path(other)) if other else ():
+        if (folder / "scores.npz").is_file():
+            return folder
+    return None
 
 
 # -- the baseline ------------------------------------------------------------------------------------
