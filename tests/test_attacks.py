@@ -254,3 +254,25 @@ def test_calibration_by_class_difficulty_beats_the_pooled_signal():
     for c in range(K):
         zc = z[attack.yz_.numpy() == c]
         assert abs(zc.mean()) < 1e-9 and zc.std() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_capabilities_follow_a_subclass_own_references_unless_declared():
+    """simulatable / needs_population default to ``needs_references == 0`` for each class: a subclass that needs no
+    reference models is not stuck with its parent's computed default, while a declared value is inherited."""
+    from safecompress.attacks import ATTACKS
+
+    loss = ATTACKS.get("loss")  # one reference (a threshold), so it needs no population
+
+    class ReferenceFree(loss):
+        needs_references = 0
+
+    class Child(ReferenceFree):
+        pass
+
+    class Declared(loss):
+        needs_references = 0
+        needs_population = False
+
+    assert loss.needs_population is False
+    assert ReferenceFree.needs_population is True and Child.needs_population is True
+    assert Declared.needs_population is False and ATTACKS.get("evasion").needs_population is False

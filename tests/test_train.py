@@ -194,3 +194,20 @@ def test_a_pending_skip_survives_a_checkpoint():
     t2.callbacks.append(Count())
     t2.fit(X, y)
     assert trained == [7, 8, 9, 10, 11, 12] and t2.state.skip == 0
+
+
+def test_the_run_history_survives_a_resume_with_no_epoch_left(tmp_path):
+    """A run killed after its last epoch (during evaluation or the audit) resumes without training: report.json's
+    history is still every epoch, restored from the checkpoint."""
+    from types import SimpleNamespace
+
+    from safecompress.runner import _Checkpointer
+
+    restored = [
+        {"epoch": 1, "loss": 0.9, "train_accuracy_running": 0.5},
+        {"epoch": 2, "loss": 0.7, "train_accuracy_running": 0.6},
+    ]
+    trainer = SimpleNamespace(state=SimpleNamespace(history=restored))
+    checkpointer = _Checkpointer(tmp_path / "checkpoint.safetensors")
+    checkpointer.on_fit_end(trainer)  # the resumed fit runs no epoch, so on_epoch_end never comes
+    assert checkpointer.history == restored and checkpointer.history[0] is not restored[0]

@@ -58,6 +58,10 @@ class _Checkpointer(Callback):
         save_tensors(self.path, tensors, meta)
         self.history = [dict(h) for h in trainer.state.history]  # restored from the checkpoint on --resume
 
+    def on_fit_end(self, trainer: Trainer) -> None:
+        # also when a resumed run had no epoch left (killed after its last epoch, e.g. during the audit)
+        self.history = [dict(h) for h in trainer.state.history]
+
 
 def run_experiment(
     cfg: RunConfig, out: str | Path, mode: str = "new", callbacks: Sequence[Callback] = (), executor=None

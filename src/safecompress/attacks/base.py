@@ -60,9 +60,19 @@ class Attack:
             cls.Params = params_from_defaults(cls.__dict__["defaults"], f"{cls.__name__}Params")
         elif "Params" in cls.__dict__:
             cls.defaults = param_defaults(cls.Params)
+        # capabilities a class does not declare (itself or through a parent that declared them) follow its own
+        # needs_references; a value a parent only inherited by that default is recomputed, not inherited
+        computed = set()
         for attribute in ("simulatable", "needs_population"):
-            if not any(attribute in k.__dict__ for k in cls.__mro__ if k is not Attack):
+            declared = any(
+                attribute in k.__dict__ and attribute not in k.__dict__.get("_computed_capabilities", ())
+                for k in cls.__mro__
+                if k is not Attack
+            )
+            if not declared:
                 setattr(cls, attribute, cls.needs_references == 0)
+                computed.add(attribute)
+        cls._computed_capabilities = frozenset(computed)
 
     def __init__(self, **params: Any):
         self.params = validate_params(self.Params, params, f"attack {self.name!r}").model_dump()

@@ -206,7 +206,7 @@ def read_history(path: Path, report: dict[str, Any], config: dict[str, Any]) -> 
     method training a teacher first is overwritten by the served model's own epochs)."""
     for holder in (report, report.get("method_details") or {}):
         history = holder.get("history") if isinstance(holder, dict) else None
-        if isinstance(history, list) and all(isinstance(h, dict) for h in history):
+        if isinstance(history, list) and history and all(isinstance(h, dict) for h in history):
             return [{k: float(v) for k, v in h.items() if _number(v)} for h in history]
     log_path = path / "log.txt"
     if not log_path.is_file():
