@@ -7,11 +7,20 @@ import pytest
 import torch
 from sklearn.base import clone
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SubsetRandomSampler,
+    TensorDataset,
+    WeightedRandomSampler,
+)
 
-from safecompress import SafeCompress, checkpoint
+from safecompress import SafeCompress, checkpoint, fileio
 from safecompress.errors import ConfigError, RunFolderError, SafeCompressError, UntrustedCodeError
 from safecompress.models import ModelSpec, build_model
+from safecompress.userdata import gather
 
 D, K = 8, 3
 
@@ -189,6 +198,69 @@ def test_bad_inputs_say_what_to_change(case):
         _estimator().fit(make_mlp(), **args)
 
 
+def test_loaders_with_subset_samplers_read_only_their_samples():
+    """One dataset split by SubsetRandomSampler loaders: each part is its sampler's rows (in index order), so the
+    probe's non-members stay out of train."""
+    whole = TensorDataset(*_data(100, 3))
+    perm = torch.randperm(100, generator=torch.Generator().manual_seed(0)).tolist()
+    train_idx, val_idx, held_idx = perm[:60], perm[60:80], perm[80:]
+
+    def loader(idx, **kw):
+        return DataLoader(whole, batch_size=16, sampler=SubsetRandomSampler(idx), **kw)
+
+    data = gather(loader(train_idx), loader(val_idx, drop_last=True), probe=(range(10), loader(held_idx)))
+    sizes = {k: len(v) for k, v in data.split.items()}
+    assert sizes == {"train": 60, "val": 20, "probe_members": 10, "probe_nonmembers": 20}
+    for part, idx in (("train", train_idx), ("val", val_idx), ("probe_nonmembers", held_idx)):
+        rows = data.split[part]
+        assert torch.equal(data.X[rows], whole.tensors[0][sorted(idx)])
+        assert torch.equal(data.y[rows], whole.tensors[1][sorted(idx)])
+    train_rows = {tuple(r.tolist()) for r in data.X[data.split["train"]]}
+    assert not any(tuple(r.tolist()) in train_rows for r in data.X[data.split["probe_nonmembers"]])
+    # a sampler over every sample, shuffled or not, reads the dataset as it is
+    full = gather(DataLoader(whole, batch_size=7, sampler=RandomSampler(whole)), VAL)
+    assert torch.equal(full.X[full.split["train"]], whole.tensors[0])
+
+
+def test_probe_nonmembers_that_are_training_rows_are_refused():
+    overlap = (torch.cat([OUT[0][:10], TRAIN[0][40:42]]), torch.cat([OUT[1][:10], TRAIN[1][40:42]]))
+    with pytest.raises(ConfigError, match=r"never trains on, but 2 of them equal a training row .*train\[40\]"):
+        gather(TRAIN, VAL, probe=(range(5), overlap))
+    whole = TensorDataset(*TRAIN)  # the same index twice: the non-members' loader draws training rows
+    with pytest.raises(ConfigError, match="never trains on"):
+        gather(
+            DataLoader(whole, sampler=SubsetRandomSampler(range(60))),
+            VAL,
+            probe=(range(5), DataLoader(whole, sampler=SubsetRandomSampler(range(50, 96)))),
+        )
+
+
+class _EvenBatches:
+    def __iter__(self):
+        return iter([[0, 2], [4, 6]])
+
+    def __len__(self):
+        return 2
+
+
+SAMPLER_REFUSALS = {
+    "with replacement": (dict(sampler=RandomSampler(range(96), replacement=True)), "with replacement"),
+    "fewer samples": (dict(sampler=RandomSampler(range(96), num_samples=50)), "draws 50 of 96"),
+    "weighted": (dict(sampler=WeightedRandomSampler([1.0] * 96, 96)), "WeightedRandomSampler"),
+    "batch sampler": (dict(batch_sampler=_EvenBatches()), "custom batch_sampler"),
+    "batches as sampler": (dict(sampler=BatchSampler(range(96), 8, False)), "does not yield dataset indices"),
+    "index out of range": (dict(sampler=SubsetRandomSampler([0, 200])), "draws index 200"),
+}
+
+
+@pytest.mark.parametrize("case", SAMPLER_REFUSALS)
+def test_loaders_whose_samples_change_are_refused(case):
+    kwargs, message = SAMPLER_REFUSALS[case]
+    with pytest.raises(ConfigError, match=message) as info:
+        gather(DataLoader(TensorDataset(*TRAIN), **kwargs), VAL)
+    assert "Subset(dataset, indices)" in str(info.value) or case == "index out of range"
+
+
 def test_methods_that_simulate_attacks_need_a_probe():
     with pytest.raises(ConfigError, match="needs probe="):
         _estimator().fit(make_mlp(), TRAIN, VAL)
@@ -266,3 +338,42 @@ def test_from_pretrained_refuses_mismatched_files(fitted, tmp_path):
         SafeCompress.from_pretrained(tmp_path / "m")
     with pytest.raises(SafeCompressError, match="save_pretrained"):
         SafeCompress.from_pretrained(tmp_path / "nowhere")
+
+
+def test_a_failed_save_pretrained_keeps_the_previous_save(fitted, tmp_path, monkeypatch):
+    folder = fitted.save_pretrained(tmp_path / "m", factory=make_mlp)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    other = _fit(probe=(range(1, N_MEMBERS + 1), OUT))
+    staged = fileio._staged
+
+    def fail_on_config(path, data):
+        if path.name == "config.json":
+            raise OSError(28, "No space left on device")
+        return staged(path, data)
+
+    monkeypatch.setattr(fileio, "_staged", fail_on_config)
+    with pytest.raises(SafeCompressError, match="no space left"):
+        other.save_pretrained(folder, factory=make_mlp, overwrite=True)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # no temporary files left either
+    _same_model(SafeCompress.from_pretrained(folder), fitted)
+
+
+def test_load_model_builds_a_pretrained_folders_model(fitted, tmp_path, monkeypatch):
+    """model.safetensors of a folder opens alone (load_model, export, audit --model): the factory is called with
+    the recorded factory_kwargs, and only when trusted."""
+    folder = fitted.save_pretrained(tmp_path / "m", factory=make_mlp, factory_kwargs={"hidden": 16})
+    monkeypatch.setattr(checkpoint, "_TRUSTED_FACTORIES", set())  # as in a process that did not save it
+    with pytest.raises(UntrustedCodeError, match="test_api_sklearn:make_mlp"):
+        checkpoint.load_model(folder / "model.safetensors")
+    model = checkpoint.load_model(folder / "model.safetensors", trust_code=True)
+    x = torch.randn(20, D, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(model(x), fitted.model_(x))
+    out = checkpoint.export_model(folder / "model.safetensors", tmp_path / "m16.safetensors", "fp16", trust_code=True)
+    assert torch.allclose(checkpoint.load_model(out, trust_code=True)(x), fitted.model_(x), atol=1e-2)
+
+
+@pytest.mark.parametrize("key", ["seed__x", "train__epochs__x", "method__name__x"])
+def test_an_override_below_a_single_value_is_a_config_error(key):
+    with pytest.raises(ConfigError, match=key.rsplit("__", 1)[0] + " is a single value"):
+        SafeCompress(**{key: 1})._config()

@@ -121,8 +121,13 @@ class SafeCompress:
         for key, value in self._overrides.items():
             node = raw
             parts = key.split("__")
-            for part in parts[:-1]:
+            for i, part in enumerate(parts[:-1]):
                 node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(
+                        f"SafeCompress parameter {key!r}: {'__'.join(parts[: i + 1])} is a single value, not a "
+                        f"section with keys; set {'__'.join(parts[: i + 1])}=... itself"
+                    )
             node[parts[-1]] = value
         return build_config(raw)
 

@@ -7,7 +7,9 @@ density; other tensors are stored as they are.
 Opening a model file never runs code and never allocates more than the file's own data implies:
 
 * :func:`load_model` builds registered zoo models only. A file whose metadata names a user factory
-  (``"package.module:function"``) is refused unless the caller passes ``trust_code=True`` (CLI:
+  (``"package.module:function"``, called as ``function(input_shape=, n_classes=, width=)``, or with the
+  keyword arguments recorded under ``factory_kwargs`` for a :mod:`~safecompress.pretrained` folder's model)
+  is refused unless the caller passes ``trust_code=True`` (CLI:
   ``--trust-model-code``), or this process already trusts that factory because the user's own config
   named it (:func:`trust_model_factory`).
 * Every shape in the metadata is checked against the stored tensors before anything is allocated, and
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import pkgutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,6 +41,7 @@ _SEP = "::"  # packed tensors: NAME::values, the mask as NAME::bits, NAME::bits.
 _PARTS = (*MASK_CODINGS, "rice", "values", "scale")  # (and NAME::scale for int8; docs/packed-format.md)
 _MAX_DIMS = 8
 _TRUSTED_FACTORIES: set[str] = set()
+FACTORY_KWARGS = "factory_kwargs"  # metadata of a user factory called as factory(**kwargs) (a pretrained folder)
 
 
 def trust_model_factory(name: str) -> None:
@@ -122,6 +126,18 @@ def save_model(
     """Write the model; weights with a mask are packed (values + the mask in the smallest of
     ``mask_codings``; ``("bits",)`` writes files that readers before the coded masks can open), the rest
     stored dense."""
+    return atomic_write_bytes(path, model_bytes(model, spec, masks, values, extra, mask_codings))
+
+
+def model_bytes(
+    model: nn.Module,
+    spec: ModelSpec,
+    masks: dict[str, torch.Tensor] | None = None,
+    values: str = "fp32",
+    extra: dict[str, Any] | None = None,
+    mask_codings: tuple[str, ...] = MASK_CODINGS,
+) -> bytes:
+    """The bytes :func:`save_model` writes."""
     tensors, sparse = model_tensors(model, masks, values, mask_codings)
     meta = {
         "format": FORMAT,
@@ -131,7 +147,7 @@ def save_model(
         "sparse": sparse,
         **(extra or {}),
     }
-    return save_tensors(path, tensors, meta)
+    return serialize(tensors, meta)
 
 
 def _shape(value: Any, name: str, path: Path) -> tuple[int, ...]:
@@ -200,6 +216,44 @@ def _spec(meta: dict[str, Any], path: Path, trust_code: bool) -> ModelSpec:
     return spec
 
 
+def call_factory(
+    fn: Callable[..., Any], name: str, kwargs: dict[str, Any], error: type[Exception], where: str = ""
+) -> nn.Module:
+    """``fn(**kwargs)`` with seed 0 (the caller's random state is left as it was), checked to be a module; the
+    user's code failing becomes ``error``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        try:
+            model = fn(**kwargs)
+        except Exception as exc:  # noqa: BLE001  (the user's code: any failure is theirs to fix)
+            why = f"{type(exc).__name__}: {exc}"
+            raise error(f"{where}the factory {name} raised {why} (called with {kwargs})") from None
+    if not isinstance(model, nn.Module):
+        raise error(f"{where}the factory {name} returned {type(model).__name__}, not a torch nn.Module")
+    return model
+
+
+def _recorded_build(spec: ModelSpec, meta: dict[str, Any], path: Path) -> Callable[[], nn.Module] | None:
+    """How to build a user factory recorded with its own keyword arguments (``meta["factory_kwargs"]``: a
+    :mod:`~safecompress.pretrained` save), called as ``factory(**kwargs)`` with seed 0; None for the zoo models
+    and config factories, which :func:`~safecompress.models.build_model` builds. The caller has checked that
+    the factory is trusted (:func:`check_model_name`)."""
+    if FACTORY_KWARGS not in meta or ":" not in spec.name:
+        return None
+    kwargs = meta[FACTORY_KWARGS]
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise SafeCompressError(f"{path}: the metadata's {FACTORY_KWARGS} is not a mapping; the file is corrupt")
+
+    def build() -> nn.Module:
+        try:
+            fn = pkgutil.resolve_name(spec.name)
+        except Exception as exc:  # noqa: BLE001  (ImportError, or whatever the user's module raises on import)
+            raise SafeCompressError(f"{path}: cannot import the model factory {spec.name!r} ({exc})") from None
+        return call_factory(fn, spec.name, kwargs, SafeCompressError, f"{path}: ")
+
+    return build
+
+
 def state_differences(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> list[str]:
     """The keys one state dict has and the other lacks, else those whose shapes differ (empty: they fit)."""
     want = {k: tuple(v.shape) for k, v in expected.items()}
@@ -240,7 +294,7 @@ def export_model(src: str | Path, dest: str | Path, values: str, trust_code: boo
     src = Path(src)
     state, masks, meta = read_model_file(src)
     spec = _spec(meta, src, trust_code)
-    model = _build_checked(spec, state, src)
+    model = _build_checked(spec, state, src, _recorded_build(spec, meta, src))
     extra = {k: v for k, v in meta.items() if k not in ("format", "version", "model", "values", "sparse")}
     return save_model(model, spec, dest, masks=masks, values=values, extra=extra)
 
@@ -254,7 +308,8 @@ def read_model(
     path = Path(path)
     state, masks, meta = read_model_file(path)
     spec = _spec(meta, path, trust_code)
-    return _build_checked(spec, state, path, (lambda: build(spec)) if build else None), masks, meta
+    built = (lambda: build(spec)) if build else _recorded_build(spec, meta, path)
+    return _build_checked(spec, state, path, built), masks, meta
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu", trust_code: bool = False) -> nn.Module:

@@ -26,9 +26,17 @@ import torch
 from torch import nn
 
 from . import __version__
-from .checkpoint import check_model_name, read_model, save_model, state_differences, trust_model_factory
+from .checkpoint import (
+    FACTORY_KWARGS,
+    call_factory,
+    check_model_name,
+    model_bytes,
+    read_model,
+    state_differences,
+    trust_model_factory,
+)
 from .errors import ConfigError, RunFolderError, SafeCompressError
-from .fileio import atomic_write_json, read_limited, sha256_file
+from .fileio import atomic_write_many, json_bytes, read_limited, sha256_bytes, sha256_file
 from .models import MODELS, ModelSpec, build_model
 
 log = logging.getLogger(__name__)
@@ -93,18 +101,7 @@ class Factory:
         return (lambda spec: build_model(spec, seed=0)) if self.is_zoo else (lambda spec: self._call())
 
     def _call(self) -> nn.Module:
-        fn = _resolve(self.name)
-        with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
-            torch.manual_seed(0)
-            try:
-                model = fn(**self.kwargs)
-            except Exception as exc:  # noqa: BLE001  (the user's code: any failure is theirs to fix)
-                raise ConfigError(
-                    f"the factory {self.name} raised {type(exc).__name__}: {exc} (called with {self.kwargs})"
-                ) from None
-        if not isinstance(model, nn.Module):
-            raise ConfigError(f"the factory {self.name} returned {type(model).__name__}, not a torch nn.Module")
-        return model
+        return call_factory(_resolve(self.name), self.name, self.kwargs, ConfigError)
 
 
 def _resolve(name: str, quiet: bool = False) -> Any:
@@ -134,7 +131,8 @@ class Pretrained:
 
 def save(folder: str | Path, fitted: Pretrained, overwrite: bool = False) -> Path:
     """Write ``fitted`` into ``folder``. An existing folder that is not empty is refused unless ``overwrite``;
-    even then only the two files of this format are replaced (each atomically) and other files are kept."""
+    even then only the two files of this format are replaced (both written first, then renamed into place,
+    the config last) and other files are kept."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise RunFolderError(f"{folder} is a file; save_pretrained needs a folder (new or empty)")
@@ -160,9 +158,12 @@ def save(folder: str | Path, fitted: Pretrained, overwrite: bool = False) -> Pat
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"the estimator's parameters must be JSON values to be saved: {exc}") from None
-    model_path = save_model(fitted.model, spec, folder / MODEL, masks=fitted.masks)
-    record["model_sha256"] = sha256_file(model_path)
-    atomic_write_json(folder / CONFIG, record)
+    extra = {} if factory.is_zoo else {FACTORY_KWARGS: factory.kwargs}  # so load_model can build it alone
+    model = model_bytes(fitted.model, spec, masks=fitted.masks, extra=extra)
+    record["model_sha256"] = sha256_bytes(model)
+    # both written before either replaces a file, the config (which vouches for the model) last: a failed
+    # save leaves the previous one loadable
+    atomic_write_many([(folder / MODEL, model), (folder / CONFIG, json_bytes(record))])
     if not factory.is_zoo:
         trust_model_factory(factory.name)  # the user's own code: this process may rebuild it without trust_code
     log.info("saved the fitted SafeCompress to %s (factory %s)", folder, factory.name)

@@ -6,9 +6,13 @@ trains on.
 * a pair ``(X, y)`` of tensors or arrays: one row per sample, ``y`` integer class labels;
 * a :class:`torch.utils.data.Dataset` whose items are pairs ``(x, y)``: a map-style one is read as
   ``ds[0], ..., ds[len(ds) - 1]``, an iterable one in the order it yields;
-* a :class:`torch.utils.data.DataLoader` of ``(x_batch, y_batch)``: its dataset is read in index order
-  through the loader's ``collate_fn`` (its shuffling, sampler and workers are ignored, so the tensors do not
-  depend on them); a loader over an iterable dataset is read in the order it yields.
+* a :class:`torch.utils.data.DataLoader` of ``(x_batch, y_batch)``: the samples its sampler draws, read in
+  index order through the loader's ``collate_fn`` (its shuffling and workers are ignored, so the tensors do
+  not depend on them). A ``SubsetRandomSampler(idx)`` (or any sampler that yields the same indices each
+  epoch) reads the dataset's rows ``sorted(set(idx))``; a sequential or random sampler without replacement
+  reads the whole dataset. Samplers that draw a different set each epoch (with replacement, weighted, fewer
+  than all samples) and custom batch samplers are refused: pass ``Subset(dataset, indices)`` instead. A loader
+  over an iterable dataset is read in the order it yields.
 
 Memory: everything is read once, into memory, as float32 inputs and int64 labels — n x (values per sample)
 x 4 bytes for X, as if the tensors had been passed — because the method indexes the data by sample. A
@@ -16,17 +20,29 @@ Dataset's random transforms are therefore applied once, not per epoch (``augment
 training batches).
 
 The probe's members are training samples: indices into ``train`` (a 1-D sequence of ints: a list, range,
-array or tensor), or samples of it in any of the forms above, found in ``train`` by value.
+array or tensor), or samples of it in any of the forms above, found in ``train`` by value. Its non-members
+must be records the model never trains on: one equal (by value) to a training row is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 
 from .errors import ConfigError
 
@@ -69,6 +85,7 @@ def gather(train: Any, val: Any, probe: Any = None, n_classes: int | None = None
     split = {"train": np.arange(n_train), "val": np.arange(n_train, n_train + n_val)}
     if probe is not None:
         split["probe_members"] = member_indices(members, parts[0][0])
+        _refuse_trained_nonmembers(parts[2][0], parts[0][0])
         split["probe_nonmembers"] = np.arange(n_train + n_val, len(y))
     needed = int(y.max()) + 1
     if n_classes is None:
@@ -84,7 +101,7 @@ def gather(train: Any, val: Any, probe: Any = None, n_classes: int | None = None
 def as_pair(data: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(X float32, y int64) of a pair, a Dataset or a DataLoader, checked."""
     if isinstance(data, DataLoader):
-        X, y = _join(_loader_batches(data), what, batched=data.batch_sampler is not None)
+        X, y = _join(_loader_batches(data, what), what, batched=data.batch_sampler is not None)
     elif isinstance(data, Dataset):
         X, y = _join(_dataset_items(data, what), what, batched=False)
     elif isinstance(data, (tuple, list)) and len(data) == 2:
@@ -106,18 +123,72 @@ def _dataset_items(ds: Dataset, what: str) -> Iterable[Any]:
         yield ds[i]
 
 
-def _loader_batches(loader: DataLoader) -> Iterable[Any]:
-    """The loader's data in a fixed order: its dataset in index order, batched and collated as it would be."""
+def _loader_batches(loader: DataLoader, what: str) -> Iterable[Any]:
+    """The loader's data in a fixed order: the samples its sampler draws, in index order, batched and collated
+    as they would be."""
     if isinstance(loader.dataset, IterableDataset):
         return loader
     batched = loader.batch_sampler is not None
+    if batched and not (type(loader.batch_sampler) is BatchSampler and loader.batch_sampler.sampler is loader.sampler):
+        raise ConfigError(
+            f"{what}: the DataLoader has a custom batch_sampler ({type(loader.batch_sampler).__name__}), whose samples "
+            "cannot be read in a fixed order; pass Subset(dataset, indices) of the samples it draws (or its dataset)"
+        )
+    dataset = loader.dataset
+    indices = _sampler_indices(loader.sampler, len(dataset), what)  # type: ignore[arg-type]
+    if indices is not None:
+        dataset = Subset(dataset, indices)
     return DataLoader(
-        loader.dataset,
+        dataset,
         batch_size=(loader.batch_size or 256) if batched else None,
         shuffle=False,
         num_workers=0,
         collate_fn=loader.collate_fn,
     )
+
+
+def _sampler_indices(sampler: Any, n: int, what: str) -> list[int] | None:
+    """The sorted distinct dataset indices ``sampler`` draws (None: all ``n``, read in index order); ConfigError
+    for a sampler whose set of samples is not the same every epoch."""
+    instead = "pass Subset(dataset, indices) of the samples to use (or the dataset itself) instead"
+    if isinstance(sampler, SequentialSampler) and len(sampler) == n:
+        return None
+    if isinstance(sampler, RandomSampler):
+        if sampler.replacement or sampler.num_samples != n or len(sampler.data_source) != n:  # type: ignore[arg-type]
+            raise ConfigError(
+                f"{what}: the DataLoader's RandomSampler draws {sampler.num_samples} of {n} samples"
+                f"{' with replacement' if sampler.replacement else ''}, a different set each epoch; {instead}"
+            )
+        return None
+    if isinstance(sampler, WeightedRandomSampler):
+        raise ConfigError(
+            f"{what}: the DataLoader's WeightedRandomSampler draws a different set of samples each epoch; {instead}"
+        )
+    if isinstance(sampler, SubsetRandomSampler):
+        drawn = [list(sampler.indices)]
+    else:  # any other sampler: read twice, it must draw the same samples both times
+        drawn = [list(sampler), list(sampler)]
+    sets = []
+    for seq in drawn:
+        if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in seq) and not all(
+            isinstance(i, torch.Tensor) and i.dim() == 0 and not i.is_floating_point() for i in seq
+        ):
+            raise ConfigError(
+                f"{what}: the DataLoader's sampler ({type(sampler).__name__}) does not yield dataset indices; {instead}"
+            )
+        sets.append({int(i) for i in seq})
+    if any(s != sets[0] for s in sets):
+        raise ConfigError(
+            f"{what}: the DataLoader's sampler ({type(sampler).__name__}) draws a different set of samples each "
+            f"epoch; {instead}"
+        )
+    out = sorted(sets[0])
+    if not out:
+        raise ConfigError(f"{what}: the DataLoader's sampler draws no samples")
+    if out[0] < 0 or out[-1] >= n:
+        bad = out[0] if out[0] < 0 else out[-1]
+        raise ConfigError(f"{what}: the DataLoader's sampler draws index {bad}, but its dataset has {n} samples")
+    return None if out == list(range(n)) else out
 
 
 def _join(chunks: Iterable[Any], what: str, batched: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,20 +271,50 @@ def _is_indices(members: Any) -> bool:
     )
 
 
+def _row_key(row: np.ndarray) -> bytes:
+    return hashlib.blake2b((row + np.float32(0)).tobytes(), digest_size=16).digest()  # + 0: -0.0 is 0.0
+
+
+def _row_lookup(train: torch.Tensor) -> tuple[np.ndarray, dict[bytes, int]]:
+    """(train's rows flattened, a hash of each row's values -> its first position in train)."""
+    flat = np.ascontiguousarray(train.detach().cpu().flatten(1).numpy(), dtype=np.float32)
+    lookup: dict[bytes, int] = {}
+    for i, row in enumerate(flat):
+        lookup.setdefault(_row_key(row), i)
+    return flat, lookup
+
+
+def _find_rows(rows: torch.Tensor, train: torch.Tensor) -> list[int | None]:
+    """For each of ``rows``, the position in ``train`` of a row with the same values (None: there is none)."""
+    flat, lookup = _row_lookup(train)
+    found: list[int | None] = []
+    for row in np.ascontiguousarray(rows.detach().cpu().flatten(1).numpy(), dtype=np.float32):
+        i = lookup.get(_row_key(row))
+        found.append(i if i is not None and np.array_equal(flat[i], row) else None)
+    return found
+
+
 def _locate_members(members: torch.Tensor, train: torch.Tensor) -> np.ndarray:
     """Indices in ``train`` of the probe members (they must be training samples)."""
-    flat = train.flatten(1)
-    lookup = {tuple(row.tolist()): i for i, row in enumerate(flat)}
-    idx = []
-    for row in members.flatten(1):
-        i = lookup.get(tuple(row.tolist()))
-        if i is None:
-            raise ConfigError(
-                "probe members must be samples of the training set (a member the model never trains on "
-                "is a non-member); pass a subset of train as the first probe pair, or its indices in train"
-            )
-        idx.append(i)
+    idx = _find_rows(members, train)
+    if any(i is None for i in idx):
+        raise ConfigError(
+            "probe members must be samples of the training set (a member the model never trains on "
+            "is a non-member); pass a subset of train as the first probe pair, or its indices in train"
+        )
     return np.asarray(idx)
+
+
+def _refuse_trained_nonmembers(nonmembers: torch.Tensor, train: torch.Tensor) -> None:
+    """ConfigError when a probe non-member equals a training row: the model trains on it, so it is a member."""
+    hits = [(j, i) for j, i in enumerate(_find_rows(nonmembers, train)) if i is not None]
+    if hits:
+        j, i = hits[0]
+        raise ConfigError(
+            f"probe non-members must be records the model never trains on, but {len(hits)} of them equal a training "
+            f"row (non-member {j} is train[{i}]); take the non-members from data held out of train (e.g. disjoint "
+            "index sets of one dataset) and drop rows that duplicate training records"
+        )
 
 
 def _describe(value: Any) -> str:
