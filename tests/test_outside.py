@@ -200,6 +200,30 @@ def test_safecompress_model_file(tmp_path):
     assert set(result.aucs) == {"loss", "grad_norm"}  # white-box: grad_norm runs
 
 
+def test_safecompress_model_file_with_a_user_factory_needs_trust(tmp_path, monkeypatch, capsys):
+    import safecompress.checkpoint as checkpoint
+    from safecompress.models import ModelSpec, build_model
+
+    (tmp_path / "outside_nets.py").write_text(
+        "from torch import nn\n\ndef make(input_shape, n_classes, width):\n"
+        "    return nn.Sequential(nn.Linear(input_shape[0], 16), nn.ReLU(), nn.Linear(16, n_classes))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(checkpoint, "_TRUSTED_FACTORIES", set())  # this process trusts no factory yet
+    spec = ModelSpec("outside_nets:make", (N_FEATURES,), N_CLASSES)
+    checkpoint.save_model(build_model(spec, seed=0), spec, tmp_path / "model.safetensors")
+    checkpoint._TRUSTED_FACTORIES.clear()
+    for name, pair in (("members", _records(1, 60)), ("nonmembers", _records(2, 60))):
+        np.savez(tmp_path / f"{name}.npz", X=pair[0], y=pair[1])
+    args = ["audit", "--model", str(tmp_path / "model.safetensors"), "--attacks", "loss"]
+    args += ["--members", str(tmp_path / "members.npz"), "--nonmembers", str(tmp_path / "nonmembers.npz")]
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out)]) == 2
+    assert "Pass --trust-model-code" in " ".join(capsys.readouterr().err.split()) and not out.exists()
+    assert main([*args, "--out", str(out), "--trust-model-code"]) == 0
+    assert json.loads((out / "report.json").read_text())["model"]["format"] == "safetensors"
+
+
 def _bad_npz(path, X, y):
     np.savez(path, X=X, y=y)
     return path

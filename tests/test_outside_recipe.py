@@ -34,6 +34,12 @@ def five_inputs(input_shape, n_classes, width):
 
 def broken(input_shape, n_classes, width):
     raise ValueError("no GPU here")
+
+def flat(input_shape, n_classes, width):
+    n = 1
+    for d in input_shape:
+        n *= d
+    return nn.Sequential(nn.Flatten(), nn.Linear(n, n_classes))
 """
 RECIPE = """\
 model:
@@ -187,3 +193,58 @@ def test_bad_recipe_inputs_exit_2_and_write_nothing(trained, tmp_path, capsys):
         assert message in " ".join(err.split()), (args, err)
         assert "Traceback" not in err
         assert not out.exists(), args
+
+
+def test_population_sharing_audited_records_is_refused(trained, tmp_path, capsys):
+    """References (and the calibrated attack) must never fit on an audited record: overlap exits 2, unwritten."""
+    f, out = trained["folder"], tmp_path / "out"
+    Xn, yn = trained["nonmembers"]
+    Xp, yp = trained["population"]
+    # 5 non-members slipped into the population, with other labels: still the same records by features
+    np.savez(tmp_path / "leaky.npz", X=np.vstack([Xp[:-5], Xn[:5]]), y=np.concatenate([yp[:-5], (yn[:5] + 1) % 4]))
+    cases = [
+        (_args(f, out, population="members.npz"), f"{N} of its {N} rows are audited records"),
+        (_args(f, out, population=None) + ["--population", str(tmp_path / "leaky.npz")], f"5 of its {N} rows"),
+        (  # no recipe: the calibrated attack fits on the population as known non-members
+            _args(f, out, "--attacks", "calibrated", population="members.npz", recipe=None),
+            "calibrated attacks fit on it as known non-members",
+        ),
+    ]
+    for args, message in cases:
+        assert main(args) == 2, args
+        err = " ".join(capsys.readouterr().err.split())
+        assert message in err and "Remove those rows from the population" in err, (args, err)
+        assert not out.exists(), args
+
+
+def test_no_reference_trained_when_no_attack_needs_one(trained, tmp_path):
+    f, out = trained["folder"], tmp_path / "out"
+    assert main(_args(f, out, "--attacks", "calibrated", "--refs", "4")) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["audit"]["references"] == 0 and report["recipe"]["references"] == 0
+    assert report["recipe"]["trained_on"] == {"population": 0, "members": 0, "nonmembers": 0}
+    assert report["recipe"]["hflip"] is False  # tables: no augmentation, no flip
+    page = (out / "report.html").read_text()
+    assert "4 reference models" not in page and "No reference model was trained" in page
+
+
+def test_references_flip_images_only_when_the_recipe_names_a_flippable_dataset(trained, monkeypatch):
+    import safecompress.outside.recipe as recipe_mod
+    from safecompress.config import build_config
+
+    flips = []
+    real = recipe_mod.reference_trainer
+    monkeypatch.setattr(
+        recipe_mod,
+        "reference_trainer",
+        lambda cfg, spec, dev, aug, flip, *a: flips.append((aug, flip)) or real(cfg, spec, dev, aug, flip, *a),
+    )
+    rng = np.random.default_rng(0)
+    images = (torch.from_numpy(rng.random((40, 1, 8, 8), dtype=np.float32)), torch.arange(40) % N_CLASSES)
+    base = {"model": {"name": "recipe_nets:flat"}, "method": {"name": "dense"}, "train": {"augment": True}}
+    for data, flip in ((None, False), ({"name": "digits"}, False), ({"name": "cifar10-synth"}, True)):
+        cfg = build_config({**base, **({"data": data} if data else {})})
+        assert recipe_mod.recipe_hflip(cfg) is flip, data
+        with recipe_mod.recipe_references(recipe_mod.load_recipe(cfg), images, N_CLASSES, refs=1) as (_, info):
+            assert info["augment"] is True and info["hflip"] is flip, data
+        assert flips[-1] == (True, flip), data

@@ -646,6 +646,7 @@ def audit_cmd(
             overwrite,
             seed,
             recipe,
+            trust_model_code,
         )
         return
     values = (members, nonmembers, population, recipe, out, overwrite)
@@ -706,12 +707,12 @@ EXPORT_FORMATS = ("packed", "dense", "torch-prune", "torchscript", "pt2", "onnx"
 
 
 def _audit_outside(
-    run_dir, names, refs, compare, model, scores_file, members, nonmembers, population, out, overwrite, seed, recipe
+    run_dir, names, refs, compare, model, scores, members, nonmembers, population, out, overwrite, seed, recipe, trust
 ) -> None:
     """``safecompress audit --model FILE`` / ``--scores FILE``: everything is checked before any file is written."""
     from .outside.audit import audit, audit_scores, check_out
 
-    if scores_file is not None and recipe is not None:
+    if scores is not None and recipe is not None:
         raise SafeCompressError(
             "--recipe: not with --scores. A recipe trains reference models whose outputs are compared with the "
             "audited model's on the same records, and precomputed outputs cannot be queried further; audit the "
@@ -722,11 +723,11 @@ def _audit_outside(
         for flag, value in (
             ("RUN_DIR", run_dir),
             ("--compare", compare),
-            ("--model and --scores together", model is not None and scores_file is not None),
+            ("--model and --scores together", model is not None and scores is not None),
         )
         if value
     ]
-    if scores_file is not None:
+    if scores is not None:
         wrong += [
             f"--{o}" for o, v in (("members", members), ("nonmembers", nonmembers), ("population", population)) if v
         ]
@@ -745,15 +746,15 @@ def _audit_outside(
             "--recipe needs --population P.npz: the reference models train on records the audited model never "
             "saw (never on --members or --nonmembers)"
         )
-    source = model if model is not None else scores_file
+    source = model if model is not None else scores
     out = out or Path(f"audit-{source.stem}")
     check_out(out, overwrite)
     if model is not None:
         if members is None or nonmembers is None:
             raise SafeCompressError("--model needs --members M.npz and --nonmembers N.npz (records with X and y)")
-        result = audit(model, members, nonmembers, population, names, seed, recipe=recipe, refs=refs)
+        result = audit(model, members, nonmembers, population, names, seed, recipe=recipe, refs=refs, trust_code=trust)
     else:
-        result = audit_scores(scores_file, names, seed)
+        result = audit_scores(scores, names, seed)
     result.save(out, overwrite)
     table = Table(title=f"audit of {source} ({result.model['format']})")
     for col in ("attack", "AUC (95% CI)", "TPR@0.1%", "TPR@1%", "TPR@10%", "s"):
@@ -772,7 +773,7 @@ def _audit_outside(
     out_console.print(table)
     worst = result.result.report["worst"]
     out_console.print(f"strongest: {worst['attack']} (AUC {worst['auc']:.3f}); files in {out}", highlight=False)
-    if result.recipe is not None:
+    if result.recipe is not None and result.recipe["references"]:
         r = result.recipe
         out_console.print(
             f"reference models: {r['references']}, trained with the recipe {r['file']} (model {r['model']}, method "

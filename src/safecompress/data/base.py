@@ -191,6 +191,10 @@ class DatasetSource:
     # where real data comes from (who collected it, the package that ships it, its licence, how to fetch
     # it); shown under ``safecompress list datasets``. Empty for generated data and bring-your-own.
     provenance: ClassVar[str] = ""
+    # images: whether a horizontal flip is known to preserve labels, without loading the data (the loaded
+    # ArrayDataset's ``hflip`` says it too). None: not declared — a reference trained from a recipe (outside
+    # audit) then never flips, since the audited model may never have seen a mirrored record
+    hflip: ClassVar[bool | None] = None
 
     def locate(self, ctx: DataContext) -> Path | None:
         """Where the dataset's files were found, or None when they are not on this machine.

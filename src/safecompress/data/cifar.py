@@ -115,6 +115,7 @@ class _Cifar(DatasetSource):
     """Shared reader; subclasses name the folder, archive, batches and label keys."""
 
     kind = "image"
+    hflip = True
     shape = (3, 32, 32)
     synthetic = False
 

@@ -12,6 +12,7 @@ from .base import ArrayDataset, DataContext, DatasetSource, register_dataset
 
 @register_dataset("digits")
 class Digits(DatasetSource):
+    hflip = False  # a mirrored 2 is not a 2
     kind = "image"
     shape = (1, 8, 8)
     n_classes = 10

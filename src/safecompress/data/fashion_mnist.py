@@ -27,6 +27,7 @@ STEMS: tuple[str, ...] = tuple(stem for part in PARTS for stem in part)
 
 @register_dataset("fashion-mnist")
 class FashionMNIST(DatasetSource):
+    hflip = True
     kind = "image"
     shape = (1, 28, 28)
     n_classes = 10

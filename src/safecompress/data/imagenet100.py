@@ -69,6 +69,7 @@ def load_image(path: Path, size: int, Image: Any) -> np.ndarray:
 
 @register_dataset("imagenet100")
 class ImageNet100(DatasetSource):
+    hflip = True
     kind = "image"
     shape = None  # (3, image_size, image_size)
     n_classes = None  # the number of class folders

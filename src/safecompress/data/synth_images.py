@@ -120,6 +120,7 @@ class _SynthImages(SyntheticSource):
     """CIFAR-like generated images, cached as uint8."""
 
     kind = "image"
+    hflip = True
     shape = (3, SIZE, SIZE)
     recipe_version = 1
     modes: ClassVar[int] = 1  # prototypes per class

@@ -25,7 +25,7 @@ from ..errors import RunFolderError, SafeCompressError
 from ..fileio import atomic_write_json, atomic_write_text, sha256_file
 from ..provenance import code_version
 from ..train import predict_logits
-from .data import Pair, as_pair, check_records
+from .data import Pair, as_pair, check_overlap, check_records, probe_classes
 from .engine import run_attacks
 from .formats import LoadedModel, load_outside_model
 from .page import render_page, roc_figure
@@ -50,12 +50,13 @@ class CallableModel(nn.Module):
         return out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
 
 
-def as_model(model: Any) -> LoadedModel:
-    """A file path, a :class:`LoadedModel`, an ``nn.Module`` or a callable returning logits."""
+def as_model(model: Any, trust_code: bool = False) -> LoadedModel:
+    """A file path, a :class:`LoadedModel`, an ``nn.Module`` or a callable returning logits; ``trust_code``:
+    a safecompress model file may name a user model factory, imported and run to rebuild it."""
     if isinstance(model, LoadedModel):
         return model
     if isinstance(model, (str, Path)):
-        return load_outside_model(model)
+        return load_outside_model(model, trust_code)
     if isinstance(model, torch.jit.ScriptModule):
         return LoadedModel(model, "torchscript", False, None, type(model).__name__)
     if isinstance(model, torch.fx.GraphModule):  # torch.export's .module(): a graph, not the author's layers
@@ -74,26 +75,6 @@ def model_device(module: nn.Module) -> torch.device:
     for tensor in (*module.parameters(), *module.buffers()):
         return tensor.device
     return torch.device("cpu")
-
-
-def probe_classes(loaded: LoadedModel, X: torch.Tensor, device: torch.device) -> int:
-    """The number of outputs, from the model's answer to two records; a model that rejects the records (a
-    shape it cannot take) is refused with what it said."""
-    try:
-        out = predict_logits(loaded.module, X[:2], device)
-    except Exception as exc:  # noqa: BLE001  (whatever a foreign runtime raises on a bad input)
-        raise SafeCompressError(
-            f"the model ({loaded.format}) rejects records of shape {'×'.join(map(str, X.shape[1:]))}: "
-            f"{type(exc).__name__}: {str(exc).strip()[:300]}; give the features the model was trained on"
-        ) from None
-    if out.dim() != 2 or out.shape[0] != min(2, len(X)) or out.shape[1] < 2:
-        raise SafeCompressError(
-            f"the model ({loaded.format}) answers 2 records with an output of shape {tuple(out.shape)}; an audited "
-            "model returns one row of class logits (at least 2) per record"
-        )
-    if not torch.isfinite(out).all():
-        raise SafeCompressError(f"the model ({loaded.format}) returns NaN or infinite logits")
-    return int(out.shape[1])
 
 
 def _accuracy(module: nn.Module, pair: Pair, device: torch.device) -> float:
@@ -197,6 +178,7 @@ def audit(
     attack_params: dict[str, dict[str, Any]] | None = None,
     recipe: Any = None,
     refs: int | None = None,
+    trust_code: bool = False,
 ) -> OutsideAudit:
     """Audit ``model`` (a model file, an ``nn.Module`` or a callable returning logits) on ``members`` vs
     ``nonmembers`` (each an ``(X, y)`` pair or an .npz/.csv file); ``population`` (records the model never
@@ -204,8 +186,10 @@ def audit(
     file, :class:`~safecompress.config.RunConfig` or dict naming the model factory and its training; needs
     ``population``) trains ``refs`` reference models (default: its ``audit.refs``) on the population, so the
     attacks that need them run too. Attacks the model cannot support are skipped, each with its reason
-    (:mod:`.policy`)."""
-    loaded = as_model(model)
+    (:mod:`.policy`). A population sharing a record (by features) with the members or non-members is refused:
+    the references train on it and the calibrated attacks take it as known non-members. ``trust_code``: a
+    safecompress model file naming a user model factory (``"package.module:function"``) may import it."""
+    loaded = as_model(model, trust_code)
     if recipe is None and refs is not None:
         raise SafeCompressError("refs: reference models are trained only from a recipe; give one, or drop refs")
     if refs is not None and refs < 1:
@@ -219,6 +203,12 @@ def audit(
     pairs = {"members": as_pair(members, "members"), "nonmembers": as_pair(nonmembers, "nonmembers")}
     if population is not None:
         pairs["population"] = as_pair(population, "population")
+    overlap = check_overlap(
+        pairs,
+        "the reference models train on it, and the calibrated attacks fit on it as known non-members"
+        if recipe is not None
+        else "the calibrated attacks fit on it as known non-members",
+    )
     names, skipped = plan(
         list(attacks) if attacks else None,
         model_format=loaded.format,
@@ -260,6 +250,10 @@ def audit(
             attack_params=attack_params,
             references=pool,
         )
+    if recipe_info is not None:  # what the references were actually trained on (none: no attack needed them)
+        trained = result.report["references"]
+        recipe_info["references"] = trained
+        recipe_info["trained_on"] = {"population": len(pairs["population"][1]) if trained else 0, **overlap}
     task = {
         "member_accuracy": _accuracy(loaded.module, pairs["members"], device),
         "nonmember_accuracy": _accuracy(loaded.module, pairs["nonmembers"], device),

@@ -118,3 +118,67 @@ def check_records(
             )
     if problems:
         raise SafeCompressError(f"the audit data does not fit {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def probe_classes(
+    loaded: Any,
+    X: torch.Tensor,
+    device: torch.device,
+    who: str | None = None,
+    fix: str = "give the features the model was trained on",
+    error: type[SafeCompressError] = SafeCompressError,
+) -> int:
+    """The number of outputs of ``loaded`` (a :class:`~.formats.LoadedModel`, or a bare module when ``who``
+    names it), from its answer to two records; a model that rejects the records (a shape it cannot take) or
+    answers them with anything but one finite row of class logits per record is refused with ``error``,
+    naming ``who`` (default: the model and its format) and saying what to do (``fix``)."""
+    from ..train import predict_logits
+
+    module = getattr(loaded, "module", loaded)
+    who = who or f"the model ({loaded.format})"
+    try:
+        out = predict_logits(module, X[:2], device)
+    except Exception as exc:  # noqa: BLE001  (whatever a foreign runtime or a user's layers raise on a bad input)
+        raise error(
+            f"{who} rejects the audit's records of shape {'×'.join(map(str, X.shape[1:]))}: "
+            f"{type(exc).__name__}: {str(exc).strip()[:300]}; {fix}"
+        ) from None
+    if out.dim() != 2 or out.shape[0] != min(2, len(X)) or out.shape[1] < 2:
+        raise error(
+            f"{who} answers 2 records with an output of shape {tuple(out.shape)}; an audited model returns one "
+            "row of class logits (at least 2) per record"
+        )
+    if not torch.isfinite(out).all():
+        raise error(f"{who} returns NaN or infinite logits")
+    return int(out.shape[1])
+
+
+def _row_keys(X: torch.Tensor) -> list[bytes]:
+    """Each record's features as bytes (float32, -0.0 read as 0.0): equal keys, equal records."""
+    rows = np.ascontiguousarray(X.detach().cpu().numpy().reshape(len(X), -1), dtype=np.float32) + np.float32(0.0)
+    return [row.tobytes() for row in rows]
+
+
+def check_overlap(pairs: dict[str, Pair], uses: str) -> dict[str, int]:
+    """How many population records are also members / non-members, compared by value on the features alone
+    (the label is not compared: a population row with an audited record's features is that record as far
+    as any model trained or calibrated on it is concerned, whatever its label). Any overlap is refused:
+    ``uses`` says what the population is used for (reference models trained on it, an attack calibrated on
+    it as known non-members), which overlap would skew while the report claims otherwise. Returns the
+    (zero) counts, for the report."""
+    if "population" not in pairs:
+        return {"members": 0, "nonmembers": 0}
+    pop_keys = _row_keys(pairs["population"][0])
+    population = set(pop_keys)
+    parts = {part: set(_row_keys(pairs[part][0])) for part in ("members", "nonmembers")}
+    counts = {part: len(keys & population) for part, keys in parts.items()}
+    if any(counts.values()):
+        audited = parts["members"] | parts["nonmembers"]
+        rows = sum(key in audited for key in pop_keys)
+        raise SafeCompressError(
+            f"--population: {rows} of its {len(pop_keys)} rows are audited records (the features of "
+            f"{counts['members']} --members and {counts['nonmembers']} --nonmembers records), but the population "
+            f"must hold only records the audited model never saw: {uses}. Remove those rows from the population "
+            "(or draw it apart from the members and non-members) and rerun"
+        )
+    return counts

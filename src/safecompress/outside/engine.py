@@ -16,7 +16,7 @@ from torch import nn
 
 from .. import metrics
 from ..attacks import ATTACKS, Knowledge, Queries, ReferencePool
-from ..auditor import AuditResult, per_class_auc
+from ..auditor import AuditResult, strongest
 from ..errors import ConfigError, SafeCompressError
 from .data import Pair, records_kind
 
@@ -53,7 +53,8 @@ def run_attacks(
     knowledge = Knowledge(population[0], population[1], n_classes, references, device, seed, records_kind(X_q))
     queries = Queries(X_q, y_q, is_member, None, seed, n_bootstrap)
     references_s = 0.0
-    if references is not None and any(a.needs_references for a in instances.values()):
+    trained = references is not None and any(a.needs_references for a in instances.values())
+    if trained:
         t_refs = time.perf_counter()
         references.ensure(references.n_models)
         references_s = round(time.perf_counter() - t_refs, 3)
@@ -82,16 +83,14 @@ def run_attacks(
         curves[name] = (fpr, tpr, results[name]["auc"])
     if not results:
         raise SafeCompressError("no membership attack could run on this model: " + "; ".join(skipped.values()))
-    worst = metrics.worst_case(results)
-    worst["chance"] = metrics.max_auc_chance(scores, is_member, n_permutations=max(200, n_bootstrap), seed=seed)
-    worst["significant"] = worst["chance"]["p_value"] < 0.05
+    worst, per_class = strongest(results, scores, is_member, y_q.numpy(), n_bootstrap, seed)  # as a run's audit
     report = {
         "attacks": results,
         "worst": worst,
-        "per_class": {"attack": worst["attack"], "auc": per_class_auc(scores[worst["attack"]], is_member, y_q.numpy())},
+        "per_class": per_class,
         "n_members": int(is_member.sum()),
         "n_nonmembers": int((~is_member).sum()),
-        "references": 0 if references is None else references.n_models,
+        "references": references.n_models if trained else 0,  # trained only when a planned attack needs them
         "resolution": metrics.resolution_notes(int((~is_member).sum()), (0.001, 0.01, 0.1)),
         "timing": {"references_s": references_s},
         **others,

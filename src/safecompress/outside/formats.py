@@ -55,7 +55,8 @@ class ModelFormat:
         raise NotImplementedError
 
     @classmethod
-    def load(cls, path: Path) -> LoadedModel:
+    def load(cls, path: Path, trust_code: bool = False) -> LoadedModel:
+        """Read the file; ``trust_code``: it may import and run code the file names (a model factory)."""
         raise NotImplementedError
 
 
@@ -106,15 +107,16 @@ def detect_format(path: Path) -> type[ModelFormat]:
     raise SafeCompressError(f"{path}: not a model file safecompress can read.{hint} Supported formats: {supported()}")
 
 
-def load_outside_model(path: str | Path) -> LoadedModel:
-    """Read a model file of any registered format (detected by content)."""
+def load_outside_model(path: str | Path, trust_code: bool = False) -> LoadedModel:
+    """Read a model file of any registered format (detected by content); ``trust_code``: a file naming a
+    user model factory may import it (CLI: --trust-model-code)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise SafeCompressError(f"--model {path} does not exist or is not a file")
     cls = detect_format(path)
     log.info("reading %s as %s", path, cls.name)
     try:
-        loaded = cls.load(path)
+        loaded = cls.load(path, trust_code)
     except SafeCompressError:
         raise
     except Exception as exc:  # noqa: BLE001  (any failure of a foreign runtime on a corrupt file)

@@ -54,7 +54,7 @@ class OnnxFormat(ModelFormat):
         return len(model.graph.node) > 0 and len(model.graph.input) > 0
 
     @classmethod
-    def load(cls, path: Path) -> LoadedModel:
+    def load(cls, path: Path, trust_code: bool = False) -> LoadedModel:
         try:
             import onnxruntime as ort
         except ImportError:

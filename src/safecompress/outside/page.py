@@ -47,12 +47,17 @@ def _references_note(recipe: dict[str, Any] | None) -> str:
             "attacker-calibrated threshold.</p>"
         )
     where = recipe.get("file") or "a recipe given in Python"
+    if not recipe.get("references"):
+        return (
+            f"<p class=note id=references>No reference model was trained: the recipe {html.escape(str(where))} "
+            "was given, but no attack of this audit needs reference models.</p>"
+        )
     return (
         f"<p class=note id=references>The audit rests on {recipe['references']} reference models trained with "
         f"the recipe {html.escape(str(where))} (model {html.escape(str(recipe['model']))}, method "
         f"{html.escape(str(recipe['method']))}, {recipe['train']['epochs']} epochs) on halves of the "
         f"{recipe['trained_on']['population']} population records only: no audited member or non-member is in "
-        "any reference's training data (LiRA runs offline).</p>"
+        "any reference's training data (checked by features before training; LiRA runs offline).</p>"
     )
 
 

@@ -23,7 +23,7 @@ class Pt2Format(ModelFormat):
         )
 
     @classmethod
-    def load(cls, path: Path) -> LoadedModel:
+    def load(cls, path: Path, trust_code: bool = False) -> LoadedModel:
         import torch
 
         program = torch.export.load(str(path))

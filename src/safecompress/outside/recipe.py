@@ -3,8 +3,9 @@
 A recipe is a ``safecompress run`` config (the YAML ``run --config`` reads): the model factory
 (``model.name``: a zoo name or ``"package.module:function"``) and the training settings (``train``,
 ``method``, ``sparse``, ``defence``, ``quantize``), plus ``audit.refs`` (how many references) and
-``audit.attack_params``. Its ``data`` section is not read (the references train on the population given
-with the audit), nor its ``seed`` (the audit's seed seeds the references, as a run's seed does) or
+``audit.attack_params``. Of its ``data`` section only ``data.name`` is read, for whether image augmentation
+may flip (:func:`recipe_hflip`; the references train on the population given with the audit); not read
+either are its ``seed`` (the audit's seed seeds the references, as a run's seed does) and
 ``audit.canaries`` (no canary can be planted in a model trained elsewhere).
 
 The references are the run audit's own (:class:`~safecompress.attacks.ReferencePool`, each trained by
@@ -27,7 +28,7 @@ import torch
 
 from ..attacks import ReferencePool
 from ..config import RunConfig, build_config, load_config
-from ..data import ArrayDataset
+from ..data import DATASETS, ArrayDataset
 from ..errors import ConfigError
 from ..fileio import sha256_file
 from ..methods import METHODS
@@ -35,8 +36,8 @@ from ..methods.sparse_base import SparseMethod
 from ..models import build_model, count_parameters
 from ..run_audit import reference_server, reference_trainer
 from ..runsetup import model_spec, resolve_config, wants_augment
-from ..train import predict_logits, resolve_device
-from .data import Pair, records_kind
+from ..train import resolve_device
+from .data import Pair, probe_classes, records_kind
 
 log = logging.getLogger(__name__)
 
@@ -83,27 +84,35 @@ def _blamed(label: str) -> Iterator[None]:
         raise ConfigError([f"{label}: {p}" for p in exc.problems]) from None
 
 
-def _population_dataset(population: Pair, n_classes: int) -> ArrayDataset:
+def recipe_hflip(cfg: RunConfig) -> bool:
+    """Whether the references' augmentation may flip images horizontally: only when the recipe names its
+    dataset (``data.name`` set in the file, not the default) and that dataset declares flips label-preserving
+    (:attr:`~safecompress.data.DatasetSource.hflip`; False for digits). Otherwise never — the safe side: the
+    population's records come from a file that says nothing of it, and references trained on mirrored records
+    the audited model may never have seen (a mirrored digit) would misjudge its outputs. Whether they augment
+    at all is the recipe's ``train.augment`` (auto: on image records)."""
+    if "name" not in cfg.data.model_fields_set or cfg.data.name not in DATASETS:
+        return False
+    return DATASETS.get(cfg.data.name).hflip is True
+
+
+def _population_dataset(population: Pair, n_classes: int, hflip: bool) -> ArrayDataset:
     X, y = population
-    return ArrayDataset("population", X.numpy(), y.numpy(), n_classes, records_kind(X), False, "--population")
+    kind = records_kind(X)
+    return ArrayDataset("population", X.numpy(), y.numpy(), n_classes, kind, False, "--population", hflip=hflip)
 
 
 def _check_model(model: torch.nn.Module, X: torch.Tensor, n_classes: int, recipe: Recipe, name: str) -> None:
-    """The recipe's model takes the audit's records and has the audited model's number of outputs."""
-    shape = "×".join(map(str, X.shape[1:]))
-    try:
-        out = predict_logits(model, X[:2], torch.device("cpu"))
-    except Exception as exc:  # noqa: BLE001  (whatever the user's factory's layers raise on a bad input)
+    """The recipe's model takes the audit's records and has the audited model's number of outputs (probed as
+    the audited model is, by :func:`.data.probe_classes`)."""
+    who = f"{recipe.label}: its model {name!r}"
+    fix = "the factory must build the architecture of the audited model, taking input_shape"
+    out = probe_classes(model, X, torch.device("cpu"), who, fix, ConfigError)
+    if out != n_classes:
         raise ConfigError(
-            f"{recipe.label}: its model {name!r} rejects the audit's records of shape {shape}: "
-            f"{type(exc).__name__}: {str(exc).strip()[:300]}; the factory must build the architecture of the "
-            "audited model, taking input_shape"
-        ) from None
-    if out.dim() != 2 or out.shape[1] != n_classes:
-        raise ConfigError(
-            f"{recipe.label}: its model {name!r} answers records of shape {shape} with outputs of shape "
-            f"{tuple(out.shape[1:])}, but the audited model has {n_classes} output classes; the factory must "
-            "build the architecture of the audited model, with n_classes outputs"
+            f"{who} answers records of shape {'×'.join(map(str, X.shape[1:]))} with {out} outputs, but the audited "
+            f"model has {n_classes} output classes; the factory must build the architecture of the audited model, "
+            "with n_classes outputs"
         )
 
 
@@ -122,7 +131,7 @@ def recipe_references(
     halves of ``population`` (trained when an attack first needs them), kept on ``device`` (where the
     audited model answers), and what report.json says of them. Raises :class:`ConfigError` before anything
     trains when the recipe cannot build a model for the audit's records and the audited model's outputs."""
-    ds = _population_dataset(population, n_classes)
+    ds = _population_dataset(population, n_classes, recipe_hflip(recipe.cfg))
     with _blamed(recipe.label):
         cfg = resolve_config(recipe.cfg, ds)
         spec = model_spec(cfg, ds)
@@ -145,8 +154,9 @@ def recipe_references(
         "defence": cfg.defence.name,
         "quantize": cfg.quantize,
         "train": cfg.train.model_dump(mode="json"),
-        "references": n_refs,
-        "trained_on": {"population": len(population[1]), "members": 0, "nonmembers": 0},
+        "augment": augment,
+        "hflip": augment and ds.hflip,
+        "references": n_refs,  # planned; the audit sets what was trained, and on what (``trained_on``)
     }
     mine = count_parameters(target) if target is not None else 0
     if mine and mine != info["parameters"]:

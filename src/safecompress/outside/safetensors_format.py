@@ -1,5 +1,6 @@
 """safecompress's own model files (``model.safetensors`` of a run), rebuilt by ``checkpoint.load_model``:
-registered zoo architectures only, so opening one never runs code. They are full ``nn.Module`` s, so
+registered zoo architectures only unless the caller trusts the file's model factory (``trust_code``,
+CLI --trust-model-code), so opening one runs no code it was not allowed to. They are full ``nn.Module`` s, so
 white-box attacks apply."""
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ class SafetensorsFormat(ModelFormat):
         return 0 < size < (100 << 20) and size + 8 <= probe.path.stat().st_size
 
     @classmethod
-    def load(cls, path: Path) -> LoadedModel:
+    def load(cls, path: Path, trust_code: bool = False) -> LoadedModel:
         from ..checkpoint import load_model
 
-        model = load_model(path, "cpu")  # checks the file thoroughly, so the header below is well formed
+        model = load_model(path, "cpu", trust_code)  # checks the file thoroughly, so the header below is well formed
         with open(path, "rb") as fh:
             (size,) = struct.unpack("<Q", fh.read(8))
             meta = json.loads(json.loads(fh.read(size))["__metadata__"]["json"])

@@ -22,7 +22,7 @@ class TorchScriptFormat(ModelFormat):
         return any("/code/" in n for n in names) and any(n.endswith("data.pkl") for n in names)
 
     @classmethod
-    def load(cls, path: Path) -> LoadedModel:
+    def load(cls, path: Path, trust_code: bool = False) -> LoadedModel:
         import torch
 
         module = torch.jit.load(str(path), map_location="cpu")
