@@ -6,6 +6,7 @@ failing half-way. Nothing that computes a run's numbers uses this module (it is 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from typing import Iterable
 
@@ -21,3 +22,20 @@ def missing_modules(modules: Iterable[str]) -> list[str]:
         if not found:
             missing.append(name)
     return missing
+
+
+def unusable_modules(modules: Iterable[str]) -> list[str]:
+    """Like :func:`missing_modules`, but each module found is also imported: an installed but broken package
+    (an ABI or version mismatch) is named with its error instead of failing half-way through the work."""
+    missing = missing_modules(modules)
+    out = list(missing)
+    for name in modules:
+        if name in missing:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001  (whatever a broken package raises on import)
+            out.append(
+                f"{name} (installed but broken: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            )
+    return out

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import SafeCompressError
-from ..optional import missing_modules
+from ..optional import unusable_modules
 from ..registry import Registry
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,12 @@ def register_format(name: str, filename: str, description: str, requires: tuple[
 
 
 def require(fmt: str, modules: tuple[str, ...]) -> None:
-    """Raise a SafeCompressError naming the extra to install when a module ``fmt`` needs is missing."""
-    missing = missing_modules(modules)
+    """Raise a SafeCompressError naming the extra to install when a module ``fmt`` needs is missing or broken."""
+    missing = unusable_modules(modules)
     if missing:
         raise SafeCompressError(
             f"the {fmt} format needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
-            f"installed; install the export extra with: {EXTRA}"
+            f"installed or cannot be imported; (re)install the export extra with: {EXTRA}"
         )
 
 
