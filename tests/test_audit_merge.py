@@ -259,3 +259,19 @@ def test_merge_keeps_and_replaces_the_attacks_of_other_families():
     merged = merge(Earlier(old, None, "gone"), result, 2, 10, 0).report
     assert merged["attribute"] == old["attribute"] and merged["inversion"] == old["inversion"]
     assert merged["attacks"] == result.report["attacks"] and merged["worst"] == result.report["worst"]
+
+
+def test_scores_left_by_an_interrupted_reaudit_are_not_merged_with_the_older_report(run, capsys):
+    """report.json and scores.npz are renamed one after the other: a re-audit killed between the two leaves new
+    scores beside the old report, which the next merge must refuse rather than mix."""
+    older = (run / "report.json").read_bytes()
+    assert main(["audit", str(run), "--attacks", "loss"]) == 0
+    scores_id = _report(run)["audit"]["scores_id"]
+    assert str(load_npz(run / "scores.npz")["scores_id"]) == scores_id
+    (run / "report.json").write_bytes(older)  # the kill: the new scores.npz is in place, report.json is not
+    capsys.readouterr()
+    before = snapshot(run, ignore_lock=True)
+    assert main(["audit", str(run), "--attacks", "loss"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "another audit than report.json" in err and "--replace" in err
+    assert snapshot(run, ignore_lock=True) == before

@@ -67,9 +67,15 @@ class Earlier:
         if not isinstance(audit, dict) or not isinstance(audit.get("attacks"), dict):
             return None
         try:
-            return cls(audit, load_npz(Path(run_dir) / "scores.npz"))
+            scores = load_npz(Path(run_dir) / "scores.npz")
         except (OSError, ValueError) as exc:
             return cls(audit, None, str(exc) or type(exc).__name__)
+        on_file = str(scores["scores_id"]) if "scores_id" in scores else None
+        if on_file != audit.get("scores_id"):  # a run's own audit records neither
+            return cls(
+                audit, None, "it belongs to another audit than report.json (a re-audit stopped between writing them)"
+            )
+        return cls(audit, scores)
 
     def provenance(self) -> dict[str, dict[str, Any]]:
         """Each earlier attack's provenance: as recorded, else its reference models from the audit's count."""

@@ -3,6 +3,7 @@ split, canaries and serving, and ``safecompress audit`` (re-auditing a finished 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from .data.split import MembershipSplit
 from .defences import DEFENCES
 from .defences.base import Defence
 from .errors import RunFolderError, SafeCompressError
-from .fileio import atomic_write_many, json_bytes, load_npz
+from .fileio import atomic_write_many, json_bytes, load_npz, npz_bytes
 from .methods import METHODS, MethodContext, needed_parts
 from .models import ModelSpec
 from .quantize import quantize_
@@ -309,8 +310,14 @@ def _audit_locked(
         merged = merge(earlier, result, refs, cfg.audit.bootstrap, cfg.seed)
         report["audit"] = merged.report
         report.setdefault("timing", {})["audit_s"] = round(time.perf_counter() - t0, 3)
-        files = audit_files(merged)
         scores = score_arrays(merged)
+        # report.json (and audit.json) and scores.npz name the audit they belong to: their renames are not one
+        # atomic step, so a re-audit killed between the two would otherwise leave scores the next merge could
+        # not tell apart from the report's
+        scores_id = hashlib.sha256(npz_bytes(**scores)).hexdigest()[:16]
+        report["audit"]["scores_id"] = scores_id
+        files = audit_files(merged)
+        files["scores.npz"] = npz_bytes(**scores, scores_id=np.array(scores_id))
         ids = np.concatenate([split["audit_members"], split["audit_nonmembers"]])[merged.is_member]
         comparison = _comparison(run_dir, scores, ids, compare, earlier)
         if comparison is not None:
