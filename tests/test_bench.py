@@ -389,3 +389,22 @@ def test_worst_case_frontier_ranks_families_by_canary_leakage_paired_by_seed():
     # no canaries in the audit: no worst-case section
     bare = [{k: v for k, v in r.items() if not k.startswith("canary")} for r in rows]
     assert "Worst case" not in frontier_document(aggregate(bare), bare).to_markdown()
+
+
+def test_a_family_hypervolume_shows_the_mean_its_seed_interval_is_about():
+    """Two seeds whose frontiers differ: the mean of the per-seed hypervolumes is printed with its interval, and the
+    hypervolume of the seed-mean points (another number) is labelled as such."""
+    from safecompress.benchmark import _family_hypervolumes
+    from safecompress.frontier import hypervolume
+
+    rows = [
+        {"dataset": "d", "density": 0.05, "method": "m", "seed": 0, "test_accuracy": 0.70, "auc": 0.60},
+        {"dataset": "d", "density": 0.05, "method": "m", "seed": 1, "test_accuracy": 0.60, "auc": 0.55},
+    ]
+    fams = {"m": [{"method": "m", "accuracy": 0.65, "auc": 0.575}]}
+    text, per_seed = _family_hypervolumes(rows, fams, "d", 0.05, 0.5, "auc")
+    seeds = [hypervolume([(0.70, 0.60)], 0.5, 1.0), hypervolume([(0.60, 0.55)], 0.5, 1.0)]
+    assert per_seed["m"] == dict(enumerate(seeds))
+    mean, lo, hi = (float(x) for x in text["m"].replace("[", " ").replace(",", " ").replace("]", " ").split()[:3])
+    assert mean == pytest.approx(sum(seeds) / 2, abs=1e-4) and lo <= mean <= hi
+    assert text["m"].endswith(f"(of the seed-mean points: {hypervolume([(0.65, 0.575)], 0.5, 1.0):.4f})")

@@ -990,8 +990,9 @@ def _family_hypervolumes(
     acc_ref: float,
     metric: str,
 ) -> tuple[dict[str, str], dict[str, dict[int, float]]]:
-    """Per family: its hypervolume against leakage ``metric`` (points = its methods' seed means), as text with
-    an interval over seeds when every point ran the same several seeds, and those per-seed hypervolumes."""
+    """Per family: its hypervolume against leakage ``metric`` (points = its methods' seed means) as text; when
+    every point ran the same several seeds, the mean of the per-seed hypervolumes with its interval over seeds
+    first, and those per-seed hypervolumes."""
     from .frontier import hypervolume
 
     text: dict[str, str] = {}
@@ -1008,8 +1009,13 @@ def _family_hypervolumes(
                 s: hypervolume([(r["test_accuracy"], r[metric]) for r in mine if r["seed"] == s], acc_ref, 1.0)
                 for s in next(iter(seed_sets))
             }
-            _, lo, hi = _interval(list(per_seed[fam].values()))
-            text[fam] += f" [{lo:.4f}, {hi:.4f}] over {len(per_seed[fam])} seeds"
+            mean, lo, hi = _interval(list(per_seed[fam].values()))
+            # the interval is about the per-seed hypervolumes: show their mean beside it (the hypervolume of the
+            # seed-mean points is another number, which can even fall outside that interval)
+            text[fam] = (
+                f"{mean:.4f} [{lo:.4f}, {hi:.4f}] over {len(per_seed[fam])} seeds "
+                f"(of the seed-mean points: {text[fam]})"
+            )
     return text, per_seed
 
 
