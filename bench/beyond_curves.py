@@ -12,9 +12,10 @@ It also times a cheap version of each (one budget / one ε, few steps, few recor
 SafeCompress round, to say whether either could serve as an in-loop simulated attacker.
 
     python bench/beyond_curves.py [--dataset purchase100-synth] [--epochs 40] [--density 0.05] [--seed 0]
-                                  [--max-queries 1000] [--threads 1] [--out bench/results]
+                                  [--max-queries 1000] [--threads 1] [--out bench/results] [--stem NAME]
 
-Prints markdown tables and writes OUT/beyond_curves.md and OUT/beyond_curves.json.
+Prints markdown tables and writes OUT/beyond_curves.md and OUT/beyond_curves.json (OUT/beyond_curves-sN.* for
+seed N); bench/beyond_seeds.py summarises the seeds.
 """
 
 from __future__ import annotations
@@ -86,7 +87,14 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads (2 on a shared 2-core machine ran 20x slower)"
     )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="folder for the results")
+    ap.add_argument(
+        "--stem",
+        default=None,
+        help="file name without extension (default: beyond_curves for seed 0, beyond_curves-sN for seed N; "
+        "bench/beyond_seeds.py summarises the seeds)",
+    )
     args = ap.parse_args()
+    stem = args.stem or ("beyond_curves" if args.seed == 0 else f"beyond_curves-s{args.seed}")
     torch.set_num_threads(args.threads)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,8 +143,8 @@ def main() -> None:
     lines = document(results, env)
     print("\n".join(lines))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "beyond_curves.md").write_text("\n".join(lines) + "\n")
-    (args.out / "beyond_curves.json").write_text(json.dumps({"env": env, "results": results}, indent=1) + "\n")
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"{stem}.json").write_text(json.dumps({"env": env, "results": results}, indent=1) + "\n")
 
 
 def document(results: dict[str, dict], env: dict) -> list[str]:
