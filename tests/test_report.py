@@ -233,3 +233,26 @@ def test_a_report_lacking_a_required_section_is_refused():
             RunReport.model_validate({k: v for k, v in d.items() if k != key})
     with pytest.raises(pydantic.ValidationError, match="accuracy"):
         RunReport.model_validate({**d, "task": {"accuracy": "high", "train_accuracy": 0.6}})
+
+
+def test_extraction_and_evasion_sections_are_typed():
+    from safecompress.report.schema import AuditReport, EvasionAudit, ExtractionAudit
+
+    worst = {"attack": "loss", "auc": 0.6, "max_tpr_at_fpr": {"0.01": 0.02}, "max_tpr_attack": {"0.01": "loss"}}
+    audit = AuditReport.model_validate(
+        {
+            "attacks": {"loss": {"auc": 0.6, "tpr_at_fpr": {"0.01": 0.02}}},
+            "worst": worst,
+            "extraction": {"family": "extraction", "fidelity": 0.78, "fidelity_ci": [0.76, 0.8], "budget": 2000},
+            "evasion": {
+                "family": "evasion",
+                "clean_accuracy": 0.8,
+                "linf": [{"eps": 0.01, "robust_accuracy": 0.6}, {"eps": 0.03, "robust_accuracy": 0.2}],
+                "l2": [],
+            },
+        }
+    )
+    assert isinstance(audit.extraction, ExtractionAudit) and audit.extraction.budget == 2000
+    assert isinstance(audit.evasion, EvasionAudit) and audit.evasion.largest("linf").robust_accuracy == 0.2
+    assert audit.evasion.largest("l2") is None
+    assert audit.attack_names == ["loss", "extraction", "evasion"]

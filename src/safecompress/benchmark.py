@@ -273,7 +273,7 @@ def _row(cell: Cell, rep: RunReport | Mapping[str, Any], folder: Path | None = N
             )
         if inv and inv.auc is not None:
             row.update({"inv_auc": inv.auc, "inv_auc_ci": inv.auc_ci, "inv_closer": inv.member_closer_rate})
-        row.update(_extraction_evasion(audit.model_extra or {}))
+        row.update(_extraction_evasion(audit))
         if audit.canaries:
             canaries = audit.canaries
             row.update(
@@ -290,26 +290,26 @@ def _row(cell: Cell, rep: RunReport | Mapping[str, Any], folder: Path | None = N
     return row
 
 
-def _extraction_evasion(extra: dict[str, Any]) -> dict[str, Any]:
+def _extraction_evasion(audit) -> dict[str, Any]:
     """The headline numbers of the extraction and evasion families, when the cell's audit ran them: the surrogate's
     fidelity at the largest budget (its mode and interval), and the robust accuracy at each norm's largest budget."""
     row: dict[str, Any] = {}
-    ext, eva = extra.get("extraction"), extra.get("evasion")
-    if isinstance(ext, dict) and ext.get("fidelity") is not None:
+    ext, eva = audit.extraction, audit.evasion
+    if ext is not None and ext.fidelity is not None:
         row.update(
             {
-                "ext_fidelity": ext["fidelity"],
-                "ext_fidelity_ci": ext.get("fidelity_ci"),
-                "ext_budget": ext.get("budget"),
-                "ext_mode": ext.get("mode"),
+                "ext_fidelity": ext.fidelity,
+                "ext_fidelity_ci": ext.fidelity_ci,
+                "ext_budget": ext.budget,
+                "ext_mode": ext.mode,
             }
         )
-    if isinstance(eva, dict) and eva.get("clean_accuracy") is not None:
-        row["eva_clean"] = eva["clean_accuracy"]
+    if eva is not None and eva.clean_accuracy is not None:
+        row["eva_clean"] = eva.clean_accuracy
         for norm in ("linf", "l2"):
-            points = eva.get(norm) or []
-            if points:
-                row[f"eva_{norm}"] = {"eps": points[-1]["eps"], "robust_accuracy": points[-1]["robust_accuracy"]}
+            point = eva.largest(norm)
+            if point is not None:
+                row[f"eva_{norm}"] = {"eps": point.eps, "robust_accuracy": point.robust_accuracy}
     return row
 
 

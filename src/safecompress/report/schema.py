@@ -189,6 +189,50 @@ class InversionAudit(Section):
     member_closer_rate: float | None = None
 
 
+class ExtractionAudit(Section):
+    """Model extraction: a surrogate trained on the served answers to population queries, per query budget and
+    mode (``curves``); the headline is its fidelity (argmax agreement with the target on the audit records) at the
+    largest budget of ``mode``, with a bootstrap interval."""
+
+    family: str = "extraction"
+    skipped: str | None = None
+    mode: str | None = None
+    budget: int | None = None
+    fidelity: float | None = None
+    fidelity_ci: list[float] | None = None
+    fidelity_members: float | None = None
+    fidelity_nonmembers: float | None = None
+    accuracy: float | None = None  # the surrogate's own accuracy on the audit records
+    target_accuracy: float | None = None
+    constant_fidelity: float | None = None  # always answering the target's most frequent answer
+    curves: dict[str, Any] | None = None
+
+
+class EvasionPoint(Section):
+    eps: float
+    robust_accuracy: float
+    checks: dict[str, bool] | None = None
+
+
+class EvasionAudit(Section):
+    """Evasion: white-box PGD robust accuracy on the audit records, per L∞ and L2 radius, with the attack's own
+    sanity checks (the loss rose, the perturbation stayed in budget, robust ≤ clean)."""
+
+    family: str = "evasion"
+    skipped: str | None = None
+    records: int | None = None
+    clean_accuracy: float | None = None
+    linf: list[EvasionPoint] = []
+    l2: list[EvasionPoint] = []
+    checks_passed: bool | None = None
+    failed_checks: list[str] | None = None
+
+    def largest(self, norm: str) -> EvasionPoint | None:
+        """The point at the largest radius of ``norm`` (``linf`` or ``l2``), None when none was run."""
+        points = getattr(self, norm)
+        return points[-1] if points else None
+
+
 class AttackProvenance(Section):
     """Where one attack's entry of a re-audited run comes from (``audit.provenance``, written by ``safecompress
     audit``): the reference models it rests on, and when, by which command and which code it was audited. The
@@ -216,6 +260,8 @@ class AuditReport(Section):
     canaries: Canaries | None = None
     attribute: AttributeAudit | None = None
     inversion: InversionAudit | None = None
+    extraction: ExtractionAudit | None = None
+    evasion: EvasionAudit | None = None
     provenance: dict[str, AttackProvenance] | None = None  # per attack; only after `safecompress audit`
 
     @property
