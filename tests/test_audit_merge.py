@@ -275,3 +275,23 @@ def test_scores_left_by_an_interrupted_reaudit_are_not_merged_with_the_older_rep
     err = " ".join(capsys.readouterr().err.split())
     assert "another audit than report.json" in err and "--replace" in err
     assert snapshot(run, ignore_lock=True) == before
+
+
+def test_scores_of_other_records_are_refused_before_any_attack_runs(run, monkeypatch, capsys):
+    """An earlier scores.npz whose records are not the run's audit records (an edited file) cannot be merged: the
+    re-audit stops before training or attacking anything, and writes nothing."""
+    from safecompress.fileio import npz_bytes
+
+    arrays = dict(load_npz(run / "scores.npz"))
+    arrays["labels"] = (arrays["labels"] + 1) % 4  # other records: the labels no longer match the split's
+    (run / "scores.npz").write_bytes(npz_bytes(**arrays))
+    ran = []
+    monkeypatch.setattr(LossAttack, "fit", lambda self, knowledge: ran.append("loss") or self)
+    before = snapshot(run, ignore_lock=True)
+    assert main(["audit", str(run), "--attacks", "loss"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "scored other records" in err and "--replace" in err
+    after = snapshot(run, ignore_lock=True)
+    assert ran == []  # no attack was fitted (and so no reference model trained for one)
+    # only log.txt grew (it records the attempt); every other file is as it was
+    assert {k: v for k, v in after.items() if k != "log.txt"} == {k: v for k, v in before.items() if k != "log.txt"}

@@ -149,6 +149,24 @@ def _scores_problem(earlier: Earlier, kept: list[str]) -> str | None:
     return f"its scores.npz holds no scores of {', '.join(missing)}" if missing else None
 
 
+def check_records_first(
+    earlier: Earlier | None,
+    names: list[str],
+    is_member: np.ndarray,
+    labels: np.ndarray,
+    canary_is_member: np.ndarray | None,
+) -> None:
+    """Before any attack runs: the records a re-audit with ``names`` will score (the run's audit members, then its
+    non-members, with their labels; the canaries) are those the earlier audit scored for the attacks it keeps.
+    Raises AuditMergeError otherwise, so nothing is trained or written; :func:`merge` checks the scored records
+    again."""
+    if earlier is None or earlier.scores is None:
+        return
+    kept = [n for n in attack_names(earlier.audit) if n not in names and n in earlier.audit.get("attacks", {})]
+    expected = AuditResult({}, {}, np.asarray(is_member), np.asarray(labels), canary_is_member=canary_is_member)
+    _check_records(earlier, expected, kept)
+
+
 def _check_records(earlier: Earlier, result: AuditResult, kept: list[str]) -> None:
     """The re-audit scored the records the earlier audit scored for its ``kept`` membership attacks (audit
     members, non-members, canaries)."""

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audit_merge import Earlier, merge, prepare
+from .audit_merge import Earlier, check_records_first, merge, prepare
 from .auditor import AuditResult, audit_files, audit_model, check_attacks, compare_runs, score_arrays, write_audit
 from .baseline import refreshed
 from .canaries import Canaries
@@ -302,6 +302,14 @@ def _audit_locked(
         augment = wants_augment(cfg, ds)
         model = served_model(
             DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, split_parts(ds, split), cfg.seed, device
+        )
+        members, nonmembers = np.asarray(split["audit_members"]), np.asarray(split["audit_nonmembers"])
+        check_records_first(
+            earlier,
+            attacks,
+            np.concatenate([np.ones(len(members), bool), np.zeros(len(nonmembers), bool)]),
+            np.asarray(ds.y)[np.concatenate([members, nonmembers])],
+            None if canaries is None else canaries.is_member,
         )
         t0 = time.perf_counter()
         result = audit_with_config(
