@@ -37,6 +37,11 @@ class AuditResult:
     canary_is_member: np.ndarray | None = None
 
 
+def member_flags(n_members: int, n_nonmembers: int) -> np.ndarray:
+    """The audit queries' membership, in the order every audit scores them: the members, then the non-members."""
+    return np.concatenate([np.ones(n_members, bool), np.zeros(n_nonmembers, bool)])
+
+
 def check_attacks(names: Sequence[str]) -> list[str]:
     problems = []
     for name in names:
@@ -105,7 +110,7 @@ def audit_model(
     device = torch.device(device)
     X_q = torch.cat([members[0], nonmembers[0]])
     y_q = torch.cat([members[1], nonmembers[1]])
-    is_member = np.concatenate([np.ones(len(members[1]), bool), np.zeros(len(nonmembers[1]), bool)])
+    is_member = member_flags(len(members[1]), len(nonmembers[1]))
     n_main = len(y_q)
     if canaries is not None:  # queried with the audit records, so references hold them IN/OUT the same way
         X_q, y_q = torch.cat([X_q, canaries[0]]), torch.cat([y_q, canaries[1]])

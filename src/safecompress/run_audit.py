@@ -13,7 +13,16 @@ import numpy as np
 import torch
 
 from .audit_merge import Earlier, check_records_first, merge, prepare
-from .auditor import AuditResult, audit_files, audit_model, check_attacks, compare_runs, score_arrays, write_audit
+from .auditor import (
+    AuditResult,
+    audit_files,
+    audit_model,
+    check_attacks,
+    compare_runs,
+    member_flags,
+    score_arrays,
+    write_audit,
+)
 from .baseline import refreshed
 from .canaries import Canaries
 from .checkpoint import check_model_name, load_model, save_model, trust_model_factory
@@ -295,22 +304,21 @@ def _audit_locked(
                     run_dir,
                     VOCABULARY,
                 )
+        part = split_parts(ds, split)
+        members_y, nonmembers_y = part("audit_members")[1], part("audit_nonmembers")[1]
+        check_records_first(
+            earlier,
+            attacks,
+            member_flags(len(members_y), len(nonmembers_y)),
+            torch.cat([members_y, nonmembers_y]).numpy(),
+            None if canaries is None else canaries.is_member,
+        )
         device = resolve_device(cfg.train.device)
         model = load_model(run_dir / "model.safetensors", device, trust_code=trust_code)
         check_model_vocabulary(run_dir / "model.safetensors", ds)
         spec = model_spec(cfg, ds)
         augment = wants_augment(cfg, ds)
-        model = served_model(
-            DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, split_parts(ds, split), cfg.seed, device
-        )
-        members, nonmembers = np.asarray(split["audit_members"]), np.asarray(split["audit_nonmembers"])
-        check_records_first(
-            earlier,
-            attacks,
-            np.concatenate([np.ones(len(members), bool), np.zeros(len(nonmembers), bool)]),
-            np.asarray(ds.y)[np.concatenate([members, nonmembers])],
-            None if canaries is None else canaries.is_member,
-        )
+        model = served_model(DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, part, cfg.seed, device)
         t0 = time.perf_counter()
         result = audit_with_config(
             cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor, canaries, write=False
@@ -322,7 +330,7 @@ def _audit_locked(
         # report.json (and audit.json) and scores.npz name the audit they belong to: their renames are not one
         # atomic step, so a re-audit killed between the two would otherwise leave scores the next merge could
         # not tell apart from the report's
-        scores_id = hashlib.sha256(npz_bytes(**scores)).hexdigest()[:16]
+        scores_id = _digest(scores)
         report["audit"]["scores_id"] = scores_id
         files = audit_files(merged)
         files["scores.npz"] = npz_bytes(**scores, scores_id=np.array(scores_id))
@@ -338,6 +346,16 @@ def _audit_locked(
         atomic_write_many([(run_dir / name, data) for name, data in files.items()])
         write_report_html(run_dir)
     return report
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """A short hash of named arrays (names, dtypes, shapes and values)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 def _comparison(

@@ -56,10 +56,10 @@ class _Checkpointer(Callback):
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         tensors, meta = trainer.state_tensors()
         save_tensors(self.path, tensors, meta)
-        self.history = [dict(h) for h in trainer.state.history]  # restored from the checkpoint on --resume
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        # also when a resumed run had no epoch left (killed after its last epoch, e.g. during the audit)
+        # every epoch, those before a resume restored from the checkpoint (also when a resumed run had no epoch
+        # left: killed after its last epoch, e.g. during the audit); the model trained last wins
         self.history = [dict(h) for h in trainer.state.history]
 
 
