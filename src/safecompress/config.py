@@ -357,6 +357,14 @@ class SafeCompressConfig(_Section):
             "attacks the bare network"
         ),
     )
+    cross_fit: bool = Field(
+        False,
+        description=(
+            "fit every simulator twice, once on each probe half, and test each on the other half: a candidate's "
+            "leakage is the mean of the two, measured on every probe record instead of half of them (a less noisy "
+            "test, at twice the simulators' cost)"
+        ),
+    )
     final: Literal["best_round", "last"] = Field(
         "best_round",
         description=(

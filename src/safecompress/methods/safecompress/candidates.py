@@ -46,6 +46,7 @@ class CandidateData:
     test_probe: ProbeData
     train: tuple[torch.Tensor, torch.Tensor]
     serving: Serving | None = None
+    fit_probe: ProbeData | None = None  # cross-fitting: the half the swapped simulators are tested on
 
     def served(self, model: torch.nn.Module, device) -> torch.nn.Module:
         return model if self.serving is None else self.serving(model, self, device)
@@ -74,16 +75,35 @@ class CandidateTask:
     finetune: FineTune | None
     device: str
     threads: int | None = None  # pin torch's thread count (set for out-of-process executors)
+    swapped: list[Simulator] | None = None  # cross-fitting: the same simulators fitted on the test half
 
 
-def assess(model: torch.nn.Module, data: CandidateData, simulators: list[Simulator], device) -> Candidate:
+def _mean(values: list[float | None]) -> float | None:
+    """The mean of a metric over the two halves (None when a half has none, e.g. no membership scores)."""
+    return None if any(v is None for v in values) else float(sum(values) / len(values))
+
+
+def assess(
+    model: torch.nn.Module,
+    data: CandidateData,
+    simulators: list[Simulator],
+    device,
+    swapped: list[Simulator] | None = None,
+) -> Candidate:
     """Accuracy on val and every simulator's (AUC, advantage, TPR at low FPR) on the test probe half, each
-    simulator attacking the candidate as it would be served (see :meth:`Simulator.view`)."""
+    simulator attacking the candidate as it would be served (see :meth:`Simulator.view`). With ``swapped``
+    (cross-fitting: the same simulators fitted on the test half), each metric is the mean of the simulator on
+    the test half and its swapped twin on the fit half."""
     served = data.served(model, device)
     acc = evaluate(model, *data.val, device)["accuracy"]
     aucs, advs, tprs = {}, {}, {}
-    for sim in simulators:
-        aucs[sim.name], advs[sim.name], tprs[sim.name] = sim.measure(sim.view(model, served, device), data.test_probe)
+    for i, sim in enumerate(simulators):
+        measured = sim.measure(sim.view(model, served, device), data.test_probe)
+        if swapped is not None:
+            twin = swapped[i]
+            other = twin.measure(twin.view(model, served, device), data.fit_probe)
+            measured = tuple(_mean([a, b]) for a, b in zip(measured, other))
+        aucs[sim.name], advs[sim.name], tprs[sim.name] = measured
     return Candidate(acc, aucs, advs, tprs)
 
 
@@ -129,4 +149,4 @@ def run_candidate(item: tuple[CandidateData, CandidateTask]) -> tuple[Candidate,
     if task.finetune is not None:
         finetune(model, masks, data, task.finetune, device)
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return assess(model, data, task.simulators, device), state
+    return assess(model, data, task.simulators, device, task.swapped), state

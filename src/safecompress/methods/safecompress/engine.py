@@ -90,7 +90,11 @@ class SafeCompressEngine(SparseEngine):
         val_idx = torch.as_tensor(np.asarray(ctx.split["val"])[: self.cfg.val_samples])
         train_idx = torch.as_tensor(np.asarray(ctx.split["train"]))
         self.data = CandidateData(
-            (ctx.X[val_idx], ctx.y[val_idx]), self.test_probe, (ctx.X[train_idx], ctx.y[train_idx]), self._serving(ctx)
+            (ctx.X[val_idx], ctx.y[val_idx]),
+            self.test_probe,
+            (ctx.X[train_idx], ctx.y[train_idx]),
+            self._serving(ctx),
+            fit_probe=self.fit_probe if self.cfg.cross_fit else None,
         )
         self.executor = ctx.executor or LocalExecutor()
         self._shared_handle = None
@@ -99,6 +103,16 @@ class SafeCompressEngine(SparseEngine):
             Simulator(n, ctx.spec.n_classes, kind, ctx.cfg.seed, self.cfg.attacker_epochs, self.cfg.low_fpr)
             for n in self.cfg.simulate
         ]
+        # cross-fitting: twins fitted on the test half (with their own seeds) and tested on the fit half
+        twin_seed = int(np.random.SeedSequence([ctx.cfg.seed, 0x5C]).generate_state(1)[0] % 2**31)
+        self.swapped = (
+            [
+                Simulator(n, ctx.spec.n_classes, kind, twin_seed, self.cfg.attacker_epochs, self.cfg.low_fpr)
+                for n in self.cfg.simulate
+            ]
+            if self.cfg.cross_fit
+            else None
+        )
         self._check_tpr_resolution(ctx)
         self.rounds: list[dict[str, Any]] = []
         # the regulariser of the last chosen candidate, which trains the model until the next round
@@ -118,10 +132,13 @@ class SafeCompressEngine(SparseEngine):
         return Serving(defence, ctx.cfg.seed)
 
     def _fit_simulators(self, r: int) -> None:
-        """Fit every simulator on the fit probe half against the current model, as served."""
-        served = self.data.served(self.model, self.ctx.device)
-        for sim in self.simulators:
-            sim.fit(sim.view(self.model, served, self.ctx.device), self.fit_probe, round_seed=r, device=self.ctx.device)
+        """Fit every simulator on the fit probe half against the current model, as served (and, cross-fitting,
+        every twin on the test half)."""
+        served, device = self.data.served(self.model, self.ctx.device), self.ctx.device
+        pairs = [(sim, self.fit_probe) for sim in self.simulators]
+        pairs += [(twin, self.test_probe) for twin in self.swapped or []]
+        for sim, half in pairs:
+            sim.fit(sim.view(self.model, served, device), half, round_seed=r, device=device)
 
     def _check_tpr_resolution(self, ctx: MethodContext) -> None:
         """A TPR budget at FPR f needs ≥ 10/f probe non-members in the test half (else the TPR is noise)."""
@@ -144,7 +161,7 @@ class SafeCompressEngine(SparseEngine):
     # -- one round ---------------------------------------------------------------------------------
     def _assess(self) -> Candidate:
         """Accuracy on val and every simulator's leakage on the test probe half, for the current model."""
-        return assess(self.model, self.data, self.simulators, self.ctx.device)
+        return assess(self.model, self.data, self.simulators, self.ctx.device, self.swapped)
 
     def maybe_update(self, trainer: Trainer) -> None:
         step = trainer.state.step
@@ -218,6 +235,7 @@ class SafeCompressEngine(SparseEngine):
                         ft,
                         str(self.ctx.device),
                         threads=None if local else torch.get_num_threads(),
+                        swapped=self.swapped,
                     ),
                 )
             )
