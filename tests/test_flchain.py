@@ -15,7 +15,7 @@ import pytest
 from safecompress.cli import main
 from safecompress.data import DataContext, load_dataset
 from safecompress.data import flchain as flchain_mod
-from safecompress.data.flchain import encode_frame
+from safecompress.data.flchain import encode_frame, sensitive_codes
 from safecompress.data.rlazyload import read_object
 from safecompress.errors import DataError
 
@@ -210,3 +210,36 @@ def test_a_run_on_flchain_and_exit_2_without_the_files(survival_dir, tmp_path, c
     assert main(["run", *args, "--set", f"data.data_dir={empty}", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "flchain" in err and "scripts/fetch-flchain.sh" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("column,names", [("sex", ["F", "M"]), ("mgus", ["no", "yes"])])
+def test_a_sensitive_attribute_is_held_out_of_the_inputs(survival_dir, column, names):
+    """data.sensitive_column=sex|mgus: the attribute leaves the model's inputs and becomes the codes an attribute
+    inference attack tries to recover; without it the table is encoded exactly as before."""
+    df = _frame()
+    ds = load_dataset("flchain", DataContext(data_dir=survival_dir, sensitive_column=column))
+    plain = load_dataset("flchain", DataContext(data_dir=survival_dir))
+    assert plain.sensitive is None and np.array_equal(plain.X, encode_frame(df)[0])
+    assert ds.sensitive_names == names and ds.sensitive.dtype == np.int64
+    truth = (df["sex"] == "M").to_numpy() if column == "sex" else (df["mgus"] == 1.0).to_numpy()
+    assert np.array_equal(ds.sensitive, truth.astype(np.int64))
+    _, _, kept = encode_frame(df, exclude=(column,))
+    assert not any(n == column or n.startswith(f"{column}=") for n in kept)
+    assert ds.X.shape[1] == len(kept) == plain.X.shape[1] - (3 if column == "sex" else 1)
+    assert np.array_equal(ds.y, plain.y)
+
+
+def test_a_sensitive_attribute_must_be_known_and_complete(survival_dir):
+    with pytest.raises(DataError, match="must be one of sex, mgus"):
+        load_dataset("flchain", DataContext(data_dir=survival_dir, sensitive_column="age"))
+    df = _frame(20)
+    df.loc[df.index[4], "sex"] = np.nan
+    df.loc[df.index[7], "mgus"] = np.nan
+    df.loc[df.index[9], "death"] = np.nan  # dropped like encode_frame drops it: its sex does not count
+    with pytest.raises(DataError, match="1 rows have no usable 'sex'"):
+        sensitive_codes(df, "sex")
+    with pytest.raises(DataError, match="1 rows have no usable 'mgus'"):
+        sensitive_codes(df, "mgus")
+    df.loc[df.index[4], "sex"] = "F"
+    codes, _ = sensitive_codes(df, "sex")
+    assert len(codes) == len(encode_frame(df)[1]) == 19

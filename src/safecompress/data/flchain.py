@@ -62,10 +62,12 @@ LOG_NUMERIC = ("kappa", "lambda", "creatinine")
 CATEGORICAL = ("sex",)
 LEFT_OUT = ("futime", "chapter")
 FETCH = "scripts/fetch-flchain.sh"
+SENSITIVE = ("sex", "mgus")  # the attributes data.sensitive_column may hold out (attribute inference)
 
 
-def encode_frame(df) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(X float32, y int64, feature names) of the flchain DataFrame (see the module docstring)."""
+def encode_frame(df, exclude: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(X float32, y int64, feature names) of the flchain DataFrame (see the module docstring), without the
+    input columns in ``exclude`` (a sensitive attribute held out of the model's inputs)."""
     import pandas as pd
 
     wanted = (LABEL, *NUMERIC, *LOG_NUMERIC, *CATEGORICAL)
@@ -85,7 +87,7 @@ def encode_frame(df) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if not np.isin(label, (0.0, 1.0)).all():
         raise DataError(f"flchain: 'death' must be 0 or 1, found {sorted(set(label.tolist()) - {0.0, 1.0})[:5]}")
     blocks, names = [], []
-    for col in (*NUMERIC, *LOG_NUMERIC):
+    for col in (c for c in (*NUMERIC, *LOG_NUMERIC) if c not in exclude):
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         absent = ~np.isfinite(values)
         if absent.all():
@@ -101,7 +103,7 @@ def encode_frame(df) -> tuple[np.ndarray, np.ndarray, list[str]]:
         if absent.any():
             blocks.append(absent.astype(np.float64)[:, None])
             names.append(f"{col}=missing")
-    for col in CATEGORICAL:
+    for col in (c for c in CATEGORICAL if c not in exclude):
         cat = df[col].astype("category")
         codes = cat.cat.codes.to_numpy()  # -1 = missing
         k = len(cat.cat.categories)
@@ -111,6 +113,37 @@ def encode_frame(df) -> tuple[np.ndarray, np.ndarray, list[str]]:
         names += [f"{col}={c}" for c in cat.cat.categories] + [f"{col}=missing"]
     X = np.concatenate(blocks, axis=1).astype(np.float32)
     return X, label.astype(np.int64), names
+
+
+def sensitive_codes(df, column: str) -> tuple[np.ndarray, list[str]]:
+    """(int64 codes, names) of a sensitive attribute of the flchain table (rows as :func:`encode_frame` keeps
+    them: those with a death status). ``sex``: F / M; ``mgus``: no / yes (diagnosed with monoclonal gammopathy,
+    a medical condition a person may not want revealed)."""
+    import pandas as pd
+
+    if column not in SENSITIVE:
+        raise DataError(
+            f"flchain: data.sensitive_column must be one of {', '.join(SENSITIVE)} (got {column!r}): the attribute "
+            "held out of the inputs for attribute inference"
+        )
+    label = pd.to_numeric(df[LABEL], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    df = df[~np.isnan(label)]
+    if column == "sex":
+        values = df[column].astype(str).to_numpy()
+        names = ["F", "M"]
+        known = np.isin(values, names)
+        codes = np.where(values == "M", 1, 0)
+    else:
+        raw = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        names = ["no", "yes"]
+        known = np.isin(raw, (0.0, 1.0))
+        codes = np.where(raw == 1.0, 1, 0)
+    if not known.all():
+        raise DataError(
+            f"flchain: {int((~known).sum())} rows have no usable {column!r} ({names[0]}/{names[1]}), which attribute "
+            "inference needs for every record; leave data.sensitive_column unset or use the other attribute"
+        )
+    return codes.astype(np.int64), names
 
 
 @register_dataset("flchain")
@@ -158,7 +191,9 @@ class FreeLightChain(DatasetSource):
             raise DataError(f"{exc}\nThe file looks damaged: delete it and run {FETCH} again") from None
         if not hasattr(frame, "columns"):
             raise DataError(f"{path}: 'flchain' is not a data frame; delete it and run {FETCH} again")
-        X, y, names = encode_frame(frame)
+        sensitive = ctx.sensitive_column
+        s, s_names = sensitive_codes(frame, sensitive) if sensitive is not None else (None, None)
+        X, y, names = encode_frame(frame, exclude=(sensitive,) if sensitive is not None else ())
         log.info(
             "flchain: %d people, %d died (%.1f %%), %d inputs (%s)",
             len(y),
@@ -167,4 +202,15 @@ class FreeLightChain(DatasetSource):
             X.shape[1],
             ", ".join(names),
         )
-        return ArrayDataset(self.name, X, y, self.n_classes, "tabular", False, str(path), class_names=CLASS_NAMES)
+        return ArrayDataset(
+            self.name,
+            X,
+            y,
+            self.n_classes,
+            "tabular",
+            False,
+            str(path),
+            class_names=CLASS_NAMES,
+            sensitive=s,
+            sensitive_names=s_names,
+        )
