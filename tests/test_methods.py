@@ -259,3 +259,40 @@ def test_dmp_student_never_trains_on_private_samples(tmp_path, monkeypatch):
     assert len(student_X) == len(reference) == rep["method_details"]["dmp"]["reference_samples"]
     assert not any(tuple(r) in private for r in student_X.tolist())
     assert rep["compression"]["density"] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_method_context_trains_with_the_defence_it_receives(tmp_path):
+    """The context does not build the defence from the config: its trainer runs the callbacks of the
+    instance it was handed (between the method's extra callbacks and the run's own)."""
+    import numpy as np
+    import torch
+
+    from safecompress.config import build_config
+    from safecompress.defences import Defence
+    from safecompress.methods import MethodContext
+    from safecompress.models import ModelSpec
+    from safecompress.train import Callback
+
+    marks = [Callback(), Callback(), Callback()]
+
+    class Handed(Defence):
+        def callbacks(self, ctx):
+            assert ctx.defence is self
+            return [marks[1]]
+
+    cfg = build_config({"defence": {"name": "label_smoothing"}})  # not the defence the context trains with
+    ctx = MethodContext(
+        cfg=cfg,
+        spec=ModelSpec("mlp", (4,), 2, 1.0, "auto"),
+        X=torch.zeros(8, 4),
+        y=torch.zeros(8, dtype=torch.int64),
+        split={"train": np.arange(8)},
+        device=torch.device("cpu"),
+        augment=False,
+        flip=False,
+        run_dir=tmp_path,
+        defence=Handed(),
+        callbacks=[marks[2]],
+    )
+    trainer = ctx.new_trainer(ctx.new_model(), extra=[marks[0]])
+    assert trainer.callbacks == marks

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 from torch import nn
 
 from .config import RunConfig, build_config
+from .defences import build_defence
 from .errors import ConfigError, SafeCompressError
 from .methods import METHODS, MethodContext, needed_parts
 from .models import ModelSpec
@@ -160,6 +161,7 @@ class SafeCompress:
                 augment=bool(cfg.train.augment is True),
                 flip=True,
                 run_dir=Path(tmp),
+                defence=build_defence(cfg),
             )
             ctx.template = model
             result = METHODS.get(cfg.method.name)().train(ctx)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
 import logging
 from importlib import resources
 from pathlib import Path
@@ -27,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import registries
 from .errors import ConfigError, UnknownNameError
 from .params import validate_params
 from .registry import closest
@@ -46,32 +46,20 @@ def _check_name(registry_getter, name: str) -> str:
     return name
 
 
-def _registry(module: str, attr: str):
-    """Lazy registry lookup (plugins import torch; the config module stays light)."""
-
-    def get():
-        return getattr(importlib.import_module(f"safecompress.{module}"), attr)
-
-    return get
+def RegistryName(registry_getter):
+    """A str field that must name an entry of a registry (a :mod:`.registries` function; checked with the other
+    problems)."""
+    return Annotated[str, AfterValidator(functools.partial(_check_name, registry_getter))]
 
 
-def RegistryName(module: str, attr: str):
-    """A str field that must name an entry of a registry (checked with the other problems)."""
-    return Annotated[str, AfterValidator(functools.partial(_check_name, _registry(module, attr)))]
-
-
-DatasetName = RegistryName("data", "DATASETS")
-MethodName = RegistryName("methods", "METHODS")
-AttackName = RegistryName("attacks", "ATTACKS")
-PruneName = RegistryName("sparse.criteria", "PRUNE")
-GrowName = RegistryName("sparse.criteria", "GROW")
-AllocationName = RegistryName("sparse.allocation", "ALLOCATIONS")
-ObjectiveName = RegistryName("methods.safecompress.objectives", "OBJECTIVES")
-DefenceName = RegistryName("defences", "DEFENCES")
-_defences = _registry("defences", "DEFENCES")
-_methods = _registry("methods", "METHODS")
-_models = _registry("models", "MODELS")
-_attacks = _registry("attacks", "ATTACKS")
+DatasetName = RegistryName(registries.datasets)
+MethodName = RegistryName(registries.methods)
+AttackName = RegistryName(registries.attacks)
+PruneName = RegistryName(registries.prune_criteria)
+GrowName = RegistryName(registries.grow_criteria)
+AllocationName = RegistryName(registries.allocations)
+ObjectiveName = RegistryName(registries.objectives)
+DefenceName = RegistryName(registries.defences)
 
 
 def _check_plugin(registry_getter, name: str, check) -> None:
@@ -147,7 +135,7 @@ class ModelConfig(_Section):
             except ConfigError as exc:
                 raise ValueError(exc.problems[0]) from None
             return v
-        return _check_name(_models, v)
+        return _check_name(registries.models, v)
 
 
 class TrainConfig(_Section):
@@ -258,9 +246,9 @@ class AuditConfig(_Section):
     @classmethod
     def _known_attack_params(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name, params in v.items():
-            _check_name(_attacks, name)
+            _check_name(registries.attacks, name)
             try:
-                _attacks().get(name)(**params)
+                registries.attacks().get(name)(**params)
             except ConfigError as exc:
                 raise ValueError("; ".join(exc.problems)) from None
         return v
@@ -268,7 +256,7 @@ class AuditConfig(_Section):
     @model_validator(mode="after")
     def _enough_refs(self) -> "AuditConfig":
         try:
-            needed = {n: _attacks().get(n).needs_references for n in self.attacks}
+            needed = {n: registries.attacks().get(n).needs_references for n in self.attacks}
         except Exception:  # unknown names are reported by the field check
             return self
         short = sorted(n for n, k in needed.items() if k > self.refs)
@@ -402,7 +390,7 @@ class SafeCompressConfig(_Section):
         from .methods.safecompress.simulate import simulation_problem
 
         for name in v:
-            problem = simulation_problem(name, _attacks())
+            problem = simulation_problem(name, registries.attacks())
             if problem:
                 raise ValueError(problem)
         return v
@@ -442,7 +430,7 @@ class DefenceConfig(_Section):
 
     @model_validator(mode="after")
     def _known_params(self) -> "DefenceConfig":
-        _check_plugin(_defences, self.name, lambda cls: cls(**self.params))  # Defence.__init__ validates them
+        _check_plugin(registries.defences, self.name, lambda cls: cls(**self.params))  # Defence.__init__ validates them
         return self
 
 
@@ -455,7 +443,7 @@ class MethodConfig(_Section):
     @model_validator(mode="after")
     def _known_params(self) -> "MethodConfig":
         owner = f"method {self.name!r}"
-        _check_plugin(_methods, self.name, lambda cls: validate_params(cls.Params, self.params, owner))
+        _check_plugin(registries.methods, self.name, lambda cls: validate_params(cls.Params, self.params, owner))
         return self
 
 
@@ -483,7 +471,7 @@ def _migrate_legacy_method_keys(raw: dict[str, Any], warn: bool = True) -> dict[
     method = raw.get("method") if isinstance(raw.get("method"), dict) else {}
     name = method.get("name", MethodConfig.model_fields["name"].default)
     try:
-        accepted = set(_methods().get(name).Params.model_fields)
+        accepted = set(registries.methods().get(name).Params.model_fields)
     except Exception:  # an unknown method is reported by the field check
         accepted = set()
     params = dict(method.get("params") or {}) if isinstance(method.get("params") or {}, dict) else None
@@ -536,7 +524,7 @@ class RunConfig(_Section):
     @model_validator(mode="after")
     def _method_fits(self) -> "RunConfig":
         try:
-            cls = _methods().get(self.method.name)
+            cls = registries.methods().get(self.method.name)
         except Exception:  # an unknown name is reported by the field check
             return self
         problems = cls.config_problems(self)

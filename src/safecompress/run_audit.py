@@ -29,8 +29,7 @@ from .checkpoint import check_model_name, load_model, save_model, trust_model_fa
 from .config import RunConfig, build_config, read_yaml
 from .data import ArrayDataset, load_dataset
 from .data.split import MembershipSplit
-from .defences import DEFENCES
-from .defences.base import Defence
+from .defences import Defence, build_defence
 from .errors import RunFolderError, SafeCompressError
 from .fileio import atomic_write_many, json_bytes, load_npz, npz_bytes
 from .methods import METHODS, MethodContext, needed_parts
@@ -72,6 +71,7 @@ def reference_trainer(
 
     method_cls = METHODS.get(cfg.method.name)
     needs = needed_parts(cfg)
+    defence = build_defence(cfg)  # the recipe's defence, which every reference trains with
 
     def train(X: torch.Tensor, y: torch.Tensor, seed: int, sensitive: np.ndarray | None = None, out=None):
         ref_cfg = cfg.model_copy(update={"seed": seed})
@@ -94,6 +94,7 @@ def reference_trainer(
             augment=augment,
             flip=flip,
             run_dir=run_dir,
+            defence=defence,
             record=False,
             sensitive=s_all,
         )
@@ -150,7 +151,7 @@ def reference_server(cfg: RunConfig, device: torch.device):
     """For an inference-time defence (MemGuard): serve every reference through the same defence, fitted on
     its own members vs non-members, so black-box attacks are adaptive (they see what the target serves).
     None for training-time defences."""
-    defence = DEFENCES.get(cfg.defence.name)(**cfg.defence.params)
+    defence = build_defence(cfg)
     if type(defence).deploy is Defence.deploy:
         return None
 
@@ -318,7 +319,7 @@ def _audit_locked(
         check_model_vocabulary(run_dir / "model.safetensors", ds)
         spec = model_spec(cfg, ds)
         augment = wants_augment(cfg, ds)
-        model = served_model(DEFENCES.get(cfg.defence.name)(**cfg.defence.params), model, part, cfg.seed, device)
+        model = served_model(build_defence(cfg), model, part, cfg.seed, device)
         t0 = time.perf_counter()
         result = audit_with_config(
             cfg, spec, ds, split, model, device, augment, run_dir, attacks, refs, executor, canaries, write=False

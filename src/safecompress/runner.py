@@ -125,7 +125,7 @@ def _run_in(
     values = "fp32"
     if cfg.quantize != "none":
         result.masks, values = quantize_(result.model, result.masks, cfg.quantize), cfg.quantize
-    defence = ctx.defence()
+    defence = setup.defence
     served = served_model(defence, result.model, ctx.part, cfg.seed, setup.device)
     ctx.defence_report.update(getattr(defence, "fit_report", {}))
     report = _report(folder, setup, ctx, result, served, defence, values, train_s)
@@ -171,6 +171,7 @@ def _method_context(folder: RunFolder, setup: RunSetup, callbacks: list[Callback
         augment=setup.augment,
         flip=ds.hflip,
         run_dir=folder.work,
+        defence=setup.defence,
         callbacks=callbacks,
         restore=restore,
         executor=executor,

@@ -17,7 +17,7 @@ from .canaries import Canaries, make_canaries
 from .config import RunConfig, _migrate_legacy_method_keys, build_config, dump_yaml, read_yaml
 from .data import ArrayDataset, DataContext, load_dataset
 from .data.split import MembershipSplit, make_split
-from .defences import DEFENCES
+from .defences import Defence, build_defence
 from .errors import ConfigError, RunFolderError, SafeCompressError
 from .fileio import atomic_write_json, atomic_write_text
 from .models import MODELS, ModelSpec, model_entry
@@ -33,7 +33,8 @@ MAX_VOCABULARY_BYTES = 256 << 20
 @dataclass
 class RunSetup:
     """A run's inputs, settled: the resolved config, the dataset and its split, the canaries (None without
-    ``audit.canaries``), the device, whether images are augmented, and the model's spec."""
+    ``audit.canaries``), the device, whether images are augmented, the model's spec, and the configured defence
+    (built once here; the method's context receives it)."""
 
     cfg: RunConfig
     ds: ArrayDataset
@@ -42,6 +43,7 @@ class RunSetup:
     device: torch.device
     augment: bool
     spec: ModelSpec
+    defence: Defence
 
 
 def prepare_run(folder: RunFolder, cfg: RunConfig) -> RunSetup | None:
@@ -51,7 +53,8 @@ def prepare_run(folder: RunFolder, cfg: RunConfig) -> RunSetup | None:
     cfg = _settled_config(folder, resolve_config(cfg, ds))
     if cfg is None:
         return None
-    split = _split(folder, cfg, len(ds))
+    defence = build_defence(cfg)
+    split = _split(folder, cfg, len(ds), defence)
     # the canaries first: the vocabulary is fitted on the attacker's population, which holds none of them
     canaries = Canaries.load(folder.work) if folder.resuming else None
     if canaries is None and cfg.audit.canaries:
@@ -78,7 +81,7 @@ def prepare_run(folder: RunFolder, cfg: RunConfig) -> RunSetup | None:
             "train.augment=true needs image data (crop+flip); use train.augment=auto or false for tables and text"
         )
     spec = model_spec(cfg, ds)
-    return RunSetup(cfg, ds, split, canaries, device, augment, spec)
+    return RunSetup(cfg, ds, split, canaries, device, augment, spec, defence)
 
 
 def featurised(ds: ArrayDataset, split: MembershipSplit, canaries: Canaries | None = None) -> ArrayDataset:
@@ -181,7 +184,7 @@ def _settled_config(folder: RunFolder, cfg: RunConfig) -> RunConfig | None:
     return cfg
 
 
-def _split(folder: RunFolder, cfg: RunConfig, n_total: int) -> MembershipSplit:
+def _split(folder: RunFolder, cfg: RunConfig, n_total: int, defence: Defence) -> MembershipSplit:
     """The run's membership split (the resumed folder's, or a new one written to split.npz), checked against
     what the method, the defence and the audit need."""
     split_path = folder.path("split.npz")
@@ -194,7 +197,7 @@ def _split(folder: RunFolder, cfg: RunConfig, n_total: int) -> MembershipSplit:
         folder.record("split.npz")
     log.info("split sizes: %s", split.sizes())
     problems = [
-        *DEFENCES.get(cfg.defence.name)(**cfg.defence.params).split_problems(split.sizes()),
+        *defence.split_problems(split.sizes()),
         *run_split_problems(cfg, split.sizes()),
     ]
     if problems:

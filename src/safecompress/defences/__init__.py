@@ -6,8 +6,8 @@ Every module of this package is imported here (sorted), so a new defence is one 
 from __future__ import annotations
 
 from ..plugins import import_package
-from .base import DEFENCES, Defence, Deployed, register_defence, unwrap
+from .base import DEFENCES, Defence, Deployed, build_defence, register_defence, unwrap
 
 import_package(__name__, __path__)  # each module registers its defence(s)
 
-__all__ = ["DEFENCES", "Defence", "Deployed", "register_defence", "unwrap"]
+__all__ = ["DEFENCES", "Defence", "Deployed", "build_defence", "register_defence", "unwrap"]

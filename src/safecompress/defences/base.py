@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
+from ..config import RunConfig
 from ..params import Params, param_defaults, params_from_defaults, validate_params
 from ..registry import Registry
 from ..train import Callback
@@ -83,6 +84,12 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 DEFENCES: Registry[type[Defence]] = Registry("defence")
 register_defence = DEFENCES.register
+
+
+def build_defence(cfg: RunConfig) -> Defence:
+    """The defence ``cfg`` configures (``defence.name`` with its ``defence.params``), built once by whoever
+    sets up a run and handed to its :class:`~safecompress.methods.base.MethodContext`."""
+    return DEFENCES.get(cfg.defence.name)(**cfg.defence.params)
 
 
 @register_defence("none")

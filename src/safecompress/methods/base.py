@@ -11,6 +11,7 @@ from torch import nn
 
 from ..config import RunConfig
 from ..data.split import MembershipSplit
+from ..defences import DEFENCES, Defence
 from ..models import ModelSpec, build_model
 from ..params import Params, validate_params
 from ..registry import Registry
@@ -19,7 +20,8 @@ from ..train import Callback, Trainer
 
 @dataclass
 class MethodContext:
-    """Everything a method may use. Data tensors are CPU float32 (X) and int64 (y)."""
+    """Everything a method may use. Data tensors are CPU float32 (X) and int64 (y). ``defence`` is the run's
+    configured defence, built once by whoever sets the run up (:func:`~safecompress.defences.build_defence`)."""
 
     cfg: RunConfig
     spec: ModelSpec
@@ -30,6 +32,7 @@ class MethodContext:
     augment: bool
     flip: bool
     run_dir: Path
+    defence: Defence
     callbacks: list[Callback] = field(default_factory=list)
     record: bool = True  # write per-method logs (rounds.jsonl) into run_dir; False for reference models
     # What the defence reports about itself (e.g. DP-SGD's epsilon); copied into report.json.
@@ -60,14 +63,9 @@ class MethodContext:
             device=self.device,
             augment=self.augment,
             flip=self.flip,
-            callbacks=[*(extra or []), *self.defence().callbacks(self), *self.callbacks],
+            callbacks=[*(extra or []), *self.defence.callbacks(self), *self.callbacks],
             epochs=epochs_for(self.cfg.train, len(self.split["train"])),
         )
-
-    def defence(self):
-        from ..defences import DEFENCES
-
-        return DEFENCES.get(self.cfg.defence.name)(**self.cfg.defence.params)
 
     def total_steps(self) -> int:
         """Optimizer steps of a full training run on ``train`` with the run's recipe."""
@@ -111,8 +109,6 @@ register_method = METHODS.register  # class decorator: @register_method("name")
 
 def needed_parts(cfg: RunConfig) -> tuple[str, ...]:
     """The split parts a run reads: its method's and its defence's, in order, without repeats."""
-    from ..defences import DEFENCES
-
     return tuple(
         dict.fromkeys((*METHODS.get(cfg.method.name).needs_parts, *DEFENCES.get(cfg.defence.name).needs_parts))
     )

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...defences import DEFENCES, Defence
 from ...errors import ConfigError
 from ...executor import LocalExecutor, resources_for
 from ...fileio import atomic_write_text
@@ -53,8 +54,6 @@ def regularizer_callback(name: str, strength: float, ctx: MethodContext):
     """The training callback of defence ``name`` at ``strength`` (None for none or zero strength)."""
     if name == "none" or strength <= 0:
         return None
-    from ...defences import DEFENCES
-
     params = {REGULARIZER_PARAM[name]: strength}
     if name == "hamp":
         params["remap"] = False  # the training part only; serving is the run's own defence's business
@@ -124,9 +123,7 @@ class SafeCompressEngine(SparseEngine):
     def _serving(self, ctx: MethodContext) -> Serving | None:
         """The run's inference-time defence, which the simulators attack through (None when the network is
         served as it is, or with ``safecompress.simulate_served: false``)."""
-        from ...defences.base import Defence
-
-        defence = ctx.defence()
+        defence = ctx.defence
         if not self.cfg.simulate_served or type(defence).deploy is Defence.deploy:
             return None
         return Serving(defence, ctx.cfg.seed)
