@@ -16,6 +16,8 @@ import json
 import statistics
 from pathlib import Path
 
+from safecompress.config import load_config
+
 
 def _leak(cand: dict, metric: str) -> float:
     values = cand["attack_tpr"] if metric == "tpr" else cand["attack_auc"]
@@ -33,12 +35,11 @@ def cell_summary(cell: Path) -> dict | None:
     rounds_file = cell / "run" / "rounds.jsonl"
     if not rounds_file.exists():
         rounds_file = cell / "rounds.jsonl"
-    report_file = rounds_file.parent / "report.json"
-    if not rounds_file.exists() or not report_file.exists():
-        return None
+    if not rounds_file.exists() or not (rounds_file.parent / "report.json").exists():
+        return None  # not a loop cell, or not finished
     rounds = [json.loads(line) for line in rounds_file.read_text().splitlines() if line.strip()]
-    report = json.loads(report_file.read_text())
-    sc = report.get("method_details", {}).get("safecompress", {})
+    config_file = rounds_file.parent / "config.yaml"
+    sc = load_config(config_file).safecompress.model_dump() if config_file.exists() else {}
     budget, metric = sc.get("budget"), sc.get("budget_metric", "auc")
     objective = sc.get("objective", "weighted")
     chosen: dict[str, int] = {}
