@@ -703,7 +703,7 @@ def track_cmd(run_dir, trackers, track_uri, track_experiment) -> None:
         out_console.print(f"tracked: {line}", highlight=False, soft_wrap=True)
 
 
-EXPORT_FORMATS = ("packed", "dense", "torch-prune", "torchscript", "pt2", "onnx")
+EXPORT_FORMATS = ("packed", "dense", "structured", "torch-prune", "torchscript", "pt2", "onnx")
 
 
 def _audit_outside(
@@ -798,6 +798,7 @@ def _audit_outside(
     default="packed",
     show_default=True,
     help="packed: safecompress's own sparse file (see --values); dense: plain safetensors state dict; "
+    "structured: the smaller dense network of a sparse.structure=channel run (safetensors); "
     "torch-prune: safetensors with weight_orig + weight_mask as torch.nn.utils.prune names them; "
     "torchscript: torch.jit.trace; pt2: torch.export; onnx: ONNX checked with onnxruntime "
     "(needs pip install 'safecompress[export]').",
@@ -814,7 +815,8 @@ def _audit_outside(
     "--out",
     type=click.Path(path_type=Path),
     help="Output file (default in RUN_DIR: model-VALUES.safetensors, model-dense.safetensors, "
-    "model-torch-prune.safetensors, model-torchscript.pt, model.pt2 or model.onnx); an existing file is replaced.",
+    "model-structured.safetensors, model-torch-prune.safetensors, model-torchscript.pt, model.pt2 or model.onnx); "
+    "an existing file is replaced.",
 )
 @click.option("--trust-model-code", is_flag=True, help=TRUST_HELP)
 def export(run_dir, fmt, values, out, trust_model_code) -> None:

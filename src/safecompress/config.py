@@ -58,6 +58,7 @@ AttackName = RegistryName(registries.attacks)
 PruneName = RegistryName(registries.prune_criteria)
 GrowName = RegistryName(registries.grow_criteria)
 AllocationName = RegistryName(registries.allocations)
+StructureName = RegistryName(registries.structures)
 ObjectiveName = RegistryName(registries.objectives)
 DefenceName = RegistryName(registries.defences)
 
@@ -193,6 +194,13 @@ class SparseConfig(_Section):
     update_stop: float = Field(0.75, gt=0, le=1, description="T_end: no updates after this fraction of training")
     prune: PruneName | None = Field(None, description="prune criterion; null = the method's own")
     grow: GrowName | None = Field(None, description="grow criterion; null = the method's own")
+    structure: StructureName = Field(
+        "unstructured",
+        description=(
+            "unstructured: single weights; channel: whole output units (conv filters, Linear rows), so the model "
+            "shrinks into a smaller dense network (export --format structured); mlp/cnn-like chains only"
+        ),
+    )
 
 
 DEFAULT_ATTACKS = [
@@ -527,7 +535,7 @@ class RunConfig(_Section):
             cls = registries.methods().get(self.method.name)
         except Exception:  # an unknown name is reported by the field check
             return self
-        problems = cls.config_problems(self)
+        problems = [*cls.config_problems(self), *cls.structure_problems(self)]
         if problems:
             raise ValueError("; ".join(problems))
         return self

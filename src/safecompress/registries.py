@@ -61,6 +61,12 @@ def allocations() -> Registry[Any]:
     return ALLOCATIONS
 
 
+def structures() -> Registry[Any]:
+    from .sparse.structures import STRUCTURES
+
+    return STRUCTURES
+
+
 def objectives() -> Registry[Any]:
     from .methods.safecompress.objectives import OBJECTIVES
 

@@ -88,6 +88,8 @@ class Method:
     name = ""
     needs_parts: tuple[str, ...] = ("train",)  # split parts the method reads (reference models get them carved)
     Params: type[Params] = Params  # its parameters (method.params), a pydantic model declared in its own file
+    # the sparse.structure values it trains with; None: it ignores the sparse section (dense training)
+    structures: tuple[str, ...] | None = None
 
     def train(self, ctx: MethodContext) -> MethodResult:
         raise NotImplementedError
@@ -101,6 +103,18 @@ class Method:
     def config_problems(cls, cfg: RunConfig) -> list[str]:
         """What in ``cfg`` this method cannot work with (checked when the config is built)."""
         return []
+
+    @classmethod
+    def structure_problems(cls, cfg: RunConfig) -> list[str]:
+        """``sparse.structure`` values the method cannot train with (checked when the config is built)."""
+        wanted = cfg.sparse.structure
+        if cls.structures is None or wanted in cls.structures:
+            return []
+        return [
+            f"method {cls.name!r} cannot train with sparse.structure={wanted!r} (it supports: "
+            f"{', '.join(cls.structures)}); use a dynamic sparse method (rigl, set, mest, static, safecompress) for "
+            "channel sparsity, or sparse.structure=unstructured"
+        ]
 
 
 METHODS: Registry[type[Method]] = Registry("method")

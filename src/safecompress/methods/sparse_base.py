@@ -8,8 +8,9 @@ from torch import nn
 from ..sparse.allocation import layer_counts
 from ..sparse.criteria import GROW, PRUNE
 from ..sparse.engine import DynamicSparse, SparseEngine
-from ..sparse.masks import prunable_parameters, random_masks, rescale_fan_in
+from ..sparse.masks import prunable_parameters, rescale_fan_in
 from ..sparse.schedule import UpdateSchedule
+from ..sparse.structures import STRUCTURES, Structure
 from .base import Method, MethodContext, MethodResult
 
 
@@ -23,12 +24,18 @@ def target_counts(ctx: MethodContext, model: nn.Module) -> dict[str, int]:
     return layer_counts(shapes, sp.density, sp.distribution, dense)
 
 
-def initial_masks(ctx: MethodContext, model: nn.Module) -> dict[str, torch.Tensor]:
-    """Random masks with the target counts (seeded from the run seed). With ``sparse.init_scale`` the
-    model's surviving weights are rescaled to keep each unit's dense fan-in variance."""
-    params = prunable_parameters(model)
+def structure_of(ctx: MethodContext, model: nn.Module) -> Structure:
+    """The run's mask structure (``sparse.structure``) for ``model``; ConfigError where it cannot handle it."""
+    sp = ctx.cfg.sparse
+    return STRUCTURES.get(sp.structure)(model, dense_first=sp.dense_first_last)
+
+
+def initial_masks(ctx: MethodContext, model: nn.Module, structure: Structure | None = None) -> dict[str, torch.Tensor]:
+    """Random masks with the target counts (seeded from the run seed), shaped by ``structure`` (default: the
+    run's). With ``sparse.init_scale`` the model's surviving weights are rescaled to keep each unit's dense
+    fan-in variance."""
     gen = torch.Generator().manual_seed(ctx.cfg.seed + 7919)
-    masks = random_masks({n: p.shape for n, p in params.items()}, target_counts(ctx, model), gen)
+    masks = (structure or structure_of(ctx, model)).initial_masks(target_counts(ctx, model), gen)
     if ctx.cfg.sparse.init_scale:
         rescale_fan_in(model, masks)
     return masks
@@ -36,6 +43,8 @@ def initial_masks(ctx: MethodContext, model: nn.Module) -> dict[str, torch.Tenso
 
 class SparseMethod(Method):
     """A method = one training run with a sparse engine callback; subclasses build the engine."""
+
+    structures = ("unstructured", "channel")
 
     def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
         raise NotImplementedError
@@ -69,10 +78,11 @@ class DynamicSparseMethod(SparseMethod):
 
     def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
         sp = ctx.cfg.sparse
-        masks = initial_masks(ctx, model)
+        structure = structure_of(ctx, model)
+        masks = initial_masks(ctx, model, structure)
         if not self.updates:
-            return SparseEngine(model, masks, seed=ctx.cfg.seed)
+            return SparseEngine(model, masks, seed=ctx.cfg.seed, structure=structure)
         total = ctx.total_steps()
         schedule = UpdateSchedule(sp.update_every, sp.update_fraction, int(sp.update_stop * total), sp.update_decay)
         prune, grow = self.criteria(ctx)
-        return DynamicSparse(model, masks, schedule, prune, grow, seed=ctx.cfg.seed)
+        return DynamicSparse(model, masks, schedule, prune, grow, seed=ctx.cfg.seed, structure=structure)

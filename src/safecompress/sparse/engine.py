@@ -7,7 +7,8 @@
 * :class:`GradualPruning` — magnitude pruning from dense on a cubic schedule (GMP); with start = end
   it is one-shot pruning followed by fine-tuning.
 
-Every update keeps exact non-zero counts; grown weights start at zero with zero optimizer state.
+Every update keeps exact non-zero counts; grown weights start at zero with zero optimizer state. The engine's
+``structure`` (:mod:`.structures`, ``sparse.structure``) shapes the masks: single weights (default) or whole units.
 """
 
 from __future__ import annotations
@@ -23,33 +24,17 @@ from .allocation import layer_counts
 from .criteria import LayerState
 from .masks import Masks, apply_masks, count_nonzero, mask_optimizer_state, prunable_parameters, topk_masks
 from .schedule import UpdateSchedule, gmp_density
+from .structures import Structure, prune_and_grow
+from .structures.unstructured import Unstructured
 
 log = logging.getLogger(__name__)
 Criterion = Callable[[LayerState], torch.Tensor]
+__all__ = ["DynamicSparse", "GradualPruning", "SparseEngine", "find_engine", "prune_and_grow"]
 
 
 def _momentum(optimizer: torch.optim.Optimizer, param: nn.Parameter) -> torch.Tensor | None:
     state = optimizer.state.get(param, {})
     return state.get("momentum_buffer", state.get("exp_avg"))
-
-
-@torch.no_grad()
-def prune_and_grow(state: LayerState, n: int, prune: Criterion, grow: Criterion) -> torch.Tensor:
-    """Replace ``n`` active weights of one layer: drop the ``n`` lowest prune scores, then activate the
-    ``n`` highest grow scores among positions that were inactive before the drop. Returns the new mask."""
-    mask = state.mask
-    flat = mask.flatten()
-    n = int(min(n, int(flat.sum()), int((~flat).sum())))
-    if n <= 0:
-        return mask.clone()
-    keep = prune(state).flatten().float().masked_fill(~flat, float("inf"))
-    drop = torch.topk(keep, n, largest=False, sorted=False).indices
-    gain = grow(state).flatten().float().masked_fill(flat, float("-inf"))
-    add = torch.topk(gain, n, largest=True, sorted=False).indices
-    new = flat.clone()
-    new[drop] = False
-    new[add] = True
-    return new.view_as(mask)
 
 
 def find_engine(trainer) -> "SparseEngine | None":
@@ -58,14 +43,16 @@ def find_engine(trainer) -> "SparseEngine | None":
 
 
 class SparseEngine(Callback):
-    """Holds masks (plain bool tensors, never module buffers) and keeps the model sparse."""
+    """Holds masks (plain bool tensors, never module buffers) and keeps the model sparse; ``structure`` shapes the
+    masks of topology updates (default: unstructured)."""
 
-    def __init__(self, model: nn.Module, masks: Masks, seed: int = 0):
+    def __init__(self, model: nn.Module, masks: Masks, seed: int = 0, structure: Structure | None = None):
         params = prunable_parameters(model)
         unknown = set(masks) - set(params)
         if unknown:
             raise ValueError(f"masks for unknown parameters: {sorted(unknown)}")
         self.model = model
+        self.structure = structure if structure is not None else Unstructured(model)
         self.masks = {k: v.to(params[k].device) for k, v in masks.items()}
         self.ever_active = {k: v.clone() for k, v in self.masks.items()}
         self.generator = torch.Generator().manual_seed(seed)
@@ -88,6 +75,7 @@ class SparseEngine(Callback):
         self.masks = masks
         for name, mask in masks.items():
             self.ever_active[name] |= mask
+        self.structure.settle(masks, self.generator)
         apply_masks(self.model, masks)
         if trainer is not None:
             mask_optimizer_state(trainer.optimizer, self.model, masks)
@@ -124,6 +112,7 @@ class SparseEngine(Callback):
             "itop_rate": ever / total if total else 1.0,
             "topology_updates": len(self.updates),
             "layers": layers,
+            **self.structure.stats(self.masks),
         }
 
     # -- checkpointing (collected by Trainer.state_tensors) ----------------------------------------
@@ -144,9 +133,16 @@ class DynamicSparse(SparseEngine):
     """Dynamic sparse training: every ΔT steps replace a decaying fraction of each layer's weights."""
 
     def __init__(
-        self, model: nn.Module, masks: Masks, schedule: UpdateSchedule, prune: Criterion, grow: Criterion, seed: int = 0
+        self,
+        model: nn.Module,
+        masks: Masks,
+        schedule: UpdateSchedule,
+        prune: Criterion,
+        grow: Criterion,
+        seed: int = 0,
+        structure: Structure | None = None,
     ):
-        super().__init__(model, masks, seed)
+        super().__init__(model, masks, seed, structure)
         self.schedule = schedule
         self.prune = prune
         self.grow = grow
@@ -156,11 +152,7 @@ class DynamicSparse(SparseEngine):
         if not self.schedule.is_update_step(step):
             return
         fraction = self.schedule.fraction_at(step)
-        states = self.layer_states(trainer)
-        new = {
-            name: prune_and_grow(s, round(fraction * int(s.mask.sum())), self.prune, self.grow)
-            for name, s in states.items()
-        }
+        new = self.structure.update(self.layer_states(trainer), fraction, self.prune, self.grow)
         changed = sum(int((new[n] & ~self.masks[n]).sum()) for n in new)
         self.set_masks(new, trainer)
         self.updates.append({"step": step, "fraction": round(fraction, 6), "replaced": changed})

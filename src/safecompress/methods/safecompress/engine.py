@@ -32,9 +32,10 @@ from ...errors import ConfigError
 from ...executor import LocalExecutor, resources_for
 from ...fileio import atomic_write_text
 from ...sparse.criteria import GROW, PRUNE
-from ...sparse.engine import SparseEngine, prune_and_grow
+from ...sparse.engine import SparseEngine
 from ...sparse.masks import prunable_parameters
 from ...sparse.schedule import UpdateSchedule
+from ...sparse.structures import Structure
 from ...train import Trainer
 from ..base import MethodContext
 from .candidates import CandidateData, CandidateTask, FineTune, Serving, assess, run_candidate
@@ -81,8 +82,10 @@ def _halves(ctx: MethodContext, seed: int) -> tuple[ProbeData, ProbeData]:
 
 
 class SafeCompressEngine(SparseEngine):
-    def __init__(self, ctx: MethodContext, model: nn.Module, masks, schedule: UpdateSchedule):
-        super().__init__(model, masks, seed=ctx.cfg.seed)
+    def __init__(
+        self, ctx: MethodContext, model: nn.Module, masks, schedule: UpdateSchedule, structure: Structure | None = None
+    ):
+        super().__init__(model, masks, seed=ctx.cfg.seed, structure=structure)
         self.ctx, self.cfg = ctx, ctx.cfg.safecompress
         self.schedule = schedule
         self.fit_probe, self.test_probe = _halves(ctx, ctx.cfg.seed)
@@ -204,10 +207,7 @@ class SafeCompressEngine(SparseEngine):
         lr = trainer.optimizer.param_groups[0]["lr"]
         for i, strategy in enumerate(self.cfg.candidates):
             prune, grow = PRUNE.get(strategy.prune), GROW.get(strategy.grow)
-            masks = {
-                n: prune_and_grow(s, round(strategy.fraction * decay * int(s.mask.sum())), prune, grow)
-                for n, s in states.items()
-            }
+            masks = self.structure.update(states, strategy.fraction * decay, prune, grow)
             cand_masks.append(masks)
             ft = None
             if self.cfg.finetune_steps:

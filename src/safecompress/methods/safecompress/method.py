@@ -13,7 +13,7 @@ from ...errors import ConfigError
 from ...sparse.engine import SparseEngine
 from ...sparse.schedule import UpdateSchedule
 from ..base import MethodContext, MethodResult, register_method
-from ..sparse_base import SparseMethod, initial_masks
+from ..sparse_base import SparseMethod, initial_masks, structure_of
 from .attribute_adversary import AttributeAdversary
 from .engine import SafeCompressEngine
 
@@ -26,7 +26,8 @@ class SafeCompress(SparseMethod):
         sp = ctx.cfg.sparse
         total = ctx.total_steps()
         schedule = UpdateSchedule(sp.update_every, 1.0, int(sp.update_stop * total), sp.update_decay)
-        return SafeCompressEngine(ctx, model, initial_masks(ctx, model), schedule)
+        structure = structure_of(ctx, model)
+        return SafeCompressEngine(ctx, model, initial_masks(ctx, model, structure), schedule, structure)
 
     def extra_callbacks(self, ctx: MethodContext) -> list:
         sc = ctx.cfg.safecompress
