@@ -14,8 +14,6 @@ from .sparse_base import SparseMethod, target_counts
 
 @register_method("gmp")
 class GMP(SparseMethod):
-    structures = ("unstructured",)  # magnitude pruning of single weights from dense (no unit schedule)
-
     class Params(Params):
         prune_start: float = Field(0.1, ge=0, lt=1, description="start pruning at this fraction of training")
         prune_end: float = Field(0.6, gt=0, le=1, description="reach the density at this fraction of training")

@@ -44,7 +44,8 @@ def initial_masks(ctx: MethodContext, model: nn.Module, structure: Structure | N
 class SparseMethod(Method):
     """A method = one training run with a sparse engine callback; subclasses build the engine."""
 
-    structures = ("unstructured", "channel")
+    # a subclass that builds its engine with the run's structure (structure_of) declares "channel" too
+    structures: tuple[str, ...] = ("unstructured",)
 
     def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
         raise NotImplementedError
@@ -71,6 +72,7 @@ class DynamicSparseMethod(SparseMethod):
     prune_default = "magnitude"
     grow_default = "random"
     updates = True
+    structures = ("unstructured", "channel")
 
     def criteria(self, ctx: MethodContext):
         sp = ctx.cfg.sparse

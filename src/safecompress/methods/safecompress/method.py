@@ -21,6 +21,7 @@ from .engine import SafeCompressEngine
 @register_method("safecompress")
 class SafeCompress(SparseMethod):
     needs_parts = ("train", "val", "probe_members", "probe_nonmembers")
+    structures = ("unstructured", "channel")
 
     def make_engine(self, ctx: MethodContext, model: nn.Module) -> SparseEngine:
         sp = ctx.cfg.sparse
