@@ -20,6 +20,7 @@ from torch import nn
 
 from . import metrics
 from .attacks import ATTACKS, Knowledge, Queries, ReferencePool
+from .attacks.memo import LogitsMemo
 from .errors import ConfigError, SafeCompressError
 from .fileio import atomic_write_many, json_bytes, npz_bytes
 
@@ -154,6 +155,7 @@ def audit_model(
         kind,
         s_population=sens["population"],
         sensitive_names=sensitive_names,
+        memo=LogitsMemo(),  # every attack queries the same target, and several the same reference, on the same rows
     )
     s_queries = None if sens["members"] is None else np.concatenate([sens["members"], sens["nonmembers"]])
     queries = Queries(X_q, y_q, is_member, s_queries, seed, n_bootstrap)

@@ -123,12 +123,14 @@ class Attack:
         """Set ``threshold_`` to the best balanced-accuracy threshold on a reference model's own
         members vs non-members from the population (at most ``max_samples`` of them, seeded)."""
         ((shadow, member),) = self.shadow_views(knowledge, 1)
-        idx = np.arange(len(member))
         if max_samples is not None and max_samples < len(member):
             idx = np.random.default_rng(knowledge.seed).choice(len(member), max_samples, replace=False)
-        t = torch.from_numpy(idx)
-        scores = self.score(shadow, knowledge.population_X[t], knowledge.population_y[t])
-        _, self.threshold_ = metrics.best_balanced_accuracy(scores, member[idx])
+            t = torch.from_numpy(idx)
+            scores = self.score(shadow, knowledge.population_X[t], knowledge.population_y[t])
+            member = member[idx]
+        else:  # the population tensors themselves: attacks calibrating on the same reference share its answers
+            scores = self.score(shadow, knowledge.population_X, knowledge.population_y)
+        _, self.threshold_ = metrics.best_balanced_accuracy(scores, member)
 
     def shadow_views(self, knowledge: Knowledge, count: int) -> list[tuple[BlackBoxTarget, np.ndarray]]:
         """(view of reference model k, its membership over the population) for the first ``count`` models.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .memo import LogitsMemo
 from .references import ReferencePool
 from .targets import BlackBoxTarget
 
@@ -44,11 +45,14 @@ class Knowledge:
     sensitive_names: list[str] | None = None
     labelled: Labelled | None = None  # the in-loop probe: labelled records of the current model
     epochs: int | None = None  # the attacker's training budget (the loop's attacker_epochs), else its own option
+    # the audit's memory of answers (its target and references do not change while it runs); None: every query
+    # is computed (the loop, whose model trains between queries)
+    memo: LogitsMemo | None = None
 
     def target_view(self, model: torch.nn.Module, white_box: bool) -> BlackBoxTarget:
         from .targets import target_view
 
-        return target_view(model, self.device, white_box)
+        return target_view(model, self.device, white_box, memo=self.memo)
 
     def records(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
         """(X, y, sensitive attribute) of every record the attacker holds: the labelled ones when it has them,

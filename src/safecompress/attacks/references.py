@@ -21,6 +21,7 @@ from torch import nn
 from ..errors import SafeCompressError
 from ..executor import resources_for
 from ..fileio import atomic_write_text, sha256_file
+from .memo import LogitsMemo
 
 log = logging.getLogger(__name__)
 TrainFn = Callable[[torch.Tensor, torch.Tensor, int], tuple[nn.Module, dict | None]]
@@ -100,7 +101,7 @@ class ReferencePool:
         self.cache_dir = cache_dir
         self.models: list[nn.Module] = []
         self.progress = progress
-        self._memo: dict[tuple, torch.Tensor] = {}
+        self._memo = LogitsMemo()
         self._key = hashlib.sha256(
             json.dumps([int(self.n_models), int(seed), int(len(self.y)), float(self.y.float().sum())]).encode()
         ).hexdigest()[:16]
@@ -172,13 +173,13 @@ class ReferencePool:
         i, o = torch.from_numpy(ins), torch.from_numpy(outs)
         return self.serve_fn(model, (self.X[i], self.y[i]), (self.X[o], self.y[o]), self.seed * 1000 + k + 1)
 
-    @torch.no_grad()
     def logits(self, k: int, X: torch.Tensor) -> torch.Tensor:
         """Logits of reference model ``k`` on ``X`` (memoised per tensor)."""
         self.ensure(k + 1)
-        key = (k, X.data_ptr(), tuple(X.shape))
-        if key not in self._memo:
-            model = self.models[k]
-            out = [model(X[i : i + 1024].to(self.device)).float().cpu() for i in range(0, len(X), 1024)]
-            self._memo[key] = torch.cat(out)
-        return self._memo[key]
+        model = self.models[k]
+
+        @torch.no_grad()
+        def compute(X: torch.Tensor) -> torch.Tensor:
+            return torch.cat([model(X[i : i + 1024].to(self.device)).float().cpu() for i in range(0, len(X), 1024)])
+
+        return self._memo.logits(model, X, compute)

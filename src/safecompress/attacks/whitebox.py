@@ -11,13 +11,11 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch.func import functional_call, grad, vmap
 
-from ..train import eval_mode
 from . import signals
 from .base import Attack, register_attack
 from .features import last_layer_gradient, logits_and_penultimate
+from .grad_norms import per_sample_grad_norms
 from .knowledge import Knowledge
 from .learned import LearnedAttack
 
@@ -38,31 +36,6 @@ class WhiteBoxAttack(LearnedAttack):
         return torch.cat(
             [torch.softmax(logits, 1), signals.loss(logits, y)[:, None], g, signals.onehot_pm1(y, n_classes)], 1
         )
-
-
-def per_sample_grad_norms(
-    module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device, chunk: int = 64
-) -> torch.Tensor:
-    """‖∇θ loss(x, y)‖₂ for every sample (torch.func, eval mode)."""
-    with eval_mode(module):
-        return _grad_norms(module, X, y, device, chunk)
-
-
-def _grad_norms(module, X, y, device, chunk):
-    params = {k: v.detach() for k, v in module.named_parameters()}
-    buffers = {k: v.detach() for k, v in module.named_buffers()}
-
-    def sample_loss(p, xb, yb):
-        out = functional_call(module, (p, buffers), (xb[None],))
-        return F.cross_entropy(out, yb[None])
-
-    per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
-    norms = []
-    for i in range(0, len(X), chunk):
-        grads = per_sample(params, X[i : i + chunk].to(device), y[i : i + chunk].to(device))
-        sq = sum(g.flatten(1).pow(2).sum(1) for g in grads.values())
-        norms.append(sq.sqrt().cpu())
-    return torch.cat(norms)
 
 
 @register_attack("grad_norm")
