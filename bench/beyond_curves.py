@@ -1,8 +1,9 @@
 """Model extraction and evasion curves of a dense, a RigL and a SafeCompress model (issue 19).
 
 Trains the three models on one small setting (default: purchase100-synth, the Purchase MLP, the `default`
-preset's recipe (40 epochs, at least 800 steps), density 0.05 for the sparse ones, one seed; `safecompress run` in
-process, into a temporary folder, audit off), then attacks each with the audit's own attack classes on its
+preset's recipe (40 epochs, at least 800 steps), density 0.05 for the sparse ones, one seed, audit off; trained by
+the bench's cell runner (`safecompress.benchmark.run_cell`) into ``--cells`` — kept there and reused while the code
+is the same, trained again when it changes — or a temporary folder), then attacks each with the audit's own attack classes on its
 audit records (members and non-members), the attacker's population being the split's population:
 
 * extraction: surrogate fidelity and accuracy against the query budget, labels and probabilities modes;
@@ -13,6 +14,7 @@ SafeCompress round, to say whether either could serve as an in-loop simulated at
 
     python bench/beyond_curves.py [--dataset purchase100-synth] [--epochs 40] [--density 0.05] [--seed 0]
                                   [--max-queries 1000] [--threads 1] [--out bench/results] [--stem NAME]
+                                  [--cells DIR]
 
 Prints markdown tables and writes OUT/beyond_curves.md and OUT/beyond_curves.json (OUT/beyond_curves-sN.* for
 seed N); bench/beyond_seeds.py summarises the seeds.
@@ -31,12 +33,12 @@ import numpy as np
 import torch
 
 from safecompress.attacks import ATTACKS, Knowledge, Queries, target_view
+from safecompress.benchmark import run_cell
 from safecompress.checkpoint import load_model
 from safecompress.config import load_config
 from safecompress.data import load_dataset
 from safecompress.data.split import MembershipSplit
 from safecompress.provenance import source_hash
-from safecompress.runner import run_experiment
 from safecompress.runsetup import data_context, featurised
 
 METHODS = ("dense", "rigl", "safecompress")
@@ -45,6 +47,8 @@ CHEAP_EVASION = {"eps_linf": [4 / 255], "eps_l2": [], "steps": 5, "max_queries":
 
 
 def train(method: str, args, folder: Path) -> tuple[dict, Path]:
+    """The method's model, trained by the bench's cell runner in ``folder``: a folder that holds this code's
+    finished run is reused, one of other code is trained again, an interrupted one resumes."""
     overrides = [
         f"data.name={args.dataset}",
         f"method.name={method}",
@@ -57,8 +61,10 @@ def train(method: str, args, folder: Path) -> tuple[dict, Path]:
     ]
     cfg = load_config(preset="default", overrides=overrides)
     t0 = time.perf_counter()
-    report = run_experiment(cfg, folder).report
-    report["bench_train_s"] = round(time.perf_counter() - t0, 1)
+    report, _ = run_cell((cfg, folder, args.threads))
+    report = dict(report)
+    # the run's own training time: the same whether the folder was trained now or reused
+    report["bench_train_s"] = (report.get("timing") or {}).get("train_s") or round(time.perf_counter() - t0, 1)
     return report, folder
 
 
@@ -88,6 +94,13 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="folder for the results")
     ap.add_argument(
+        "--cells",
+        type=Path,
+        default=None,
+        help="keep the trained models here (one run folder per method and seed, reused while the code is the "
+        "same, trained again when it changes); default: a temporary folder",
+    )
+    ap.add_argument(
         "--stem",
         default=None,
         help="file name without extension (default: beyond_curves for seed 0, beyond_curves-sN for seed N; "
@@ -98,8 +111,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        cells = args.cells or Path(tmp)
         for method in METHODS:
-            report, folder = train(method, args, Path(tmp) / method)
+            report, folder = train(method, args, cells / args.dataset / f"{method}-s{args.seed}")
             cfg = load_config(preset="default", overrides=[f"data.name={args.dataset}"])
             split = MembershipSplit.load(folder / "split.npz")
             ds = featurised(load_dataset(args.dataset, data_context(cfg)), split)
