@@ -3,8 +3,9 @@
 Trains the three models on one small setting (default: purchase100-synth, the Purchase MLP, the `default`
 preset's recipe (40 epochs, at least 800 steps), density 0.05 for the sparse ones, one seed, audit off; trained by
 the bench's cell runner (`safecompress.benchmark.run_cell`) into ``--cells`` — kept there and reused while the code
-is the same, trained again when it changes — or a temporary folder), then attacks each with the audit's own attack classes on its
-audit records (members and non-members), the attacker's population being the split's population:
+is the same, trained again when it changes — or a temporary folder), then attacks each with the audit's own
+attack classes on its audit records (members and non-members), the attacker's population being the split's
+population:
 
 * extraction: surrogate fidelity and accuracy against the query budget, labels and probabilities modes;
 * evasion: robust accuracy against ε, L∞ and L2 (white-box PGD on a seeded subset of the audit records).

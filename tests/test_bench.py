@@ -261,6 +261,29 @@ def test_summary_only_trains_nothing_and_leaves_out_cells_of_other_code(tmp_path
     assert "Not in these tables (1 of the suite's 1 cells" in md and rows[0]["run_dir"].removeprefix("cells/") in md
 
 
+def test_summary_only_keeps_a_table_other_code_wrote(tmp_path, capsys):
+    """A newer checkout's --summary-only over cells another code computed must not replace their table with an
+    empty one: exit 2, nothing written."""
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump(dict(SUITE, methods={"rigl": {"method": {"name": "rigl"}}}, reference=None)))
+    out = tmp_path / "B"
+    assert main(["bench", "--suite", str(suite), "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    report = out / rows[0]["run_dir"] / "report.json"
+    rep = json.loads(report.read_text())
+    rep["code"]["source_sha256"] = "0" * 16  # the cell and its table, as if both came from other code
+    report.write_text(json.dumps(rep))
+    for r in rows:
+        r["code"] = "0" * 16
+    (out / "results.json").write_text(json.dumps(rows))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["bench", "--suite", str(suite), "--out", str(out), "--summary-only"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "computed by code 0000000000000000" in err and "nothing was written" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
 @pytest.mark.parametrize(
     "xs, quantile", [([0.0, 1.0], 12.706), ([0.0, 1.0, 2.0], 4.303), ([1.0, 2.0, 4.0, 8.0], 3.182)]
 )
@@ -291,8 +314,18 @@ def test_paired_hypervolume_says_larger_only_beyond_seed_noise():
         .splitlines()
     )
     assert any(line.endswith("| no detectable difference |") for line in noisy)
-    # families run with other seeds are not paired, and baselines are not compared with each other
+    # families sharing fewer than two seeds are not paired, and baselines are not compared with each other
     assert _paired_hypervolume({"safecompress-x": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 2: 0.05}}).blocks == []
+    # a family with an extra seed is paired with a three-seed one over the three seeds they share
+    extra = (
+        _paired_hypervolume(
+            {"safecompress-x": {0: 0.05, 1: 0.06, 2: 0.055, 3: 0.9}, "rigl+hamp": {0: 0.04, 1: 0.05, 2: 0.045}}
+        )
+        .to_markdown()
+        .splitlines()
+    )
+    row = next(line for line in extra if line.startswith("| safecompress-x | rigl+hamp |"))
+    assert "| 3 (common: 0, 1, 2) | +0.0100" in row and row.endswith("| larger |")  # seed 3's 0.9 is left out
     assert _paired_hypervolume({"rigl": {0: 0.05, 1: 0.06}, "rigl+hamp": {0: 0.04, 1: 0.05}}).blocks == []
 
 

@@ -352,8 +352,30 @@ def summarize_finished(
             stale.append(cell.folder)
             continue
         rows.append(_row(cell, RunReport.model_validate(rep), out / cell.folder))
+    _keep_other_codes_tables(out, stale)
     write_results(suite, rows, out)
     return len(rows), stale, missing
+
+
+def _keep_other_codes_tables(out: Path, stale: list[str]) -> None:
+    """Refuse to replace a results table written from other code's cells by one that leaves them out: a
+    summary run by a newer checkout must not wipe the table the cells' own code wrote."""
+    path = out / "results.json"
+    if not stale or not path.is_file():
+        return
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # unreadable: nothing worth keeping
+    ours = code_version()["source_sha256"]
+    codes = sorted({str(r.get("code") or "unknown") for r in earlier if isinstance(r, dict)} - {ours})
+    if codes:
+        raise ConfigError(
+            f"{out}: its results.json holds {len(earlier)} rows computed by code {', '.join(codes)}, and this code "
+            f"({ours}) would summarise without the {len(stale)} cells it did not compute; nothing was "
+            "written. Summarise with the code that computed them, or re-run the suite (without --summary-only) to "
+            "recompute those cells"
+        )
 
 
 def run_bench(
@@ -1115,25 +1137,33 @@ def _worst_case_frontiers(
 
 
 def _paired_hypervolume(per_seed_hv: dict[str, dict[int, float]], leakage: str = "") -> Document:
-    """Hypervolume of each SafeCompress / rigl_select family minus that of every other family run with
-    the same seeds, paired by seed (a t-interval over the per-seed differences): whether one frontier
-    beats another beyond seed noise."""
+    """Hypervolume of each SafeCompress / rigl_select family minus that of every other family, paired by
+    seed over the seeds both were run with (at least two; a t-interval over the per-seed differences):
+    whether one frontier beats another beyond seed noise. When the two families' seeds differ, the seeds
+    column names the common ones."""
+
+    def common(a: str, b: str) -> list[int]:
+        return sorted(set(per_seed_hv[a]) & set(per_seed_hv[b]))
+
     pairs = [
         (a, b)
         for a in sorted(per_seed_hv)
         if a.startswith(UNIONS) and "all variants" not in a
         for b in sorted(per_seed_hv)
-        if b != a and "all variants" not in b and set(per_seed_hv[a]) == set(per_seed_hv[b])
+        if b != a and "all variants" not in b and len(common(a, b)) >= 2
     ]
     doc = Document()
     if not pairs:
         return doc
     table = []
     for a, b in pairs:
-        diffs = [per_seed_hv[a][s] - per_seed_hv[b][s] for s in sorted(per_seed_hv[a])]
+        seeds = common(a, b)
+        diffs = [per_seed_hv[a][s] - per_seed_hv[b][s] for s in seeds]
         mean, lo, hi = _interval(diffs)
         verdict = "larger" if lo > 0 else "smaller" if hi < 0 else "no detectable difference"
-        table.append([a, b, str(len(diffs)), f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]", verdict])
+        same = set(per_seed_hv[a]) == set(per_seed_hv[b])
+        shown = str(len(diffs)) if same else f"{len(diffs)} (common: {', '.join(map(str, seeds))})"
+        table.append([a, b, shown, f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]", verdict])
     doc.p(
         "Paired by seed"
         + (f" ({leakage})" if leakage else "")
