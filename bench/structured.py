@@ -1,6 +1,6 @@
 """Structured (channel) vs unstructured sparsity on a CNN: CPU latency and test accuracy at equal weight counts.
 
-Trains, with the project's own pipeline (`run_experiment`, audit off, a short Adam recipe), on Fashion-MNIST
+Trains, with the project's own pipeline (the bench's cell runner, audit off, a short Adam recipe), on Fashion-MNIST
 (the `fashion-mnist` dataset when its files are under /usr/share/datasets/fashion-mnist, else `digits`):
 
 * (a) the dense `cnn`;
@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from safecompress.benchmark import run_cell
 from safecompress.checkpoint import load_model, read_model_file
 from safecompress.config import load_config
 from safecompress.data import load_dataset
 from safecompress.data.split import MembershipSplit
 from safecompress.models import count_parameters
 from safecompress.provenance import source_hash
-from safecompress.runner import run_experiment
 from safecompress.runsetup import data_context
 from safecompress.sparse.masks import prunable_parameters
 from safecompress.sparse.shrink import shrink
@@ -82,10 +82,12 @@ def accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def train(name: str, overrides: list[str], folder: Path) -> Path:
+    """The model of one run, trained by the bench's cell runner in ``folder`` (reused while the code is the same,
+    trained again when it changes, resumed when interrupted)."""
     cfg = load_config(preset="cpu", overrides=overrides)
     t0 = time.perf_counter()
-    run_experiment(cfg, folder)
-    print(f"trained {name} in {time.perf_counter() - t0:.0f} s", flush=True)
+    run_cell((cfg, folder, torch.get_num_threads()))
+    print(f"{name}: ready in {time.perf_counter() - t0:.0f} s", flush=True)
     return folder / "model.safetensors"
 
 
@@ -98,6 +100,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="timed blocks per model and setting (the best counts)")
     ap.add_argument("--note", default="", help="a line on the machine's state, written into the results")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--cells", type=Path, default=None, help="keep the trained runs here for reuse (default: a temporary folder)"
+    )
     args = ap.parse_args()
     threads_available = torch.get_num_threads()
     data = dataset_name()
@@ -120,7 +125,7 @@ def main() -> None:
             runs[f"rigl-channel d={d:g}"] = ["method.name=rigl", f"sparse.density={d}", "sparse.structure=channel"]
         split_file = None
         for name, extra in runs.items():
-            folder = Path(tmp) / name.replace(" ", "_").replace("=", "")
+            folder = (args.cells or Path(tmp)) / name.replace(" ", "_").replace("=", "")
             path = train(name, [*common, *extra], folder)
             split_file = folder / "split.npz"
             model = load_model(path).eval()
